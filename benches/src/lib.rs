@@ -1,0 +1,3 @@
+//! epitome's benchmarks: comparison servers, the load client and the report.
+
+pub mod machine;

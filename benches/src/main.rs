@@ -1,0 +1,50 @@
+//! `epitome-benches`: one command per benchmark.
+//!
+//! ```text
+//! cargo run --release -p epitome-benches -- <command> [options]
+//! ```
+//!
+//! Each command lives in its own module, which provides `main(args) -> ExitCode`
+//! (given the arguments after the command name) and a `USAGE` line. Adding a command
+//! is one module, one entry in [`COMMANDS`] and one arm in [`main`].
+
+mod eventpoll_bench;
+
+use std::process::ExitCode;
+
+/// Every command: its usage line and what it does.
+const COMMANDS: &[(&str, &str)] = &[(
+    eventpoll_bench::USAGE,
+    "EventPoll against raw kernel epoll: wait and ctl costs",
+)];
+
+fn usage() -> String {
+    let mut text = String::from("usage: epitome-benches <command> [options]\n\ncommands:\n");
+    for (line, about) in COMMANDS {
+        text.push_str(&format!("  {line:<28} {about}\n"));
+    }
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{}", usage());
+        return ExitCode::from(2);
+    };
+    match command.as_str() {
+        "eventpoll" => eventpoll_bench::main(rest),
+        "help" | "-h" | "--help" => {
+            print!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("unknown command `{other}`\n");
+            eprint!("{}", usage());
+            ExitCode::from(2)
+        }
+    }
+}

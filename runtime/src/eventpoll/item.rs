@@ -1,0 +1,153 @@
+//! One registered (fd, mask, data): the kernel's `struct epitem`.
+//!
+//! All fields are guarded by the eventpoll's mutex (the kernel's `ep->mtx` plus
+//! `ep->lock`); nothing here is touched without it.
+
+use super::ready_list::{Link, ListNode};
+use super::{EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLONESHOT, EPOLLWAKEUP};
+
+/// The item's state word. Each bit says when it is set and cleared.
+pub(crate) mod state {
+    /// On our ready list, or on the list of level-triggered items the current delivery
+    /// is re-queueing. Set by `ReadyList::push_back`, cleared by `ReadyList::unlink`;
+    /// the kernel's `ep_is_linked(epi)`. (An item whose place in the kernel's order is
+    /// held by the kernel instance's own ready list is not on ours.)
+    pub(crate) const ON_READY_LIST: u32 = 1 << 0;
+    /// A oneshot item that has delivered its event: it reports nothing, not even
+    /// ERR or HUP, until `modify` re-arms it. Set by delivery, cleared by modify.
+    /// The kernel encodes this as `epi->event.events &= EP_PRIVATE_BITS`.
+    pub(crate) const DISARMED: u32 = 1 << 1;
+    /// The kernel registration (which mirrors EPOLLONESHOT) has fired and disarmed
+    /// itself while the item here is still armed: the kernel reported the item while it
+    /// was on our ready list (after a modify re-armed it there). Cleared by delivery
+    /// (both sides are then disarmed), by modify (which re-arms the kernel side), and by
+    /// the re-arm that delivery makes when it drops the item as stale.
+    pub(crate) const KERNEL_DISARMED: u32 = 1 << 2;
+    /// A oneshot item delivered from our ready list whose kernel registration may still
+    /// hold a queued entry (an echo of a wakeup it had while on our list, which the
+    /// kernel's ready list would have absorbed). The echo is skipped when reported;
+    /// a modify before that deletes and re-adds the registration, so the echo cannot
+    /// keep a place in the kernel's order. Set by delivery from our list; cleared when
+    /// the echo is reported, by modify, and by delete.
+    pub(crate) const MAY_ECHO: u32 = 1 << 3;
+    /// Delivered from our ready list during the current delivery and not re-queued,
+    /// where moving it to a proxy failed. A kernel report of it in the same delivery is
+    /// an echo and is skipped. Set and cleared within one delivery.
+    pub(crate) const WALKED: u32 = 1 << 4;
+    /// Edge-triggered (EPOLLET): not re-queued after delivery. Set by add/modify.
+    pub(crate) const EDGE: u32 = 1 << 5;
+    /// EPOLLONESHOT: disarmed after one delivery. Set by add/modify.
+    pub(crate) const ONESHOT: u32 = 1 << 6;
+    /// Added with EPOLLEXCLUSIVE: modify is refused (EINVAL, by the kernel's check),
+    /// and one event wakes one of the instances that hold the fd. Set by add only.
+    pub(crate) const EXCLUSIVE: u32 = 1 << 7;
+    /// EPOLLWAKEUP was requested (passed to the kernel; it changes nothing reported).
+    pub(crate) const WAKEUP: u32 = 1 << 8;
+}
+
+/// The bits that are never reported (the kernel's `EP_PRIVATE_BITS`).
+pub(crate) const PRIVATE_BITS: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+
+/// A registered item. `P` is the kernel's proxy type (see `Poller`).
+#[derive(Debug)]
+pub(crate) struct Item<P> {
+    /// Requested events with EPOLLERR | EPOLLHUP always added (as `ep_insert` and
+    /// `ep_modify` do), private bits removed.
+    pub(crate) interest: u32,
+    /// Returned with every event; the latest add/modify's value.
+    pub(crate) data: u64,
+    /// See [`state`].
+    pub(crate) state: u32,
+    /// Distinguishes this item from earlier occupants of its slot in kernel tokens.
+    pub(crate) generation: u32,
+    /// The private kernel instance that holds this item's registration, if it has one;
+    /// otherwise the registration is in the main instance.
+    pub(crate) proxy: Option<P>,
+    link: Link,
+}
+
+impl<P> Item<P> {
+    pub(crate) fn new(events: u32, data: u64, generation: u32) -> Item<P> {
+        Item {
+            interest: interest_of(events),
+            data,
+            state: mode_of(events),
+            generation,
+            proxy: None,
+            link: Link::default(),
+        }
+    }
+
+    pub(crate) fn has(&self, bit: u32) -> bool {
+        self.state & bit != 0
+    }
+
+    /// Applies a modify: new mask and data, re-armed.
+    pub(crate) fn rearm(&mut self, events: u32, data: u64) {
+        self.interest = interest_of(events);
+        self.data = data;
+        // The kernel refuses to modify an EXCLUSIVE item and refuses EXCLUSIVE in a
+        // modify, so the mode bits can simply be recomputed.
+        self.state = (self.state & state::ON_READY_LIST) | mode_of(events);
+    }
+
+    /// The mask registered with the kernel for this item (see [`kernel_mask`]).
+    pub(crate) fn kernel_mask(&self) -> u32 {
+        let mut events = self.interest | EPOLLET;
+        if self.has(state::ONESHOT) {
+            events |= EPOLLONESHOT;
+        }
+        if self.has(state::EXCLUSIVE) {
+            events |= EPOLLEXCLUSIVE;
+        }
+        if self.has(state::WAKEUP) {
+            events |= EPOLLWAKEUP;
+        }
+        events
+    }
+}
+
+/// The mask registered with the kernel for a requested mask: the requested events,
+/// always edge-triggered (level-triggered re-reporting is done here), with EPOLLONESHOT
+/// and EPOLLEXCLUSIVE passed through (oneshot so the kernel stops waking us for a
+/// disarmed item; exclusive so one event wakes one of the instances holding the fd).
+pub(crate) fn kernel_mask(events: u32) -> u32 {
+    events | EPOLLET
+}
+
+fn interest_of(events: u32) -> u32 {
+    (events & !PRIVATE_BITS) | EPOLLERR | EPOLLHUP
+}
+
+fn mode_of(events: u32) -> u32 {
+    let mut s = 0;
+    if events & EPOLLET != 0 {
+        s |= state::EDGE;
+    }
+    if events & EPOLLONESHOT != 0 {
+        s |= state::ONESHOT;
+    }
+    if events & EPOLLEXCLUSIVE != 0 {
+        s |= state::EXCLUSIVE;
+    }
+    if events & EPOLLWAKEUP != 0 {
+        s |= state::WAKEUP;
+    }
+    s
+}
+
+impl<P> ListNode for Item<P> {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+    fn is_linked(&self) -> bool {
+        self.has(state::ON_READY_LIST)
+    }
+    fn set_linked(&mut self, linked: bool) {
+        if linked {
+            self.state |= state::ON_READY_LIST;
+        } else {
+            self.state &= !state::ON_READY_LIST;
+        }
+    }
+}

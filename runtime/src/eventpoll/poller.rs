@@ -1,0 +1,657 @@
+//! The eventpoll logic: ctl, and delivery with the kernel's order.
+//!
+//! # Two lists make one
+//!
+//! The kernel's ready list (`ep->rdllist`) is kept in two parts: **ours** (this
+//! module's [`ReadyList`]) in front, then **the kernel instance's** own ready list.
+//! Every wakeup, and every add or modify of a ready fd, lands on the kernel
+//! instance's list, in the order the kernel's own eventpoll would have put it on its
+//! list. Our part holds the level-triggered items that earlier deliveries re-queued.
+//!
+//! A delivery (`ep_send_events`) walks our part first, re-polling its items with one
+//! `poll(2)`, then asks the kernel instance for exactly the room that is left. The
+//! kernel instance drops stale items as it walks, so it must never be asked for more
+//! than the kernel's own walk would take: otherwise it would drop a stale item that the
+//! real ready list keeps, and that item would come back at a different place.
+//!
+//! Level-triggered items delivered by a wait go back on the tail. When the kernel
+//! instance walked its whole list, that tail is ours. When it may still hold items
+//! (the caller's buffer filled first), those come first, so the re-queued items are
+//! handed back to the kernel instance, which appends them behind.
+//!
+//! # Echoes
+//!
+//! While an item is on our list, wakeups for it still reach its kernel registration,
+//! which queues it on the kernel instance's list. The real ready list ignores such a
+//! wakeup (the item is already linked). A kernel report of an item that is on our list
+//! is therefore an *echo* and is skipped. Echoes still queued when an item leaves our
+//! list are removed by deleting and re-adding its registration (an add polls the fd,
+//! which queues it again exactly when the real list would have it).
+//!
+//! One case cannot be mended that way: an item modified to edge-triggered while on our
+//! list, delivered from it while its fd stays ready. The real eventpoll then holds the
+//! item registered, armed and *not* queued; a kernel add or modify of a ready fd always
+//! queues it, and only a kernel wait takes it off again. Such an item is moved to a
+//! **proxy**: a private kernel instance holding only that item, itself registered
+//! (edge-triggered) in the main one. The item is added there and the proxy waited on
+//! once, which leaves it armed and not queued; from then on a wakeup of the item queues
+//! the proxy in the main instance at the moment of the wakeup, so its place in the
+//! order is exact. The item keeps its proxy until it is deleted.
+//!
+//! # Fields and locking
+//!
+//! One mutex guards [`Inner`]: the tree, our list, every item, the waiter counts and
+//! the scratch buffers. (The kernel needs `ep->mtx` and `ep->lock` because its
+//! callback runs in interrupt context; here the callback is a kernel report read by a
+//! waiter.) A waiter does not hold it while blocked in the kernel.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use super::Event;
+use super::item::{Item, kernel_mask, state};
+use super::kernel::{Kernel, WAKE_TOKEN};
+use super::rbtree::InterestTree;
+use super::ready_list::{Nodes, ReadyList};
+use super::{EP_MAX_EVENTS, EPOLLET, EPOLLEXCLUSIVE, EPOLLIN};
+use crate::loom::sync::{Mutex, MutexGuard};
+use crate::sys::epoll::CtlOp;
+
+/// How many fds one `poll(2)` re-checks at most.
+const POLL_BATCH: usize = 1024;
+
+fn token(slot: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(slot)
+}
+
+fn is_stale(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::EBADF))
+}
+
+/// Everything the eventpoll lock guards.
+#[derive(Debug)]
+struct Inner<P> {
+    tree: InterestTree<Item<P>>,
+    /// Our part of the ready list, in front of the kernel instance's.
+    ready: ReadyList,
+    /// Threads blocked (or about to block) in the kernel wait.
+    waiting: u32,
+    /// Threads inside `wait`.
+    in_wait: u32,
+    next_generation: u32,
+    /// Scratch for the batched re-poll.
+    pollfds: Vec<libc::pollfd>,
+    polled: Vec<u32>,
+    /// Scratch: items of our list dropped as stale during this delivery.
+    dropped: Vec<u32>,
+    /// Scratch: items marked [`state::WALKED`] during this delivery.
+    walked: Vec<u32>,
+}
+
+impl<P> Nodes for InterestTree<Item<P>> {
+    type Node = Item<P>;
+    fn node_mut(&mut self, slot: u32) -> &mut Item<P> {
+        self.value_mut(slot)
+    }
+}
+
+/// The level-triggered items one delivery re-queues: first those that came from our
+/// list, then those the kernel reported.
+struct Requeue {
+    list: ReadyList,
+    from_ours: usize,
+}
+
+/// The eventpoll logic over any [`Kernel`].
+#[derive(Debug)]
+pub(crate) struct Poller<K: Kernel> {
+    kernel: K,
+    inner: Mutex<Inner<K::Proxy>>,
+}
+
+impl<K: Kernel> Poller<K> {
+    pub(crate) fn new(kernel: K) -> Poller<K> {
+        Poller {
+            kernel,
+            inner: Mutex::new(Inner {
+                tree: InterestTree::new(),
+                ready: ReadyList::new(),
+                waiting: 0,
+                in_wait: 0,
+                next_generation: 1,
+                pollfds: Vec::new(),
+                polled: Vec::new(),
+                dropped: Vec::new(),
+                walked: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<K::Proxy>> {
+        // A panic while the lock is held would be a bug here, and every structure is
+        // left consistent between statements that could panic; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().tree.len()
+    }
+
+    /// `EPOLL_CTL_ADD` (the kernel's `ep_insert`).
+    pub(crate) fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let generation = inner.next_generation();
+        match inner.tree.find(fd) {
+            None => {
+                let slot = inner.tree.vacant_slot();
+                // The kernel polls the fd and, if it is ready, queues it on its own
+                // ready list, where a wait finds it in the kernel's order.
+                self.kernel.ctl(
+                    CtlOp::Add,
+                    fd,
+                    kernel_mask(event.events),
+                    token(slot, generation),
+                )?;
+                let inserted = inner
+                    .tree
+                    .insert(fd, Item::new(event.events, event.data, generation));
+                debug_assert_eq!(inserted.ok(), Some(slot));
+            }
+            Some(slot) => {
+                // Either the item is live (the kernel answers EEXIST: a proxied item's
+                // fd is not in the main instance, so ask its proxy first) or its file
+                // was closed without a delete and the fd now names a new file, which
+                // the kernel accepts: the stale item gives way, as the kernel dropped
+                // its own when the old file closed.
+                if let Some(proxy) = &inner.tree.value_mut(slot).proxy {
+                    // The kernel's answer to this add, against the instance that holds
+                    // the item: EEXIST if it is live, or an earlier check's errno.
+                    self.kernel
+                        .proxy_ctl(proxy, CtlOp::Add, fd, kernel_mask(event.events), 0)?;
+                    // Accepted: the item there is stale. Undo the probe.
+                    let _ = self.kernel.proxy_ctl(proxy, CtlOp::Delete, fd, 0, 0);
+                }
+                self.kernel.ctl(
+                    CtlOp::Add,
+                    fd,
+                    kernel_mask(event.events),
+                    token(slot, generation),
+                )?;
+                inner.ready.unlink(&mut inner.tree, slot);
+                let old = std::mem::replace(
+                    inner.tree.value_mut(slot),
+                    Item::new(event.events, event.data, generation),
+                );
+                if let Some(proxy) = old.proxy {
+                    let _ = self.kernel.ctl(CtlOp::Delete, K::proxy_fd(&proxy), 0, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `EPOLL_CTL_MOD` (the kernel's `ep_modify`).
+    pub(crate) fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(slot) = inner.tree.find(fd) else {
+            // Not ours: the kernel gives the errno (EBADF, EPERM, EINVAL or ENOENT).
+            // Should it accept (a registration we forgot after a failed delete of a
+            // dup'ed file came back under the same fd), track it as a new item.
+            let slot = inner.tree.vacant_slot();
+            let generation = inner.next_generation();
+            let token = token(slot, generation);
+            self.kernel
+                .ctl(CtlOp::Modify, fd, kernel_mask(event.events), token)?;
+            let _ = inner
+                .tree
+                .insert(fd, Item::new(event.events, event.data, generation));
+            return Ok(());
+        };
+        let item = inner.tree.value_mut(slot);
+        let mask = kernel_mask(event.events);
+        let res = if item.has(state::MAY_ECHO) && event.events & EPOLLEXCLUSIVE == 0 {
+            // A queued echo would keep its place through a modify; delete and add
+            // instead, which polls and queues the fd exactly as `ep_modify` would for
+            // an item that is not on the ready list.
+            inner.reinsert(&self.kernel, slot, mask)
+        } else {
+            // The kernel re-arms its side and re-polls; if the fd is ready it is queued
+            // there, unless it is on our list, where it keeps its place (the kernel's
+            // report of it is then an echo).
+            inner.home_ctl(&self.kernel, slot, CtlOp::Modify, mask)
+        };
+        match res {
+            Ok(()) => {
+                inner.tree.value_mut(slot).rearm(event.events, event.data);
+                Ok(())
+            }
+            Err(e) => {
+                if is_stale(&e) {
+                    inner.remove(&self.kernel, slot);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `EPOLL_CTL_DEL` (the kernel's `ep_remove`).
+    pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(slot) = inner.tree.find(fd) else {
+            return self.kernel.ctl(CtlOp::Delete, fd, 0, 0);
+        };
+        let res = inner.home_ctl(&self.kernel, slot, CtlOp::Delete, 0);
+        match &res {
+            Ok(()) => inner.remove(&self.kernel, slot),
+            Err(e) if is_stale(e) => inner.remove(&self.kernel, slot),
+            Err(_) => {}
+        }
+        res
+    }
+
+    /// `epoll_wait` (the kernel's `ep_poll`).
+    pub(crate) fn wait(&self, out: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
+        if out.is_empty() || out.len() > EP_MAX_EVENTS {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let deadline = match timeout {
+            Some(d) if !d.is_zero() => Instant::now().checked_add(d),
+            _ => None,
+        };
+        let mut guard = self.lock();
+        guard.in_wait += 1;
+        if guard.in_wait > 1 {
+            // A second waiter: from now on a delivery may have to wake another thread.
+            if let Err(e) = self.kernel.prepare_notify() {
+                guard.in_wait -= 1;
+                return Err(e);
+            }
+        }
+        let (mut guard, res) = self.wait_locked(guard, out, timeout, deadline);
+        guard.in_wait -= 1;
+        // Items left on our list and a thread asleep: wake one, which will deliver and
+        // wake the next if items remain (the end of `ep_send_events`). Items left on the
+        // kernel instance's list are the kernel's to announce, and it does.
+        let notify = !guard.ready.is_empty() && guard.waiting > 0;
+        drop(guard);
+        if notify {
+            self.kernel.notify();
+        }
+        res
+    }
+
+    fn wait_locked<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, Inner<K::Proxy>>,
+        out: &mut [Event],
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, Inner<K::Proxy>>, io::Result<usize>) {
+        loop {
+            let mut requeue = Requeue {
+                list: ReadyList::new(),
+                from_ours: 0,
+            };
+            guard.dropped.clear();
+            guard.walked.clear();
+            // Our part of the list comes first in the kernel's order.
+            let mut n = match guard.walk_ours(&self.kernel, out, &mut requeue) {
+                Ok(n) => n,
+                Err(e) => {
+                    guard.place_requeue(&self.kernel, requeue, false);
+                    return (guard, Err(e));
+                }
+            };
+            // Then the kernel instance's part, for exactly the room that is left.
+            let mut kernel_empty = false;
+            let mut first = true;
+            while n < out.len() {
+                let room = out.len() - n;
+                // Sleep only with nothing to report and nothing left to tidy: items just
+                // dropped from our list still need `place_requeue` after this walk.
+                let res = if first && n == 0 && guard.dropped.is_empty() {
+                    // Nothing to report yet: this is where a wait sleeps.
+                    let t = match (timeout, deadline) {
+                        (None, _) => None,
+                        (Some(_), Some(deadline)) => {
+                            Some(deadline.saturating_duration_since(Instant::now()))
+                        }
+                        // A zero timeout, or one so long that the deadline overflowed.
+                        (Some(d), None) => d.is_zero().then_some(Duration::ZERO),
+                    };
+                    if t == Some(Duration::ZERO) {
+                        self.kernel.wait(&mut out[n..], t)
+                    } else {
+                        guard.waiting += 1;
+                        drop(guard);
+                        let res = self.kernel.wait(&mut out[n..], t);
+                        guard = self.lock();
+                        guard.waiting -= 1;
+                        res
+                    }
+                } else {
+                    self.kernel.wait(&mut out[n..], Some(Duration::ZERO))
+                };
+                first = false;
+                let k = match res {
+                    Ok(k) => k,
+                    Err(e) if n == 0 => {
+                        guard.place_requeue(&self.kernel, requeue, false);
+                        return (guard, Err(e));
+                    }
+                    Err(_) => break,
+                };
+                n += guard.take_reports(&self.kernel, out, n, k, &mut requeue);
+                if k < room {
+                    // The kernel instance walked its whole list.
+                    kernel_empty = true;
+                    break;
+                }
+                // Some reports were echoes; walk on for the room that is left.
+            }
+            guard.place_requeue(&self.kernel, requeue, kernel_empty);
+            if n > 0 {
+                return (guard, Ok(n));
+            }
+            // Nothing to report: every candidate was stale. Keep waiting while time
+            // remains (ep_poll loops back in the same case).
+            let expired = match (timeout, deadline) {
+                (None, _) => false,
+                (Some(_), Some(deadline)) => Instant::now() >= deadline,
+                (Some(d), None) => d.is_zero(),
+            };
+            if expired {
+                return (guard, Ok(0));
+            }
+        }
+    }
+}
+
+impl<P> Inner<P> {
+    fn next_generation(&mut self) -> u32 {
+        let g = self.next_generation;
+        // Generation 0 never names a live item, so a zeroed token is never valid.
+        self.next_generation = g.checked_add(1).unwrap_or(1);
+        g
+    }
+
+    /// Forgets an item whose kernel registration is already gone.
+    fn remove<K: Kernel<Proxy = P>>(&mut self, kernel: &K, slot: u32) {
+        self.ready.unlink(&mut self.tree, slot);
+        let item = self.tree.remove(slot);
+        if let Some(proxy) = item.proxy {
+            let _ = kernel.ctl(CtlOp::Delete, K::proxy_fd(&proxy), 0, 0);
+        }
+    }
+
+    /// `epoll_ctl` on the instance that holds the item's registration.
+    fn home_ctl<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        slot: u32,
+        op: CtlOp,
+        mask: u32,
+    ) -> io::Result<()> {
+        let fd = self.tree.key(slot);
+        let item = self.tree.value_mut(slot);
+        let token = token(slot, item.generation);
+        match &item.proxy {
+            Some(proxy) => kernel.proxy_ctl(proxy, op, fd, mask, token),
+            None => kernel.ctl(op, fd, mask, token),
+        }
+    }
+
+    /// Deletes and re-adds the item's registration with `mask` (and its proxy's, if it
+    /// has one): this removes any queued echo, and the add polls the fd and queues it
+    /// at the tail of the kernel's list if it is ready.
+    fn reinsert<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        slot: u32,
+        mask: u32,
+    ) -> io::Result<()> {
+        self.home_ctl(kernel, slot, CtlOp::Delete, 0)?;
+        self.home_ctl(kernel, slot, CtlOp::Add, mask)?;
+        let item = self.tree.value_mut(slot);
+        let token = token(slot, item.generation);
+        if let Some(proxy) = &item.proxy {
+            let pfd = K::proxy_fd(proxy);
+            kernel.ctl(CtlOp::Delete, pfd, 0, 0)?;
+            kernel.ctl(CtlOp::Add, pfd, EPOLLIN | EPOLLET, token)?;
+        }
+        Ok(())
+    }
+
+    /// Leaves a delivered, still-ready edge-triggered item registered, armed and not
+    /// queued, by moving it to a proxy instance (see the module docs).
+    fn move_to_proxy<K: Kernel<Proxy = P>>(&mut self, kernel: &K, slot: u32) -> io::Result<()> {
+        let fd = self.tree.key(slot);
+        let item = self.tree.value_mut(slot);
+        let (mask, token) = (item.kernel_mask(), token(slot, item.generation));
+        match &item.proxy {
+            None => {
+                // Everything on the proxy first, so a failure leaves the item as it was
+                // (dropping the proxy closes it, which unregisters it everywhere).
+                let proxy = kernel.new_proxy()?;
+                kernel.proxy_ctl(&proxy, CtlOp::Add, fd, mask, token)?;
+                // The add queued the ready fd; one wait takes it off, armed.
+                kernel.proxy_wait(&proxy)?;
+                kernel.ctl(CtlOp::Add, K::proxy_fd(&proxy), EPOLLIN | EPOLLET, token)?;
+                // Removes the main registration and any echo it had queued.
+                let _ = kernel.ctl(CtlOp::Delete, fd, 0, 0);
+                item.proxy = Some(proxy);
+            }
+            Some(proxy) => {
+                kernel.proxy_ctl(proxy, CtlOp::Delete, fd, 0, 0)?;
+                kernel.proxy_ctl(proxy, CtlOp::Add, fd, mask, token)?;
+                kernel.proxy_wait(proxy)?;
+                // Re-register the proxy, now not ready, so no stale entry of it keeps a
+                // place in the main instance.
+                let pfd = K::proxy_fd(proxy);
+                kernel.ctl(CtlOp::Delete, pfd, 0, 0)?;
+                kernel.ctl(CtlOp::Add, pfd, EPOLLIN | EPOLLET, token)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers from our list into `out` (the first part of `ep_send_events`'s walk):
+    /// each item is re-polled, with one `poll(2)` for a batch of them. Stops when `out`
+    /// is full or the list is empty; returns how many events it wrote.
+    fn walk_ours<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        out: &mut [Event],
+        requeue: &mut Requeue,
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        while n < out.len() && !self.ready.is_empty() {
+            self.poll_batch(kernel, out.len() - n)?;
+            for i in 0..self.polled.len() {
+                let slot = self.polled[i];
+                let revents = u32::from(self.pollfds[i].revents as u16);
+                self.ready.unlink(&mut self.tree, slot);
+                let item = self.tree.value_mut(slot);
+                let events = revents & item.interest;
+                if events == 0 || revents & libc::POLLNVAL as u32 != 0 {
+                    // Nothing ready any more (or the fd is closed): dropped silently,
+                    // level-triggered or not, as `ep_send_events` skips an item whose
+                    // re-poll is empty.
+                    if item.has(state::KERNEL_DISARMED) {
+                        // The item here stays armed; so must the kernel side. If the fd
+                        // is gone the item is stale and nothing is lost.
+                        item.state &= !state::KERNEL_DISARMED;
+                        let mask = item.kernel_mask();
+                        let _ = self.home_ctl(kernel, slot, CtlOp::Modify, mask);
+                    }
+                    self.dropped.push(slot);
+                    continue;
+                }
+                out[n] = Event {
+                    events,
+                    data: item.data,
+                };
+                n += 1;
+                if item.has(state::ONESHOT) {
+                    // Unless the kernel side already fired, a wakeup while the item was
+                    // on our list may have queued an echo there.
+                    if !item.has(state::KERNEL_DISARMED) {
+                        item.state |= state::MAY_ECHO;
+                    }
+                    item.state = (item.state | state::DISARMED) & !state::KERNEL_DISARMED;
+                } else if !item.has(state::EDGE) {
+                    requeue.list.push_back(&mut self.tree, slot);
+                    requeue.from_ours += 1;
+                } else if self.move_to_proxy(kernel, slot).is_err() {
+                    // Out of fds or memory: skip its echo in this delivery at least.
+                    self.tree.value_mut(slot).state |= state::WALKED;
+                    self.walked.push(slot);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Re-polls the first `room` items of our list (at most `POLL_BATCH`) with one
+    /// `poll(2)`, leaving the results in `pollfds` / `polled`.
+    fn poll_batch<K: Kernel<Proxy = P>>(&mut self, kernel: &K, room: usize) -> io::Result<()> {
+        self.pollfds.clear();
+        self.polled.clear();
+        let mut cur = self.ready.front();
+        while let Some(slot) = cur {
+            if self.polled.len() == room.min(POLL_BATCH) {
+                break;
+            }
+            let fd = self.tree.key(slot);
+            // Every EPOLL* event bit has the same value in poll's 16-bit mask.
+            let events = self.tree.value_mut(slot).interest as i16;
+            self.pollfds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+            self.polled.push(slot);
+            cur = ReadyList::next(&mut self.tree, slot);
+        }
+        kernel.poll(&mut self.pollfds)
+    }
+
+    /// Takes the kernel's reports in `out[at..at + k]` (the rest of `ep_send_events`'s
+    /// walk) and compacts the deliverable ones to `out[at..]`; returns how many.
+    fn take_reports<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        out: &mut [Event],
+        at: usize,
+        k: usize,
+        requeue: &mut Requeue,
+    ) -> usize {
+        let mut n = at;
+        for i in at..at + k {
+            let report = out[i];
+            if report.data == WAKE_TOKEN {
+                continue;
+            }
+            let slot = report.data as u32;
+            let generation = (report.data >> 32) as u32;
+            let Some(item) = self.tree.get_mut(slot) else {
+                continue;
+            };
+            if item.generation != generation {
+                // Deleted (and maybe replaced) after the kernel reported it.
+                continue;
+            }
+            let revents = match &item.proxy {
+                None => report.events,
+                // The proxy is ready: take the item's own report from it, which also
+                // leaves the item armed and not queued there.
+                Some(proxy) => match kernel.proxy_wait(proxy) {
+                    Ok(Some(events)) => events,
+                    _ => continue,
+                },
+            };
+            if item.state & (state::ON_READY_LIST | state::DISARMED | state::WALKED) != 0 {
+                // An echo: the item has its place on our lists, or is disarmed here.
+                // The kernel's oneshot side has now fired.
+                if item.has(state::ONESHOT) && !item.has(state::DISARMED) {
+                    item.state |= state::KERNEL_DISARMED;
+                }
+                item.state &= !state::MAY_ECHO;
+                continue;
+            }
+            let events = revents & item.interest;
+            if events == 0 {
+                // Only possible if a modify narrowed the mask after the kernel's
+                // report; the kernel side of a oneshot item fired, so re-arm it.
+                if item.has(state::ONESHOT) {
+                    let mask = item.kernel_mask();
+                    let _ = self.home_ctl(kernel, slot, CtlOp::Modify, mask);
+                }
+                continue;
+            }
+            out[n] = Event {
+                events,
+                data: item.data,
+            };
+            n += 1;
+            if item.has(state::ONESHOT) {
+                item.state |= state::DISARMED;
+            } else if !item.has(state::EDGE) {
+                requeue.list.push_back(&mut self.tree, slot);
+            }
+        }
+        n - at
+    }
+
+    /// Puts the re-queued level-triggered items at the tail of the ready list (the end
+    /// of `ep_send_events`), and makes sure no echo outlives this delivery.
+    ///
+    /// If the kernel instance walked its whole list, every echo was reported (and
+    /// skipped) or found stale, and the tail is the tail of ours. If it may still hold
+    /// items, those come first, so the re-queued items are handed to the kernel, which
+    /// appends them behind: a modify for items it just reported (they cannot have an
+    /// echo), a delete and add for items from our list (which also removes an echo).
+    /// Items of our list dropped as stale get the same delete and add, which removes
+    /// their echoes and, the fd not being ready, queues nothing.
+    fn place_requeue<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        mut requeue: Requeue,
+        kernel_empty: bool,
+    ) {
+        for i in 0..self.walked.len() {
+            let slot = self.walked[i];
+            self.tree.value_mut(slot).state &= !state::WALKED;
+        }
+        if kernel_empty {
+            self.ready.append(&mut self.tree, &mut requeue.list);
+            return;
+        }
+        let mut i = 0;
+        while let Some(slot) = requeue.list.pop_front(&mut self.tree) {
+            let item = self.tree.value_mut(slot);
+            let mask = item.kernel_mask();
+            // EXCLUSIVE registrations cannot be modified, only deleted and added.
+            let res = if i < requeue.from_ours || item.has(state::EXCLUSIVE) {
+                self.reinsert(kernel, slot, mask)
+            } else {
+                self.home_ctl(kernel, slot, CtlOp::Modify, mask)
+            };
+            i += 1;
+            if res.is_err() {
+                // The kernel would not take it (ENOMEM, ENOSPC, a closed fd): keep it
+                // on our list, where the next re-poll decides.
+                self.ready.push_back(&mut self.tree, slot);
+            }
+        }
+        for i in 0..self.dropped.len() {
+            let slot = self.dropped[i];
+            let mask = self.tree.value_mut(slot).kernel_mask();
+            let _ = self.reinsert(kernel, slot, mask);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! loom-backed primitives, selected by `--cfg epitome_loom`.
+
+#![allow(dead_code, unused_imports)]
+
+pub(crate) mod sync {
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{
+            AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+        };
+    }
+}
+
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
+}
+
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{JoinHandle, current, park, spawn, yield_now};
+}
