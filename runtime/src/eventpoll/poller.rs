@@ -55,7 +55,7 @@ use super::kernel::{Kernel, WAKE_TOKEN};
 use super::rbtree::InterestTree;
 use super::ready_list::{Nodes, ReadyList};
 use super::{EP_MAX_EVENTS, EPOLLET, EPOLLEXCLUSIVE, EPOLLIN};
-use crate::loom::sync::{Mutex, MutexGuard};
+use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 use crate::sys::epoll::CtlOp;
 
 /// How many fds one `poll(2)` re-checks at most.
@@ -75,8 +75,13 @@ struct Inner<P> {
     tree: InterestTree<Item<P>>,
     /// Our part of the ready list, in front of the kernel instance's.
     ready: ReadyList,
-    /// Threads blocked (or about to block) in the kernel wait.
-    waiting: u32,
+    /// Tickets of the threads blocked (or about to block) in the kernel wait. A
+    /// thread removes its ticket when it has re-taken the lock after the kernel wait
+    /// returned (its *check-in*).
+    blocked: Vec<u64>,
+    next_ticket: u64,
+    /// Threads waiting in [`Poller::await_checkins`].
+    awaiting_checkins: u32,
     /// Threads inside `wait`.
     in_wait: u32,
     next_generation: u32,
@@ -108,6 +113,8 @@ struct Requeue {
 pub(crate) struct Poller<K: Kernel> {
     kernel: K,
     inner: Mutex<Inner<K::Proxy>>,
+    /// Signalled at every check-in while a thread awaits check-ins.
+    checkin: Condvar,
 }
 
 impl<K: Kernel> Poller<K> {
@@ -117,7 +124,9 @@ impl<K: Kernel> Poller<K> {
             inner: Mutex::new(Inner {
                 tree: InterestTree::new(),
                 ready: ReadyList::new(),
-                waiting: 0,
+                blocked: Vec::new(),
+                next_ticket: 0,
+                awaiting_checkins: 0,
                 in_wait: 0,
                 next_generation: 1,
                 pollfds: Vec::new(),
@@ -125,6 +134,7 @@ impl<K: Kernel> Poller<K> {
                 dropped: Vec::new(),
                 walked: Vec::new(),
             }),
+            checkin: Condvar::new(),
         }
     }
 
@@ -276,7 +286,7 @@ impl<K: Kernel> Poller<K> {
         // Items left on our list and a thread asleep: wake one, which will deliver and
         // wake the next if items remain (the end of `ep_send_events`). Items left on the
         // kernel instance's list are the kernel's to announce, and it does.
-        let notify = !guard.ready.is_empty() && guard.waiting > 0;
+        let notify = !guard.ready.is_empty() && !guard.blocked.is_empty();
         drop(guard);
         if notify {
             self.kernel.notify();
@@ -291,6 +301,7 @@ impl<K: Kernel> Poller<K> {
         timeout: Option<Duration>,
         deadline: Option<Instant>,
     ) -> (MutexGuard<'a, Inner<K::Proxy>>, io::Result<usize>) {
+        let mut checked_in = false;
         loop {
             let mut requeue = Requeue {
                 list: ReadyList::new(),
@@ -313,7 +324,7 @@ impl<K: Kernel> Poller<K> {
                 let room = out.len() - n;
                 // Sleep only with nothing to report and nothing left to tidy: items just
                 // dropped from our list still need `place_requeue` after this walk.
-                let res = if first && n == 0 && guard.dropped.is_empty() {
+                let res = if first && n == 0 && guard.dropped.is_empty() && !checked_in {
                     // Nothing to report yet: this is where a wait sleeps.
                     let t = match (timeout, deadline) {
                         (None, _) => None,
@@ -326,11 +337,19 @@ impl<K: Kernel> Poller<K> {
                     if t == Some(Duration::ZERO) {
                         self.kernel.wait(&mut out[n..], t)
                     } else {
-                        guard.waiting += 1;
+                        let ticket = guard.next_ticket;
+                        guard.next_ticket += 1;
+                        guard.blocked.push(ticket);
                         drop(guard);
                         let res = self.kernel.wait(&mut out[n..], t);
                         guard = self.lock();
-                        guard.waiting -= 1;
+                        let pos = guard.blocked.iter().position(|&t| t == ticket);
+                        if let Some(pos) = pos {
+                            guard.blocked.swap_remove(pos);
+                        }
+                        if guard.awaiting_checkins > 0 {
+                            self.checkin.notify_all();
+                        }
                         res
                     }
                 } else {
@@ -365,9 +384,37 @@ impl<K: Kernel> Poller<K> {
                 (Some(d), None) => d.is_zero(),
             };
             if expired {
-                return (guard, Ok(0));
+                if checked_in || guard.blocked.is_empty() {
+                    return (guard, Ok(0));
+                }
+                // Another thread is, or was just, blocked in the kernel wait: it may
+                // have taken reports it has not delivered yet (a level-triggered item
+                // it will re-queue). The kernel's `ep_poll` would see those events as
+                // available and wait for `ep->mtx`; wait for that thread to check in,
+                // then look once more.
+                guard = self.await_checkins(guard);
+                checked_in = true;
             }
         }
+    }
+
+    /// Waits until every thread now blocked in the kernel wait has checked in, waking
+    /// them one at a time with the notify fd.
+    fn await_checkins<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, Inner<K::Proxy>>,
+    ) -> MutexGuard<'a, Inner<K::Proxy>> {
+        let pending: Vec<u64> = guard.blocked.clone();
+        guard.awaiting_checkins += 1;
+        while pending.iter().any(|t| guard.blocked.contains(t)) {
+            // A thread still blocked needs a wakeup to check in; one that is between
+            // the kernel's return and the lock checks in by itself. Each notify wakes
+            // one blocked thread, so notify again after each check-in.
+            self.kernel.notify();
+            guard = self.checkin.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        guard.awaiting_checkins -= 1;
+        guard
     }
 }
 
