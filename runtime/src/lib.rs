@@ -1,10 +1,14 @@
 //! epitome-runtime: the user-space eventpoll, reactor, executor and timers of the
 //! [epitome](https://github.com/epitome-rs/epitome) async runtime.
 //!
-//! The heart is [`eventpoll`]: a reimplementation of the kernel's `fs/eventpoll.c`
-//! (interest tree, ready list, level- and edge-triggered, oneshot and exclusive
-//! items) over one raw kernel epoll instance, giving the kernel's answers errno for
-//! errno.
+//! - [`eventpoll`]: a reimplementation of the kernel's `fs/eventpoll.c` (interest
+//!   tree, ready list, level- and edge-triggered, oneshot and exclusive items) over one
+//!   raw kernel epoll instance, giving the kernel's answers errno for errno.
+//! - [`runtime`]: the current-thread and multi-reactor runtimes; each worker owns one
+//!   reactor (an `EventPoll`), one run queue and one timer wheel.
+//! - [`task`]: spawning, `JoinHandle`, `JoinSet`, `spawn_local`, `spawn_blocking`.
+//! - [`io`]: [`io::Async`], for building I/O types on the reactor.
+//! - [`time`]: sleeps, timeouts and intervals on a hierarchical timing wheel.
 
 #![warn(missing_docs)]
 #![cfg(target_os = "linux")]
@@ -13,4 +17,37 @@ pub(crate) mod loom;
 #[macro_use]
 pub(crate) mod sys;
 
+mod blocking;
+mod coop;
 pub mod eventpoll;
+pub mod io;
+mod reactor;
+pub mod runtime;
+mod scheduler;
+pub mod task;
+pub mod time;
+
+use std::future::Future;
+
+use task::JoinHandle;
+
+/// Spawns a task onto the current runtime: onto this worker if called from one of its
+/// tasks, else onto a worker chosen round-robin.
+///
+/// # Panics
+///
+/// If there is no epitome runtime on this thread.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match scheduler::context::runtime() {
+        Some(rt) => rt.spawn(future),
+        None => panic!(
+            "`epitome::spawn` called outside of an epitome runtime: call it from a task, from inside \
+             `Runtime::block_on`, or after `Runtime::enter`"
+        ),
+    }
+}

@@ -15,3 +15,25 @@ pub(crate) use std_impl::*;
 mod loom_impl;
 #[cfg(epitome_loom)]
 pub(crate) use loom_impl::*;
+
+/// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and
+/// flag fields whose ownership rules make one `unsafe` block cover several accesses.
+pub(crate) trait CellExt<T: Copy> {
+    /// # Safety
+    /// No other thread writes the cell concurrently (the field's ownership rule).
+    unsafe fn read(&self) -> T;
+    /// # Safety
+    /// No other thread accesses the cell concurrently.
+    unsafe fn write(&self, value: T);
+}
+
+impl<T: Copy> CellExt<T> for cell::UnsafeCell<T> {
+    unsafe fn read(&self) -> T {
+        // SAFETY: per the caller, nobody writes concurrently.
+        self.with(|p| unsafe { *p })
+    }
+    unsafe fn write(&self, value: T) {
+        // SAFETY: per the caller, nobody else accesses the cell.
+        self.with_mut(|p| unsafe { *p = value })
+    }
+}

@@ -1,0 +1,273 @@
+//! The blocking pool: threads for `spawn_blocking` closures.
+//!
+//! The pool starts empty, adds a thread when a closure arrives and no thread is idle
+//! (up to `max_threads`; beyond that closures wait in the queue), and lets a thread
+//! exit after it has idled for `keep_alive`. Closures are tasks like any other (the
+//! same `JoinHandle`), whose scheduler is this pool.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::scheduler::queue::TaskList;
+use crate::task::raw::{self, Header};
+use crate::task::{JoinHandle, Notified, Schedule, new_task};
+
+pub(crate) type Callback = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Pool settings.
+pub(crate) struct Config {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_start: Option<Callback>,
+    pub(crate) on_stop: Option<Callback>,
+}
+
+pub(crate) struct BlockingPool {
+    shared: Arc<PoolShared>,
+}
+
+struct PoolShared {
+    state: Mutex<State>,
+    /// Idle threads wait here for work.
+    work: Condvar,
+    /// Shutdown waits here for threads to exit.
+    exited: Condvar,
+    config: Config,
+    /// Set by the runtime so closures can reach `Handle::current()`.
+    runtime: std::sync::OnceLock<std::sync::Weak<crate::scheduler::RuntimeShared>>,
+}
+
+struct State {
+    queue: TaskList,
+    threads: usize,
+    idle: usize,
+    /// Wakeups handed to idle threads and not yet taken.
+    notified: usize,
+    shutdown: bool,
+    next_id: usize,
+}
+
+/// The scheduler handle of a blocking task.
+#[derive(Clone)]
+struct Scheduler(Arc<PoolShared>);
+
+impl Schedule for Scheduler {
+    fn schedule(&self, task: Notified) {
+        self.0.push(task);
+    }
+
+    fn release(&self, _task: NonNull<Header>) -> bool {
+        // Blocking tasks are on no owner list.
+        false
+    }
+}
+
+/// Runs the closure on its first (and only) poll.
+struct BlockingTask<F>(Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
+        match self.0.take() {
+            Some(f) => Poll::Ready(f()),
+            None => unreachable!("a blocking task is polled once: it never returns Pending"),
+        }
+    }
+}
+
+impl BlockingPool {
+    pub(crate) fn new(config: Config) -> BlockingPool {
+        BlockingPool {
+            shared: Arc::new(PoolShared {
+                state: Mutex::new(State {
+                    queue: TaskList::default(),
+                    threads: 0,
+                    idle: 0,
+                    notified: 0,
+                    shutdown: false,
+                    next_id: 0,
+                }),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                config,
+                runtime: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn set_runtime(&self, rt: std::sync::Weak<crate::scheduler::RuntimeShared>) {
+        let _ = self.shared.runtime.set(rt);
+    }
+
+    pub(crate) fn spawn<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (notified, handle) = new_task(BlockingTask(Some(f)), Scheduler(self.shared.clone()));
+        // No owner list: drop the reference reserved for one.
+        // SAFETY: `new_task` counted a reference for the owner list, which we own.
+        unsafe { raw::drop_reference(notified.as_ptr()) };
+        self.shared.push(notified);
+        handle
+    }
+
+    /// Threads currently in the pool.
+    pub(crate) fn threads(&self) -> usize {
+        self.shared.lock().threads
+    }
+
+    /// Idle threads.
+    pub(crate) fn idle_threads(&self) -> usize {
+        self.shared.lock().idle
+    }
+
+    /// Closures waiting for a thread.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    /// Stops accepting work, cancels queued closures, and waits up to `timeout` (or for
+    /// ever) for running closures to finish. Returns whether every thread exited.
+    pub(crate) fn shutdown(&self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut state = self.shared.lock();
+        state.shutdown = true;
+        let mut queued = std::mem::take(&mut state.queue);
+        self.shared.work.notify_all();
+        drop(state);
+        while let Some(task) = queued.pop_front() {
+            cancel_queued(task);
+        }
+        let mut state = self.shared.lock();
+        while state.threads > 0 {
+            match deadline {
+                None => {
+                    state = self
+                        .shared
+                        .exited
+                        .wait(state)
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    let (s, _) = self
+                        .shared
+                        .exited
+                        .wait_timeout(state, d - now)
+                        .unwrap_or_else(|e| e.into_inner());
+                    state = s;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Cancels a queued blocking task without running its closure.
+fn cancel_queued(task: Notified) {
+    let ptr = task.as_ptr();
+    // SAFETY: the entry keeps the task live; `shutdown` claims and cancels it.
+    unsafe { (ptr.as_ref().vtable.shutdown)(ptr) };
+    drop(task);
+}
+
+impl PoolShared {
+    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(self: &Arc<Self>, task: Notified) {
+        let mut state = self.lock();
+        if state.shutdown {
+            drop(state);
+            cancel_queued(task);
+            return;
+        }
+        state.queue.push_back(task);
+        if state.idle > state.notified {
+            state.notified += 1;
+            self.work.notify_one();
+        } else if state.threads < self.config.max_threads {
+            state.threads += 1;
+            let id = state.next_id;
+            state.next_id += 1;
+            drop(state);
+            if let Err(e) = self.spawn_thread(id) {
+                // No thread: the closure stays queued for an existing thread, if any.
+                let mut state = self.lock();
+                state.threads -= 1;
+                if state.threads == 0 {
+                    // Nothing will ever run it: fail it rather than hang its awaiter.
+                    let mut queued = std::mem::take(&mut state.queue);
+                    drop(state);
+                    while let Some(task) = queued.pop_front() {
+                        cancel_queued(task);
+                    }
+                }
+                let _ = e;
+            }
+        }
+    }
+
+    fn spawn_thread(self: &Arc<Self>, id: usize) -> io::Result<()> {
+        let mut builder = std::thread::Builder::new().name((self.config.thread_name)());
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let shared = self.clone();
+        builder.spawn(move || shared.run(id))?;
+        Ok(())
+    }
+
+    fn run(self: Arc<Self>, _id: usize) {
+        let rt = self.runtime.get().and_then(std::sync::Weak::upgrade);
+        let _enter = rt.map(crate::scheduler::context::enter);
+        if let Some(f) = &self.config.on_start {
+            f();
+        }
+        let mut state = self.lock();
+        loop {
+            if let Some(task) = state.queue.pop_front() {
+                drop(state);
+                task.run();
+                state = self.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            let (s, timeout) = self
+                .work
+                .wait_timeout(state, self.config.keep_alive)
+                .unwrap_or_else(|e| e.into_inner());
+            state = s;
+            state.idle -= 1;
+            if state.notified > 0 {
+                state.notified -= 1;
+            } else if timeout.timed_out() && state.queue.is_empty() {
+                // Idle for `keep_alive`: shrink.
+                break;
+            }
+        }
+        state.threads -= 1;
+        drop(state);
+        if let Some(f) = &self.config.on_stop {
+            f();
+        }
+        self.exited.notify_all();
+    }
+}

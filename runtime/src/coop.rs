@@ -1,0 +1,81 @@
+//! Cooperative budget: a task that keeps finding its resources ready must still yield.
+//!
+//! Each task poll starts with a budget of [`BUDGET`] operations (tokio uses the same
+//! number). Every resource poll that could make progress (I/O readiness, a
+//! `JoinHandle`, a timer) spends one unit through [`poll_proceed`]; when the budget is
+//! spent the resource answers `Pending` and wakes the task at once, so it goes to the
+//! back of its run queue and the other tasks (and the reactor) get their turn. A
+//! resource that turns out not to make progress gives its unit back (the guard's
+//! `Drop`) unless it calls [`RestoreOnPending::made_progress`].
+//!
+//! Outside a task (in `block_on`'s own future, or off any runtime) the budget is
+//! unconstrained.
+
+use std::cell::Cell;
+use std::task::{Context, Poll};
+
+/// Operations per task poll.
+pub(crate) const BUDGET: u8 = 128;
+
+thread_local! {
+    /// `None`: unconstrained.
+    static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
+    /// Polls answered `Pending` because the budget ran out, not yet collected.
+    static FORCED_YIELDS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f` (a task poll) with a fresh budget, restoring the previous one after.
+pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<u8>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = CURRENT.try_with(|c| c.set(prev));
+        }
+    }
+    let prev = CURRENT.with(|c| c.replace(Some(BUDGET)));
+    let _reset = Reset(prev);
+    f()
+}
+
+/// Spends one unit of the current task's budget, or answers `Pending` (having woken
+/// the task) when it is spent.
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
+    let current = CURRENT.try_with(Cell::get).unwrap_or(None);
+    match current {
+        None => Poll::Ready(RestoreOnPending(Cell::new(None))),
+        Some(0) => {
+            cx.waker().wake_by_ref();
+            let _ = FORCED_YIELDS.try_with(|c| c.set(c.get() + 1));
+            Poll::Pending
+        }
+        Some(n) => {
+            let _ = CURRENT.try_with(|c| c.set(Some(n - 1)));
+            Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
+        }
+    }
+}
+
+/// Takes the count of budget-forced yields on this thread since the last call.
+pub(crate) fn take_forced_yields() -> u64 {
+    FORCED_YIELDS.try_with(|c| c.replace(0)).unwrap_or(0)
+}
+
+/// Returned by [`poll_proceed`]: gives the unit back if dropped before
+/// [`made_progress`](Self::made_progress).
+pub(crate) struct RestoreOnPending(Cell<Option<u8>>);
+
+impl RestoreOnPending {
+    /// The operation made progress: keep the unit spent.
+    pub(crate) fn made_progress(&self) {
+        self.0.set(None);
+    }
+}
+
+impl Drop for RestoreOnPending {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.get() {
+            let _ = CURRENT.try_with(|c| c.set(Some(n)));
+        }
+    }
+}

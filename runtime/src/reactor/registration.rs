@@ -1,0 +1,192 @@
+//! A source's registration with a reactor, and the futures that wait on it.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::ReactorHandle;
+use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
+use crate::coop;
+use crate::loom::sync::Arc;
+use crate::scheduler::context;
+
+/// An fd registered with one worker's reactor.
+pub(crate) struct Registration {
+    handle: Arc<ReactorHandle>,
+    io: Arc<ScheduledIo>,
+    token: u64,
+    fd: RawFd,
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the epitome runtime that drives this I/O source has shut down")
+}
+
+impl Registration {
+    /// Registers `fd` with the reactor of this thread's worker, or (on a thread that is
+    /// in a runtime but runs no worker, such as a multi-reactor `block_on`) with a worker
+    /// picked round-robin.
+    ///
+    /// # Panics
+    ///
+    /// If there is no epitome runtime on this thread.
+    #[track_caller]
+    pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        let handle = context::with_worker(|w| w.map(|local| local.shared.reactor.clone()));
+        let handle = match handle {
+            Some(h) => h,
+            None => match context::runtime() {
+                Some(rt) => rt.pick_worker().reactor.clone(),
+                None => panic!(
+                    "there is no epitome runtime on this thread: I/O sources must be created inside \
+                     a task, inside `Runtime::block_on`, or after `Runtime::enter`"
+                ),
+            },
+        };
+        let (io, token) = handle.register(fd)?;
+        Ok(Registration {
+            handle,
+            io,
+            token,
+            fd,
+        })
+    }
+
+    /// The fd is assumed ready in both directions (a freshly accepted or connected
+    /// socket), so its first operation is tried without waiting for an event.
+    pub(crate) fn assume_ready(&self) {
+        self.io.assume_ready(Direction::Read);
+        self.io.assume_ready(Direction::Write);
+    }
+
+    /// Deletes the fd from the reactor. Call before closing it.
+    pub(crate) fn deregister(&self) -> io::Result<()> {
+        self.handle.deregister(self.fd, self.token)
+    }
+
+    pub(crate) fn readiness(&self, dir: Direction) -> ReadyEvent {
+        self.io.readiness(dir)
+    }
+
+    /// After `WouldBlock`: clears readiness unless an event arrived since `seen`.
+    pub(crate) fn clear(&self, seen: ReadyEvent) -> bool {
+        self.io.clear_readiness(seen)
+    }
+
+    /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
+    /// ready (spending a unit of the task's budget).
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        if self.handle.is_shut_down() {
+            return Poll::Ready(Err(gone()));
+        }
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        match self.io.poll_ready_slot(dir, cx.waker()) {
+            Some(ev) => {
+                coop.made_progress();
+                Poll::Ready(Ok(ev))
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Polls `f` until it does not return `WouldBlock`, waiting for readiness in `dir`
+    /// and clearing it (generation-checked) after each `WouldBlock`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = std::task::ready!(self.poll_ready(cx, dir))?;
+            match f() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear(ev);
+                }
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// A future that resolves when `dir` is ready; `exclusive` asks for wake-one.
+    pub(crate) fn readiness_future(&self, dir: Direction, exclusive: bool) -> Readiness<'_> {
+        Readiness {
+            reg: self,
+            node: WaiterNode::new(dir, exclusive),
+            polled: false,
+            done: false,
+        }
+    }
+
+    /// Runs `f` once readiness in `dir` allows, retrying after `WouldBlock`.
+    pub(crate) async fn async_io<R>(
+        &self,
+        dir: Direction,
+        exclusive: bool,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            let ready = self.readiness_future(dir, exclusive).await?;
+            match f() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Whoever consumed the event consumed it; if a newer event came
+                    // meanwhile, the clear fails and we try again at once.
+                    self.clear(ready.event);
+                }
+                res => return res,
+            }
+        }
+    }
+}
+
+/// What a readiness future resolves to.
+pub(crate) struct Ready {
+    pub(crate) event: ReadyEvent,
+}
+
+/// Waits for readiness through an intrusive waiter node owned by this future.
+pub(crate) struct Readiness<'a> {
+    reg: &'a Registration,
+    node: WaiterNode,
+    polled: bool,
+    done: bool,
+}
+
+impl Future for Readiness<'_> {
+    type Output = io::Result<Ready>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        // SAFETY: the node is never moved out of the pinned future; it is unlinked in
+        // `Drop` before the memory goes away.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.reg.handle.is_shut_down() {
+            return Poll::Ready(Err(gone()));
+        }
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        this.polled = true;
+        // SAFETY: the node is pinned (we are) and `Drop` calls `drop_waiter`.
+        match unsafe { this.reg.io.poll_waiter(&this.node, cx.waker()) } {
+            WaitPoll::Ready(event) => {
+                coop.made_progress();
+                this.done = true;
+                Poll::Ready(Ok(Ready { event }))
+            }
+            WaitPoll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Readiness<'_> {
+    fn drop(&mut self) {
+        if self.polled && !self.done {
+            // SAFETY: the node was only polled on this source; it is still pinned.
+            unsafe { self.reg.io.drop_waiter(&self.node, false) };
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! One I/O source's readiness and waiters.
+//!
+//! # Readiness
+//!
+//! Each direction (read, write) has its own word: readiness bits in the low byte and
+//! a 56-bit generation above, bumped by every event. A task that sees readiness,
+//! tries the operation and gets `WouldBlock` clears the READY bit only if the
+//! generation is still the one it saw (a compare-and-swap on the whole word), so a
+//! clear can never erase an event that arrived after the failed attempt. (tokio keeps
+//! a truncated "tick" for this, whose wrap-around lets a stale clear win: tokio
+//! #6133, #8054, #8331. A 56-bit counter does not wrap in practice.)
+//!
+//! # Waiters
+//!
+//! Tasks wait in two ways:
+//!
+//! - the **fast path**: `poll_readable` / `poll_writable` (what `AsyncRead` /
+//!   `AsyncWrite` impls use) keep one waker slot per direction; a second distinct
+//!   waker is kept beside it rather than replacing it (replacing loses the first
+//!   task's wakeup: tokio #1413), and a replaced waker is never woken merely for being
+//!   replaced (that busy-loops: async-io);
+//! - **waiter nodes**: `readable()` / `writable()` futures own an intrusive node,
+//!   linked on the source's list while they wait. No allocation per wait, and a node
+//!   unlinks itself when its future is dropped.
+//!
+//! A node may ask for **exclusive** readiness (accept on a shared listener, several
+//! tasks receiving on one datagram socket). An event wakes every non-exclusive waiter
+//! of its direction but only the first exclusive one, in FIFO order (the user-space
+//! counterpart of EPOLLEXCLUSIVE, with the same reason: no stampede). An exclusive
+//! waiter that was woken and is dropped (cancelled) without having completed its
+//! operation passes the wakeup on to the next exclusive waiter (baton passing), so no
+//! event is lost.
+//!
+//! # Locking
+//!
+//! The readiness words are atomics. The waker slots and the waiter list are guarded by
+//! the source's mutex; wakers are collected under it and woken after it is released.
+
+use std::cell::UnsafeCell as StdUnsafeCell;
+use std::marker::PhantomPinned;
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use crate::eventpoll::{EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
+
+/// A direction of readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// Readiness bits of one direction.
+pub(crate) mod bits {
+    /// The operation may succeed without blocking.
+    pub(crate) const READY: u64 = 1 << 0;
+    /// The direction is closed for good (read: the peer shut down writing, or hang-up;
+    /// write: hang-up). Never cleared: every later operation returns at once.
+    pub(crate) const CLOSED: u64 = 1 << 1;
+    /// An error is pending on the socket (EPOLLERR). Never cleared.
+    pub(crate) const ERROR: u64 = 1 << 2;
+    /// Urgent data (EPOLLPRI), read direction only.
+    pub(crate) const PRIORITY: u64 = 1 << 3;
+
+    pub(crate) const MASK: u64 = 0xFF;
+    pub(crate) const GEN_ONE: u64 = 1 << 8;
+}
+
+/// What a task saw when it found a direction ready: the bits, and the word to hand back
+/// to [`ScheduledIo::clear_readiness`] if the operation then returns `WouldBlock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReadyEvent {
+    pub(crate) word: u64,
+    pub(crate) direction: Direction,
+}
+
+impl ReadyEvent {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.word & (bits::CLOSED | bits::ERROR) != 0
+    }
+}
+
+/// Turns kernel event bits into (read bits, write bits).
+pub(crate) fn split_events(events: u32) -> (u64, u64) {
+    let mut read = 0;
+    let mut write = 0;
+    if events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 {
+        read |= bits::READY;
+    }
+    if events & EPOLLPRI != 0 {
+        read |= bits::PRIORITY;
+    }
+    if events & (EPOLLRDHUP | EPOLLHUP) != 0 {
+        read |= bits::CLOSED;
+    }
+    if events & (EPOLLOUT | EPOLLHUP | EPOLLERR) != 0 {
+        write |= bits::READY;
+    }
+    if events & EPOLLHUP != 0 {
+        write |= bits::CLOSED;
+    }
+    if events & EPOLLERR != 0 {
+        read |= bits::ERROR;
+        write |= bits::ERROR;
+    }
+    (read, write)
+}
+
+/// The per-source state shared by the reactor and the tasks using the source.
+pub(crate) struct ScheduledIo {
+    read: AtomicU64,
+    write: AtomicU64,
+    waiters: Mutex<Waiters>,
+}
+
+/// Everything guarded by the source's mutex.
+struct Waiters {
+    reader: Vec<Waker>,
+    writer: Vec<Waker>,
+    /// Intrusive FIFO of waiter nodes.
+    head: Option<NonNull<WaiterNode>>,
+    tail: Option<NonNull<WaiterNode>>,
+}
+
+// SAFETY: the node pointers are only followed under the source's mutex, and a node
+// unlinks itself (under the mutex) before its memory goes away.
+unsafe impl Send for Waiters {}
+
+/// A waiting future's node. Its fields are guarded by the source's mutex (the future
+/// itself only reads them while holding it).
+pub(crate) struct WaiterNode {
+    inner: StdUnsafeCell<NodeInner>,
+    _pinned: PhantomPinned,
+}
+
+struct NodeInner {
+    direction: Direction,
+    exclusive: bool,
+    waker: Option<Waker>,
+    state: NodeState,
+    prev: Option<NonNull<WaiterNode>>,
+    next: Option<NonNull<WaiterNode>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeState {
+    /// Not on the list, never notified.
+    Idle,
+    /// On the list.
+    Waiting,
+    /// Taken off the list by an event; its owner has the wakeup.
+    Notified,
+}
+
+// SAFETY: the node is touched only under the source's mutex.
+unsafe impl Send for WaiterNode {}
+// SAFETY: as above.
+unsafe impl Sync for WaiterNode {}
+
+impl WaiterNode {
+    pub(crate) fn new(direction: Direction, exclusive: bool) -> WaiterNode {
+        WaiterNode {
+            inner: StdUnsafeCell::new(NodeInner {
+                direction,
+                exclusive,
+                waker: None,
+                state: NodeState::Idle,
+                prev: None,
+                next: None,
+            }),
+            _pinned: PhantomPinned,
+        }
+    }
+}
+
+/// How a waiter poll went.
+pub(crate) enum WaitPoll {
+    Ready(ReadyEvent),
+    Pending,
+}
+
+impl Default for ScheduledIo {
+    fn default() -> Self {
+        ScheduledIo {
+            read: AtomicU64::new(0),
+            write: AtomicU64::new(0),
+            waiters: Mutex::new(Waiters {
+                reader: Vec::new(),
+                writer: Vec::new(),
+                head: None,
+                tail: None,
+            }),
+        }
+    }
+}
+
+impl ScheduledIo {
+    fn word(&self, dir: Direction) -> &AtomicU64 {
+        match dir {
+            Direction::Read => &self.read,
+            Direction::Write => &self.write,
+        }
+    }
+
+    /// The direction's current word.
+    pub(crate) fn readiness(&self, dir: Direction) -> ReadyEvent {
+        ReadyEvent {
+            word: self.word(dir).load(Ordering::Acquire),
+            direction: dir,
+        }
+    }
+
+    /// Marks a direction ready without an event (a freshly accepted socket is assumed
+    /// readable and writable, so its first operation is tried at once).
+    pub(crate) fn assume_ready(&self, dir: Direction) {
+        self.set_readiness(dir, bits::READY);
+    }
+
+    /// Records an event for `dir` (the reactor's callback). Returns whether anything
+    /// was recorded.
+    fn set_readiness(&self, dir: Direction, new_bits: u64) -> bool {
+        if new_bits == 0 {
+            return false;
+        }
+        let word = self.word(dir);
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let next =
+                ((cur | new_bits) & bits::MASK) | ((cur & !bits::MASK).wrapping_add(bits::GEN_ONE));
+            match word.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// After `WouldBlock`: clears READY if no event arrived since `seen`. Returns
+    /// whether it cleared.
+    pub(crate) fn clear_readiness(&self, seen: ReadyEvent) -> bool {
+        if seen.word & (bits::CLOSED | bits::ERROR) != 0 {
+            // Closed and error states are final.
+            return false;
+        }
+        let word = self.word(seen.direction);
+        #[cfg(epitome_loom_mutant = "clear_without_generation")]
+        {
+            // Planted bug: clear whatever is there, erasing a newer event.
+            let _ = word.fetch_and(!bits::READY, Ordering::AcqRel);
+            return true;
+        }
+        #[allow(unreachable_code)]
+        word.compare_exchange(
+            seen.word,
+            seen.word & !bits::READY,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+    }
+
+    /// The reactor's callback for one event: records readiness, then wakes the waiters
+    /// that the event concerns (pushing their wakers to `wake`).
+    pub(crate) fn dispatch(&self, events: u32, wake: &mut Vec<Waker>) {
+        let (r, w) = split_events(events);
+        let read = self.set_readiness(Direction::Read, r);
+        let write = self.set_readiness(Direction::Write, w);
+        if read || write {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if read {
+                waiters.wake_direction(Direction::Read, wake);
+            }
+            if write {
+                waiters.wake_direction(Direction::Write, wake);
+            }
+        }
+    }
+
+    /// Wakes every waiter (deregistration or shutdown: their next poll finds out).
+    pub(crate) fn wake_all(&self, wake: &mut Vec<Waker>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        wake.append(&mut waiters.reader);
+        wake.append(&mut waiters.writer);
+        while let Some(node) = waiters.pop_front() {
+            // SAFETY: under the mutex; the node is live until it unlinks, and it was
+            // just unlinked by us, so we finish the notification.
+            let inner = unsafe { &mut *node.as_ref().inner.get() };
+            inner.state = NodeState::Notified;
+            if let Some(w) = inner.waker.take() {
+                wake.push(w);
+            }
+        }
+    }
+
+    /// The fast path: `Ready` if `dir` is ready, else stores `waker` (beside any other
+    /// distinct waker already waiting) and re-checks.
+    pub(crate) fn poll_ready_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
+        let ev = self.readiness(dir);
+        if ev.word & bits::READY != 0 || ev.is_closed() {
+            return Some(ev);
+        }
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = match dir {
+            Direction::Read => &mut waiters.reader,
+            Direction::Write => &mut waiters.writer,
+        };
+        if !slot.iter().any(|w| w.will_wake(waker)) {
+            slot.push(waker.clone());
+        }
+        drop(waiters);
+        // An event may have come between the first look and the registration.
+        let ev = self.readiness(dir);
+        (ev.word & bits::READY != 0 || ev.is_closed()).then_some(ev)
+    }
+
+    /// Polls a waiter node (a `readable()` / `writable()` future).
+    ///
+    /// # Safety
+    /// `node` is pinned and stays alive until [`drop_waiter`](Self::drop_waiter) is
+    /// called for it.
+    pub(crate) unsafe fn poll_waiter(&self, node: &WaiterNode, waker: &Waker) -> WaitPoll {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: node fields are guarded by the mutex we hold.
+        let inner = unsafe { &mut *node.inner.get() };
+        let ev = self.readiness(inner.direction);
+        let ready = ev.word & bits::READY != 0 || ev.is_closed();
+        match inner.state {
+            NodeState::Notified | NodeState::Idle if ready => {
+                inner.state = NodeState::Idle;
+                inner.waker = None;
+                WaitPoll::Ready(ev)
+            }
+            NodeState::Waiting if ready && !inner.exclusive => {
+                // Readiness arrived while waiting (the event woke us, or we are polled
+                // early): leave the list.
+                // SAFETY: the node is on the list, under the mutex.
+                unsafe { waiters.unlink(NonNull::from(node)) };
+                inner.state = NodeState::Idle;
+                inner.waker = None;
+                WaitPoll::Ready(ev)
+            }
+            NodeState::Waiting => {
+                // Still waiting (an exclusive waiter waits for its turn even if the
+                // direction is ready: the waiter ahead of it got that event).
+                match &inner.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => inner.waker = Some(waker.clone()),
+                }
+                WaitPoll::Pending
+            }
+            NodeState::Notified | NodeState::Idle => {
+                // Not ready: join the list (again, after a notification that turned out
+                // to be consumed by someone else).
+                inner.waker = Some(waker.clone());
+                inner.state = NodeState::Waiting;
+                // SAFETY: the node is pinned and alive until `drop_waiter`.
+                unsafe { waiters.push_back(NonNull::from(node)) };
+                WaitPoll::Pending
+            }
+        }
+    }
+
+    /// A waiter node's future is done with it: unlinks it, and if it held an exclusive
+    /// wakeup it did not use (`consumed` false), passes the wakeup to the next
+    /// exclusive waiter.
+    ///
+    /// # Safety
+    /// `node` was only ever polled on this source.
+    pub(crate) unsafe fn drop_waiter(&self, node: &WaiterNode, consumed: bool) {
+        let mut wake = None;
+        {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: node fields are guarded by the mutex we hold.
+            let inner = unsafe { &mut *node.inner.get() };
+            match inner.state {
+                // SAFETY: on the list, under the mutex.
+                NodeState::Waiting => unsafe { waiters.unlink(NonNull::from(node)) },
+                NodeState::Notified if inner.exclusive && !consumed => {
+                    #[cfg(not(epitome_loom_mutant = "no_baton"))]
+                    {
+                        wake = waiters.notify_first_exclusive(inner.direction);
+                    }
+                }
+                _ => {}
+            }
+            inner.state = NodeState::Idle;
+            inner.waker = None;
+        }
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+}
+
+impl Waiters {
+    /// Wakes the fast-path slots and the nodes of `dir`: every non-exclusive node, and
+    /// the first exclusive one.
+    fn wake_direction(&mut self, dir: Direction, wake: &mut Vec<Waker>) {
+        match dir {
+            Direction::Read => wake.append(&mut self.reader),
+            Direction::Write => wake.append(&mut self.writer),
+        }
+        let mut exclusive_woken = false;
+        let mut cur = self.head;
+        while let Some(node) = cur {
+            // SAFETY: nodes on the list are live (they unlink before going away) and
+            // guarded by the mutex the caller holds.
+            let inner = unsafe { &mut *node.as_ref().inner.get() };
+            cur = inner.next;
+            if inner.direction != dir {
+                continue;
+            }
+            if inner.exclusive {
+                #[cfg(not(epitome_loom_mutant = "wake_all_exclusive"))]
+                if exclusive_woken {
+                    continue;
+                }
+                exclusive_woken = true;
+            }
+            // SAFETY: on the list, under the mutex.
+            unsafe { self.unlink(node) };
+            inner.state = NodeState::Notified;
+            if let Some(w) = inner.waker.take() {
+                wake.push(w);
+            }
+        }
+    }
+
+    /// Notifies the first exclusive waiter of `dir` (baton passing).
+    fn notify_first_exclusive(&mut self, dir: Direction) -> Option<Waker> {
+        let mut cur = self.head;
+        while let Some(node) = cur {
+            // SAFETY: as in `wake_direction`.
+            let inner = unsafe { &mut *node.as_ref().inner.get() };
+            cur = inner.next;
+            if inner.direction == dir && inner.exclusive {
+                // SAFETY: on the list, under the mutex.
+                unsafe { self.unlink(node) };
+                inner.state = NodeState::Notified;
+                return inner.waker.take();
+            }
+        }
+        None
+    }
+
+    /// # Safety
+    /// `node` is live, not on the list, and guarded by the mutex the caller holds.
+    unsafe fn push_back(&mut self, node: NonNull<WaiterNode>) {
+        // SAFETY: per the caller.
+        let inner = unsafe { &mut *node.as_ref().inner.get() };
+        inner.prev = self.tail;
+        inner.next = None;
+        match self.tail {
+            // SAFETY: the tail is a live node on the list.
+            Some(t) => unsafe { (*t.as_ref().inner.get()).next = Some(node) },
+            None => self.head = Some(node),
+        }
+        self.tail = Some(node);
+    }
+
+    /// # Safety
+    /// `node` is live and on the list, under the mutex the caller holds.
+    unsafe fn unlink(&mut self, node: NonNull<WaiterNode>) {
+        // SAFETY: per the caller.
+        let inner = unsafe { &mut *node.as_ref().inner.get() };
+        match inner.prev {
+            // SAFETY: neighbours on the list are live.
+            Some(p) => unsafe { (*p.as_ref().inner.get()).next = inner.next },
+            None => self.head = inner.next,
+        }
+        match inner.next {
+            // SAFETY: as above.
+            Some(n) => unsafe { (*n.as_ref().inner.get()).prev = inner.prev },
+            None => self.tail = inner.prev,
+        }
+        inner.prev = None;
+        inner.next = None;
+    }
+
+    fn pop_front(&mut self) -> Option<NonNull<WaiterNode>> {
+        let head = self.head?;
+        // SAFETY: the head is a live node on the list, under the caller's mutex.
+        unsafe { self.unlink(head) };
+        Some(head)
+    }
+}

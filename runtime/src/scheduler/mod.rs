@@ -1,0 +1,103 @@
+//! Schedulers: the workers that run tasks, how spawns reach them, and shutdown.
+//!
+//! Both runtimes are made of the same [`worker`]s. A task belongs to the worker that
+//! spawned it and only ever runs there; a spawn from outside the runtime's workers
+//! goes to a worker chosen round-robin (see [`RuntimeShared::pick_worker`]).
+
+pub(crate) mod context;
+pub(crate) mod metrics;
+mod owned;
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod worker;
+
+use std::future::Future;
+
+use crate::blocking::BlockingPool;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::task::{JoinHandle, new_task};
+use worker::{WorkerShared, cancel_unbound};
+
+/// Which runtime this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    CurrentThread,
+    MultiReactor,
+}
+
+/// Everything the runtime's handles share.
+pub(crate) struct RuntimeShared {
+    pub(crate) kind: Kind,
+    pub(crate) workers: Box<[Arc<WorkerShared>]>,
+    pub(crate) blocking: BlockingPool,
+    next_worker: AtomicUsize,
+    pub(crate) event_interval: u32,
+    pub(crate) shutdown: AtomicBool,
+}
+
+impl RuntimeShared {
+    pub(crate) fn new(
+        kind: Kind,
+        workers: Box<[Arc<WorkerShared>]>,
+        blocking: BlockingPool,
+        event_interval: u32,
+    ) -> RuntimeShared {
+        RuntimeShared {
+            kind,
+            workers,
+            blocking,
+            next_worker: AtomicUsize::new(0),
+            event_interval,
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// The worker a spawn from outside the workers goes to: round-robin. (Measured
+    /// against least-loaded, the queue-length reads cost more than the balance they
+    /// buy for spawns, which are cheap and short-lived; see the scheduler benchmark.)
+    pub(crate) fn pick_worker(&self) -> &Arc<WorkerShared> {
+        let i = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        &self.workers[i % self.workers.len()]
+    }
+
+    /// Spawns a `Send` future: on this thread's worker if it belongs to this runtime,
+    /// else on a picked worker through its remote queue.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let future = match context::with_worker(|w| match w {
+            Some(local) if self.workers.iter().any(|s| Arc::ptr_eq(s, &local.shared)) => {
+                Err(local.spawn(future))
+            }
+            _ => Ok(future),
+        }) {
+            Ok(f) => f,
+            Err(handle) => return handle,
+        };
+        let worker = self.pick_worker();
+        let (notified, handle) = new_task(future, worker.clone());
+        worker.metrics.spawned.fetch_add(1, Ordering::Relaxed);
+        if let Err(notified) = worker.push_remote(notified) {
+            // The runtime is shutting down: cancel the task here, so its future is
+            // dropped and awaiting the handle reports cancellation.
+            cancel_unbound(notified);
+        }
+        handle
+    }
+}
+
+/// `spawn_local`: a `!Send` future on this thread's worker; the future back if no
+/// worker runs on this thread.
+pub(crate) fn spawn_local<F>(future: F) -> Result<JoinHandle<F::Output>, F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    context::with_worker(|w| match w {
+        Some(local) => Ok(local.spawn(future)),
+        None => Err(future),
+    })
+}

@@ -1,0 +1,66 @@
+//! The tasks a worker owns: an intrusive doubly-linked list through each task's
+//! `owned_prev` / `owned_next`, touched only on the worker's thread, so shutdown can
+//! cancel every task still alive. The list holds one reference to each task.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+
+use crate::loom::CellExt;
+use crate::task::raw::Header;
+
+#[derive(Default)]
+pub(crate) struct OwnedTasks {
+    head: Cell<Option<NonNull<Header>>>,
+}
+
+impl OwnedTasks {
+    /// Adds a task (its owner-list reference, counted at allocation, is now ours).
+    ///
+    /// # Safety
+    /// Called on the owner's thread, once per task, with a live task.
+    pub(crate) unsafe fn insert(&self, ptr: NonNull<Header>) {
+        let head = self.head.get();
+        // SAFETY: the task is live (caller) and tasks on the list are live; their
+        // owner-thread fields are only touched on this thread.
+        unsafe {
+            let header = ptr.as_ref();
+            header.owned_prev.write(None);
+            header.owned_next.write(head);
+            if let Some(h) = head {
+                h.as_ref().owned_prev.write(Some(ptr));
+            }
+            header.bound.write(true);
+        }
+        self.head.set(Some(ptr));
+    }
+
+    /// Takes a task off the list; returns whether it was on it (then its reference is
+    /// the caller's to drop).
+    ///
+    /// # Safety
+    /// Called on the owner's thread with a live task.
+    pub(crate) unsafe fn remove(&self, ptr: NonNull<Header>) -> bool {
+        // SAFETY: as in `insert`: live tasks, owner-thread fields, on their thread.
+        unsafe {
+            let header = ptr.as_ref();
+            if !header.bound.read() {
+                return false;
+            }
+            header.bound.write(false);
+            let prev = header.owned_prev.read();
+            let next = header.owned_next.read();
+            match prev {
+                Some(p) => p.as_ref().owned_next.write(next),
+                None => self.head.set(next),
+            }
+            if let Some(n) = next {
+                n.as_ref().owned_prev.write(prev);
+            }
+        }
+        true
+    }
+
+    pub(crate) fn first(&self) -> Option<NonNull<Header>> {
+        self.head.get()
+    }
+}

@@ -1,0 +1,398 @@
+//! A worker: one thread, one reactor (its own `EventPoll` over its own kernel epoll
+//! instance), one run queue, one timer wheel. The current-thread runtime is one worker
+//! driven by `block_on`; the multi-reactor runtime is several, each on its own thread.
+//!
+//! # Who touches what
+//!
+//! - [`WorkerShared`] is reached from any thread (task wakers hold it): the remote
+//!   queue (locked), the park state (atomic), the unpark eventfd, the metrics
+//!   (atomics), the reactor handle (`EventPoll` is `Sync`).
+//! - [`WorkerLocal`] lives on the worker's own thread while it runs: the local run
+//!   queue and the list of owned tasks, reached from wakers and `spawn` on that thread
+//!   through the thread-local context, never across threads.
+//! - [`Core`] holds the `WorkerLocal` and the reactor's event buffer; whichever
+//!   thread drives the worker holds the `Core` (for a current-thread runtime it moves
+//!   between `block_on` calls, with the task list and queue in it).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use super::context;
+use super::metrics::WorkerMetrics;
+use super::owned::OwnedTasks;
+use super::park::ParkState;
+use super::queue::{LocalQueue, RemoteQueue, TaskList};
+use crate::coop;
+use crate::loom::CellExt;
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::reactor::{Driver, ReactorHandle};
+use crate::sys::eventfd::EventFd;
+use crate::task::raw::{self, Header};
+use crate::task::{JoinHandle, Notified, Schedule, new_task};
+use crate::time::{TimerShared, Unpark};
+
+/// The part of a worker other threads reach.
+pub(crate) struct WorkerShared {
+    remote: RemoteQueue,
+    park: ParkState,
+    unpark_fd: EventFd,
+    /// The reactor: sources register here; deregistration may come from any thread.
+    pub(crate) reactor: Arc<ReactorHandle>,
+    pub(crate) timer: std::sync::Arc<TimerShared>,
+    pub(crate) metrics: WorkerMetrics,
+    /// `block_on`'s own future was woken (current-thread runtime).
+    main_woken: AtomicBool,
+    /// The runtime is shutting down: leave the loop.
+    pub(crate) shutdown: AtomicBool,
+}
+
+/// The worker's unpark, as the timer wheel sees it.
+struct TimerUnpark(std::sync::Weak<WorkerShared>);
+
+impl Unpark for TimerUnpark {
+    fn unpark(&self) {
+        if let Some(w) = self.0.upgrade() {
+            w.unpark();
+        }
+    }
+}
+
+impl WorkerShared {
+    pub(crate) fn new() -> io::Result<(Arc<WorkerShared>, Core)> {
+        let unpark_fd = EventFd::new()?;
+        let (driver, reactor) = Driver::new(&unpark_fd)?;
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<WorkerShared>| WorkerShared {
+            remote: RemoteQueue::default(),
+            park: ParkState::new(),
+            unpark_fd,
+            reactor,
+            timer: TimerShared::new(std::sync::Arc::new(TimerUnpark(weak.clone()))),
+            metrics: WorkerMetrics::default(),
+            main_woken: AtomicBool::new(true),
+            shutdown: AtomicBool::new(false),
+        });
+        let local = WorkerLocal {
+            shared: shared.clone(),
+            queue: LocalQueue::default(),
+            owned: OwnedTasks::default(),
+        };
+        Ok((
+            shared,
+            Core {
+                local,
+                driver: RefCell::new(driver),
+                tick: Cell::new(0),
+            },
+        ))
+    }
+
+    /// Wakes the worker if it sleeps (at most one eventfd write per sleep).
+    pub(crate) fn unpark(&self) {
+        if self.park.notify() {
+            // A failed write means the counter is full, i.e. already readable.
+            let _ = self.unpark_fd.write();
+        }
+    }
+
+    /// Queues a task from another thread. A closed queue (shutdown) gives it back.
+    pub(crate) fn push_remote(&self, task: Notified) -> Result<(), Notified> {
+        self.remote.push(task)?;
+        self.metrics
+            .remote_schedules
+            .fetch_add(1, Ordering::Relaxed);
+        self.unpark();
+        Ok(())
+    }
+
+    fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
+        Arc::ptr_eq(self, &local.shared)
+    }
+}
+
+impl Schedule for Arc<WorkerShared> {
+    fn schedule(&self, task: Notified) {
+        let done = context::with_worker(|w| match w {
+            Some(local) if self.is_current(local) => {
+                local.queue.push(task);
+                self.metrics.local_schedules.incr_local();
+                None
+            }
+            _ => Some(task),
+        });
+        if let Some(task) = done {
+            // Refused only at shutdown, once the worker has cancelled its tasks: the
+            // wake is moot, so the entry's reference is simply dropped.
+            let _ = self.push_remote(task);
+        }
+    }
+
+    fn release(&self, task: NonNull<Header>) -> bool {
+        self.metrics.completed.fetch_add(1, Ordering::Relaxed);
+        context::with_worker(|w| match w {
+            // SAFETY: tasks complete on their owner's thread, where the list lives.
+            Some(local) if self.is_current(local) => unsafe { local.owned.remove(task) },
+            // An unbound task cancelled by the thread that tried to spawn it.
+            _ => false,
+        })
+    }
+}
+
+/// The worker's thread-local part, alive while the worker runs on this thread.
+pub(crate) struct WorkerLocal {
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) queue: LocalQueue,
+    pub(crate) owned: OwnedTasks,
+}
+
+/// A worker's loop state, held by whichever thread drives the worker.
+pub(crate) struct Core {
+    pub(crate) local: WorkerLocal,
+    driver: RefCell<Driver>,
+    tick: Cell<u32>,
+}
+
+impl WorkerLocal {
+    /// Spawns a task owned by this worker, on this thread.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (notified, handle) = new_task(future, self.shared.clone());
+        // SAFETY: on the owner's thread, a new task: the list takes its reference.
+        unsafe { self.owned.insert(notified.as_ptr()) };
+        self.shared.metrics.spawned.fetch_add(1, Ordering::Relaxed);
+        self.queue.push(notified);
+        handle
+    }
+
+    fn run_task(&self, task: Notified) {
+        // SAFETY: `bound` is an owner-thread field and this is the owner's thread.
+        let bound = unsafe { task.header().bound.read() };
+        if !bound {
+            // Spawned from another thread: the list takes the reference reserved for it.
+            // SAFETY: as above; a new task.
+            unsafe { self.owned.insert(task.as_ptr()) };
+        }
+        self.shared.metrics.polls.incr_local();
+        coop::with_budget(|| task.run());
+    }
+
+    fn take_remote(&self) -> bool {
+        let mut list = self.shared.remote.take_all();
+        if list.is_empty() {
+            return false;
+        }
+        self.queue.append(&mut list);
+        true
+    }
+
+    /// Runs up to `budget` tasks; returns how many ran.
+    fn run_tasks(&self, budget: u32) -> u32 {
+        let mut n = 0;
+        while n < budget {
+            let task = match self.queue.pop() {
+                Some(t) => t,
+                None => {
+                    if !self.take_remote() {
+                        break;
+                    }
+                    match self.queue.pop() {
+                        Some(t) => t,
+                        None => break,
+                    }
+                }
+            };
+            self.run_task(task);
+            n += 1;
+            if self.shared.main_woken.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        let forced = coop::take_forced_yields();
+        if forced > 0 {
+            self.shared
+                .metrics
+                .forced_yields
+                .fetch_add(forced, Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// Cancels every task this worker owns and every task queued for it, on this
+    /// thread. Wakes that arrive later are dropped by the closed remote queue.
+    pub(crate) fn shutdown(&self) {
+        let mut remote = self.shared.remote.close();
+        self.queue.append(&mut remote);
+        loop {
+            // Cancel owned tasks; their destructors may wake or spawn others.
+            while let Some(ptr) = self.owned.first() {
+                // SAFETY: the list holds a reference; when `shutdown` claims the task
+                // (every idle or queued one), completing it releases that reference.
+                let claimed = unsafe { (ptr.as_ref().vtable.shutdown)(ptr) };
+                // Not claimed means complete (completion releases, so it cannot be on
+                // the list) or running (nothing runs during shutdown): unlink anyway.
+                // SAFETY: owner thread; the list's reference is dropped after.
+                if !claimed && unsafe { self.owned.remove(ptr) } {
+                    // SAFETY: the list's reference, just unlinked.
+                    unsafe { raw::drop_reference(ptr) };
+                }
+            }
+            // Queued entries: bound tasks are complete now; unbound ones (spawned from
+            // elsewhere, never run) are cancelled here.
+            let mut queued = TaskList::default();
+            while let Some(task) = self.queue.pop() {
+                queued.push_back(task);
+            }
+            if queued.is_empty() && self.owned.first().is_none() {
+                break;
+            }
+            while let Some(task) = queued.pop_front() {
+                cancel_unbound(task);
+            }
+        }
+        // Sources and timers still held outside any task: their waiters learn the
+        // runtime is gone, and the wheel lets go of wakers (which hold tasks, which may
+        // hold the wheel).
+        self.shared.reactor.shutdown();
+        self.shared.timer.shutdown();
+    }
+}
+
+impl Core {
+    /// One reactor turn: waits up to `timeout` for events, dispatches them, fires
+    /// expired timers, and collects remote work.
+    fn turn(&self, timeout: Option<Duration>) {
+        let local = &self.local;
+        let timeout = match (timeout, local.shared.timer.next_wake()) {
+            (Some(t), _) if t.is_zero() => Some(t),
+            (t, Some(at)) => {
+                let until = at.saturating_duration_since(Instant::now());
+                Some(t.map_or(until, |t| t.min(until)))
+            }
+            (t, None) => t,
+        };
+        let metrics = &local.shared.metrics;
+        // An error (not EINTR, which the driver absorbs) would be a bug in the
+        // reactor's own fds; keep serving rather than spin or die.
+        if let Ok(events) = self.driver.borrow_mut().turn(timeout) {
+            metrics.reactor_waits.incr_local();
+            metrics.events.add_local(events as u64);
+        }
+        local.shared.timer.fire_expired(Instant::now());
+        local.take_remote();
+    }
+
+    /// Sleeps in the reactor unless work is pending.
+    fn park(&self) {
+        let shared = &self.local.shared;
+        if !self.local.queue.is_empty()
+            || shared.main_woken.load(Ordering::Acquire)
+            || shared.shutdown.load(Ordering::Acquire)
+        {
+            self.turn(Some(Duration::ZERO));
+            return;
+        }
+        if shared.park.try_park() {
+            shared.metrics.parks.incr_local();
+            self.turn(None);
+            shared.park.unparked();
+        } else {
+            self.turn(Some(Duration::ZERO));
+        }
+    }
+
+    /// The scheduling loop, until `done` says to stop.
+    ///
+    /// Runs up to `event_interval` tasks between reactor turns, so a busy local queue
+    /// never starves I/O, timers or remote work; sleeps in the reactor when idle.
+    pub(crate) fn run_loop(&self, event_interval: u32, mut done: impl FnMut() -> bool) {
+        loop {
+            if done() {
+                return;
+            }
+            let ran = self.local.run_tasks(event_interval);
+            self.tick.set(self.tick.get().wrapping_add(ran));
+            if done() {
+                return;
+            }
+            if ran == event_interval && !self.local.queue.is_empty() {
+                // Still busy: a non-blocking turn so events, timers and remote work
+                // are not starved.
+                self.turn(Some(Duration::ZERO));
+            } else {
+                self.park();
+            }
+        }
+    }
+
+    /// Drives `future` to completion on this worker (the current-thread runtime's
+    /// `block_on`).
+    pub(crate) fn block_on<F: Future>(&self, event_interval: u32, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let shared = self.local.shared.clone();
+        let waker = Waker::from(std::sync::Arc::new(MainWaker(shared.clone())));
+        let mut cx = Context::from_waker(&waker);
+        shared.main_woken.store(true, Ordering::Release);
+        let mut output = None;
+        self.run_loop(event_interval, || {
+            if output.is_some() {
+                return true;
+            }
+            if shared.main_woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+                    output = Some(out);
+                    return true;
+                }
+            }
+            false
+        });
+        match output {
+            Some(out) => out,
+            None => unreachable!("the loop only stops once the future is ready"),
+        }
+    }
+
+    /// Runs the loop of a multi-reactor worker thread until shutdown.
+    pub(crate) fn run_until_shutdown(&self, event_interval: u32) {
+        let shared = self.local.shared.clone();
+        self.run_loop(event_interval, || shared.shutdown.load(Ordering::Acquire));
+    }
+}
+
+/// Cancels a task that was never bound to a worker (its spawn was refused, or it was
+/// still queued at shutdown), then drops the entry. Bound tasks are left alone: their
+/// owner cancels them.
+pub(crate) fn cancel_unbound(task: Notified) {
+    let ptr = task.as_ptr();
+    // SAFETY: the entry keeps the task live.
+    let header = unsafe { ptr.as_ref() };
+    // SAFETY: an unbound task's owner-thread fields belong to whoever holds its only
+    // queue entry, which is us.
+    let bound = unsafe { header.bound.read() };
+    // SAFETY: we hold a reference; `shutdown` claims and cancels the task, and
+    // `complete` finds it unbound, so the owner-list reference stays: drop it after.
+    if !bound && unsafe { (header.vtable.shutdown)(ptr) } {
+        // SAFETY: the owner-list reference of a task no list will ever hold.
+        unsafe { raw::drop_reference(ptr) };
+    }
+    drop(task);
+}
+
+/// The waker of `block_on`'s own future on a current-thread runtime.
+struct MainWaker(Arc<WorkerShared>);
+
+impl Wake for MainWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.main_woken.store(true, Ordering::Release);
+        self.0.unpark();
+    }
+}

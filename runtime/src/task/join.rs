@@ -1,0 +1,161 @@
+//! `JoinHandle` and `AbortHandle`.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+
+use super::Id;
+use super::error::JoinError;
+use super::raw::{self, Header};
+use super::state::COMPLETE;
+use crate::coop;
+
+/// An owned permission to await a task's output (`Result<T, JoinError>`).
+///
+/// Dropping a `JoinHandle` detaches the task: it keeps running and its output is
+/// dropped when it completes. [`abort`](Self::abort) cancels it instead.
+pub struct JoinHandle<T> {
+    raw: NonNull<Header>,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle only moves the output (a `T`) across threads.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only reads the state word.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> Unpin for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    /// # Safety
+    /// `raw` carries the JoinHandle's reference of a task whose output is `T`.
+    pub(crate) unsafe fn from_raw(raw: NonNull<Header>) -> JoinHandle<T> {
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the handle holds a reference, so the header is live.
+        unsafe { self.raw.as_ref() }
+    }
+
+    /// Cancels the task. A task that is running is cancelled when its current poll
+    /// returns; one that is idle or queued is cancelled by its own worker (so a `!Send`
+    /// future is dropped on its thread). Awaiting the handle then gives a cancelled
+    /// `JoinError`, unless the task completed first. Aborting a finished task does
+    /// nothing.
+    pub fn abort(&self) {
+        // SAFETY: the handle holds a reference.
+        unsafe { raw::abort(self.raw) }
+    }
+
+    /// Whether the task has completed (finished, panicked or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.header().state.load().has(COMPLETE)
+    }
+
+    /// A handle that can abort the task without awaiting it.
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.header().state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.header().id
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
+        // SAFETY: the handle holds a reference and `out` has the task's output type.
+        unsafe {
+            (self.header().vtable.try_read_output)(
+                self.raw,
+                (&mut out as *mut Poll<_>).cast(),
+                cx.waker(),
+            )
+        };
+        if out.is_ready() {
+            coop.made_progress();
+        }
+        out
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: gives up the handle's reference.
+        unsafe { (self.header().vtable.drop_join_handle)(self.raw) }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+/// A handle that cancels a task; it cannot await the output.
+pub struct AbortHandle {
+    raw: NonNull<Header>,
+}
+
+// SAFETY: an AbortHandle only touches the state word and the task's scheduler.
+unsafe impl Send for AbortHandle {}
+// SAFETY: as above.
+unsafe impl Sync for AbortHandle {}
+
+impl AbortHandle {
+    /// Cancels the task (see [`JoinHandle::abort`]).
+    pub fn abort(&self) {
+        // SAFETY: the handle holds a reference.
+        unsafe { raw::abort(self.raw) }
+    }
+
+    /// Whether the task has completed.
+    pub fn is_finished(&self) -> bool {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.raw.as_ref() }.state.load().has(COMPLETE)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.raw.as_ref() }.id
+    }
+}
+
+impl Clone for AbortHandle {
+    fn clone(&self) -> AbortHandle {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.raw.as_ref() }.state.ref_inc();
+        AbortHandle { raw: self.raw }
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        // SAFETY: gives up the handle's reference.
+        unsafe { raw::drop_reference(self.raw) }
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id())
+            .finish()
+    }
+}

@@ -1,0 +1,421 @@
+//! The task allocation: header, scheduler handle, future-or-output and join waker in
+//! one `Box`, reached through a type-erased header pointer and a vtable.
+//!
+//! # Who may touch which field
+//!
+//! - `header.state`: anyone holding a reference, through atomic transitions only.
+//! - `header.queue_next`: whoever holds the task's queue entry (the `SCHEDULED` bit's
+//!   owner); it links the task into at most one run queue at a time.
+//! - `header.owned_prev` / `owned_next` / `bound`: only the thread of the worker
+//!   that owns the task.
+//! - `stage` (the future, then the output): the thread that set `RUNNING` while it
+//!   holds it; after `COMPLETE`, the `JoinHandle` (if `JOIN_INTEREST` was still set
+//!   at completion) or else the completing thread.
+//! - `join_waker`: the `JoinHandle` while `JOIN_WAKER` is clear and the task is not
+//!   complete; the completing thread while `JOIN_WAKER` is set after `COMPLETE`.
+
+use std::any::Any;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use super::error::JoinError;
+use super::state::{JOIN_INTEREST, JOIN_WAKER, State, ToIdle, ToRunning, ToScheduled};
+use super::waker;
+use super::{Id, Schedule};
+use crate::loom::cell::UnsafeCell;
+
+/// The type-erased part every task starts with.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) id: Id,
+    /// Next task on the run queue this task is on (see the module docs).
+    pub(crate) queue_next: UnsafeCell<Option<NonNull<Header>>>,
+    /// Links in the owning worker's list of tasks.
+    pub(crate) owned_prev: UnsafeCell<Option<NonNull<Header>>>,
+    pub(crate) owned_next: UnsafeCell<Option<NonNull<Header>>>,
+    /// Whether the owning worker has put the task on its list yet (a task spawned
+    /// from another thread is bound when its worker first takes it off its queue).
+    pub(crate) bound: UnsafeCell<bool>,
+}
+
+// SAFETY: the header is shared between threads through wakers and handles; its
+// non-atomic fields are only touched under the ownership rules in the module docs.
+unsafe impl Send for Header {}
+// SAFETY: as above.
+unsafe impl Sync for Header {}
+
+pub(crate) struct Vtable {
+    /// Runs the task: consumes the queue entry's reference.
+    pub(crate) run: unsafe fn(NonNull<Header>),
+    /// Puts the task on its scheduler's queue: consumes one reference.
+    pub(crate) schedule: unsafe fn(NonNull<Header>),
+    /// Frees the allocation (the count reached zero).
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// `JoinHandle::poll`: writes `Poll<Result<T, JoinError>>` to the pointer.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// `JoinHandle::drop`: drops join interest and the handle's reference.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    /// Shutdown on the owner's thread: cancel the task in place if it is idle or
+    /// queued. Returns whether it did (then `complete` released it from its owner).
+    pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F: Future, S> {
+    header: Header,
+    scheduler: S,
+    stage: UnsafeCell<Stage<F>>,
+    join_waker: UnsafeCell<Option<Waker>>,
+}
+
+/// Allocates a task. The returned header carries three references: the owner's list,
+/// the `JoinHandle`, and the first queue entry; it starts `SCHEDULED`.
+pub(crate) fn allocate<F, S>(future: F, scheduler: S, id: Id) -> NonNull<Header>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new(),
+            vtable: &Vtable {
+                run: run::<F, S>,
+                schedule: schedule::<F, S>,
+                dealloc: dealloc::<F, S>,
+                try_read_output: try_read_output::<F, S>,
+                drop_join_handle: drop_join_handle::<F, S>,
+                shutdown: shutdown::<F, S>,
+            },
+            id,
+            queue_next: UnsafeCell::new(None),
+            owned_prev: UnsafeCell::new(None),
+            owned_next: UnsafeCell::new(None),
+            bound: UnsafeCell::new(false),
+        },
+        scheduler,
+        stage: UnsafeCell::new(Stage::Running(future)),
+        join_waker: UnsafeCell::new(None),
+    });
+    // `Cell` is repr(C) with the header first, so the cell pointer is the header's.
+    NonNull::from(Box::leak(cell)).cast()
+}
+
+/// # Safety
+/// `ptr` must point to the header of a live `Cell<F, S>`.
+unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
+    // SAFETY: the caller guarantees the type; the header is the cell's first field.
+    unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
+}
+
+/// Drops one reference, freeing the task if it was the last.
+///
+/// # Safety
+/// The caller owns one reference to a live task.
+pub(crate) unsafe fn drop_reference(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the task is live.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.ref_dec() {
+        // SAFETY: that was the last reference; nobody else can reach the task.
+        unsafe { (header.vtable.dealloc)(ptr) };
+    }
+}
+
+unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
+    // SAFETY: the last reference is gone; `allocate` made this Box.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+}
+
+unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller gives us a reference; the vtable matches the type.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    // SAFETY: the caller's reference becomes the queue entry's.
+    cell.scheduler
+        .schedule(unsafe { super::Notified::from_raw(ptr) });
+}
+
+/// Polls the future under `catch_unwind`, with a waker that borrows the run's
+/// reference (no count change).
+unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Output, JoinError>> {
+    // SAFETY: the run holds a reference for as long as this waker is used, and the
+    // `ManuallyDrop` keeps the borrowed waker from dropping a reference it never took.
+    let waker = ManuallyDrop::new(unsafe { waker::from_header(ptr) });
+    let mut cx = Context::from_waker(&waker);
+    // SAFETY: the vtable matches; we hold RUNNING, so the stage is ours.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        cell.stage.with_mut(|stage| {
+            // SAFETY: RUNNING gives exclusive access to the stage; the future is
+            // never moved out of the heap allocation, so pinning it here is sound.
+            match unsafe { &mut *stage } {
+                // SAFETY: see above: the future never moves.
+                Stage::Running(f) => unsafe { Pin::new_unchecked(f) }.poll(&mut cx),
+                _ => unreachable!("polled a task whose future is gone"),
+            }
+        })
+    }));
+    match res {
+        Ok(Poll::Pending) => None,
+        Ok(Poll::Ready(out)) => Some(Ok(out)),
+        Err(payload) => Some(Err(JoinError::panic(cell.header.id, payload))),
+    }
+}
+
+/// Drops the future in place (cancellation); a panic from its destructor becomes the
+/// task's result.
+unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output, JoinError> {
+    // SAFETY: the vtable matches; the caller holds RUNNING.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    let id = cell.header.id;
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: RUNNING gives exclusive access to the stage.
+        cell.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+    }));
+    match res {
+        Ok(()) => Err(JoinError::cancelled(id)),
+        Err(payload) => Err(JoinError::panic(id, payload)),
+    }
+}
+
+unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller gives us the queue entry's reference; the vtable matches.
+    let header = unsafe { ptr.as_ref() };
+    match header.state.transition_to_running() {
+        ToRunning::Done => {
+            // SAFETY: the queue entry's reference.
+            unsafe { drop_reference(ptr) };
+        }
+        ToRunning::Cancel => {
+            // SAFETY: we hold RUNNING and the run's reference.
+            let res = unsafe { cancel_future::<F, S>(ptr) };
+            // SAFETY: as above.
+            unsafe { complete::<F, S>(ptr, res) };
+        }
+        ToRunning::Run => {
+            // SAFETY: we hold RUNNING and the run's reference.
+            match unsafe { poll_future::<F, S>(ptr) } {
+                // SAFETY: as above.
+                Some(res) => unsafe { complete::<F, S>(ptr, res) },
+                None => match header.state.transition_to_idle() {
+                    // SAFETY: the run's reference.
+                    ToIdle::Idle => unsafe { drop_reference(ptr) },
+                    // SAFETY: the run's reference becomes the new queue entry's.
+                    ToIdle::Requeue => unsafe { schedule::<F, S>(ptr) },
+                    ToIdle::Cancel => {
+                        // SAFETY: we still hold RUNNING and the run's reference.
+                        let res = unsafe { cancel_future::<F, S>(ptr) };
+                        // SAFETY: as above.
+                        unsafe { complete::<F, S>(ptr, res) };
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Stores the result, marks the task complete, wakes or drops as the join state says,
+/// releases the task from its owner and drops the run's reference.
+///
+/// # Safety
+/// The caller holds RUNNING and one reference (the run's).
+unsafe fn complete<F: Future + 'static, S: Schedule>(
+    ptr: NonNull<Header>,
+    res: Result<F::Output, JoinError>,
+) {
+    // SAFETY: the vtable matches; RUNNING gives exclusive access to the stage.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    // Storing the output drops the future, here on the task's own thread. A panic in
+    // the future's destructor is caught and becomes the output instead.
+    let id = cell.header.id;
+    let stored = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as above.
+        cell.stage
+            .with_mut(|stage| unsafe { *stage = Stage::Finished(res) });
+    }));
+    if let Err(payload) = stored {
+        // SAFETY: as above; the stage was left `Finished` or the old value is gone.
+        cell.stage.with_mut(|stage| unsafe {
+            *stage = Stage::Finished(Err(JoinError::panic(id, payload)))
+        });
+    }
+    let snapshot = cell.header.state.transition_to_complete();
+    if !snapshot.has(JOIN_INTEREST) {
+        // Nobody will read the output: drop it here. A panic in its destructor has
+        // nowhere to go and is swallowed.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: without join interest the completing thread owns the stage.
+            cell.stage
+                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
+        }));
+    } else if snapshot.has(JOIN_WAKER) {
+        cell.join_waker.with(|w| {
+            // SAFETY: JOIN_WAKER set after COMPLETE: the slot is ours until we unset it.
+            if let Some(w) = unsafe { &*w } {
+                w.wake_by_ref();
+            }
+        });
+        cell.header.state.unset_join_waker_after_complete();
+    }
+    // The owner's list gives its reference back; with the run's, drop both.
+    let released = cell.scheduler.release(ptr);
+    let last = if released {
+        cell.header.state.ref_dec_twice()
+    } else {
+        cell.header.state.ref_dec()
+    };
+    if last {
+        // SAFETY: no references remain.
+        unsafe { dealloc::<F, S>(ptr) };
+    }
+}
+
+unsafe fn shutdown<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the caller (the owning worker, at shutdown) holds a reference.
+    let header = unsafe { ptr.as_ref() };
+    if !header.state.transition_to_shutdown() {
+        return false;
+    }
+    // We claimed the task (RUNNING set): cancel it here. `complete` needs a run
+    // reference of its own, separate from the caller's.
+    header.state.ref_inc();
+    // SAFETY: we hold RUNNING and the reference just taken.
+    let res = unsafe { cancel_future::<F, S>(ptr) };
+    // SAFETY: as above.
+    unsafe { complete::<F, S>(ptr, res) };
+    true
+}
+
+unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
+    // SAFETY: the JoinHandle holds a reference; the vtable matches.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    let state = &cell.header.state;
+    let mut snapshot = state.load();
+    if !snapshot.has(super::state::COMPLETE) {
+        let stored = if !snapshot.has(JOIN_WAKER) {
+            // SAFETY: JOIN_WAKER clear and not complete: the slot is the handle's.
+            cell.join_waker
+                .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+            state.set_join_waker()
+        } else {
+            // SAFETY: with JOIN_WAKER set the task may only read the slot after
+            // COMPLETE; reading it here to compare is a shared read.
+            let same = cell
+                .join_waker
+                .with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
+            if same {
+                return;
+            }
+            match state.unset_join_waker() {
+                Ok(_) => {
+                    // SAFETY: JOIN_WAKER is clear again and the task is not complete.
+                    cell.join_waker
+                        .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+                    state.set_join_waker()
+                }
+                Err(s) => Err(s),
+            }
+        };
+        match stored {
+            Ok(_) => return,
+            Err(s) => snapshot = s,
+        }
+    }
+    debug_assert!(snapshot.has(super::state::COMPLETE));
+    // SAFETY: COMPLETE with join interest: the stage belongs to the handle.
+    let out = cell
+        .stage
+        .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+    let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
+    match out {
+        // SAFETY: the JoinHandle passes a valid, initialised `Poll` of this type.
+        Stage::Finished(res) => unsafe { *dst = Poll::Ready(res) },
+        _ => panic!("JoinHandle polled after completion"),
+    }
+}
+
+unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the JoinHandle's reference; the vtable matches.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    let before = cell.header.state.drop_join_interest();
+    if before.has(super::state::COMPLETE) {
+        // The output is ours to drop; a panic in its destructor is the dropper's.
+        // SAFETY: COMPLETE seen with join interest: the stage is the handle's.
+        let out = cell
+            .stage
+            .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+        drop(out);
+    } else if before.has(JOIN_WAKER) {
+        // We cleared JOIN_WAKER before completion: the slot is ours.
+        // SAFETY: as stated.
+        cell.join_waker.with_mut(|w| unsafe { *w = None });
+    }
+    // SAFETY: the handle's reference.
+    unsafe { drop_reference(ptr) };
+}
+
+/// Boxes a panic payload's message for display.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// Schedules a task through a borrowed reference (abort, `wake_by_ref`): takes a new
+/// reference for the queue if the task must be queued.
+///
+/// # Safety
+/// The caller holds a reference to a live task.
+pub(crate) unsafe fn schedule_by_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller holds a reference.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.transition_to_scheduled_by_ref() == ToScheduled::Submit {
+        // SAFETY: the transition took a reference for the queue.
+        unsafe { (header.vtable.schedule)(ptr) };
+    }
+}
+
+/// Schedules a task through a reference the caller gives up (`Waker::wake`).
+///
+/// # Safety
+/// The caller owns one reference to a live task and gives it up.
+pub(crate) unsafe fn schedule_by_val(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the task live.
+    let header = unsafe { ptr.as_ref() };
+    match header.state.transition_to_scheduled_by_val() {
+        // SAFETY: the caller's reference becomes the queue entry's.
+        ToScheduled::Submit => unsafe { (header.vtable.schedule)(ptr) },
+        // SAFETY: the caller's reference, no longer needed.
+        ToScheduled::Nothing => unsafe { drop_reference(ptr) },
+    }
+}
+
+/// Requests cancellation (abort).
+///
+/// # Safety
+/// The caller holds a reference to a live task.
+pub(crate) unsafe fn abort(ptr: NonNull<Header>) {
+    // SAFETY: the caller holds a reference.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.transition_to_cancelled() == ToScheduled::Submit {
+        // SAFETY: the transition took a reference for the queue.
+        unsafe { (header.vtable.schedule)(ptr) };
+    }
+}

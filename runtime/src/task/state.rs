@@ -1,0 +1,298 @@
+//! The task state word: lifecycle bits and a reference count in one atomic.
+//!
+//! Every transition is one compare-and-swap (or one `fetch_*`), so a wake racing a
+//! poll, a completion racing a `JoinHandle` drop, or an abort racing either, each
+//! resolves to exactly one winner. The loom model `task_state` checks them.
+//!
+//! | bit | set when | cleared when |
+//! |---|---|---|
+//! | [`RUNNING`] | a scheduler starts polling the task ([`State::transition_to_running`]) | the poll returns (`transition_to_idle` / `transition_to_complete`) |
+//! | [`SCHEDULED`] | the task is put on a run queue, or woken while running | a scheduler takes it off the queue to poll it |
+//! | [`COMPLETE`] | the future finished, panicked or was cancelled; never cleared | — |
+//! | [`CANCELLED`] | `abort()` or runtime shutdown asked for cancellation; never cleared | — |
+//! | [`JOIN_INTEREST`] | at spawn: a `JoinHandle` exists and will read the output | the `JoinHandle` is dropped |
+//! | [`JOIN_WAKER`] | the `JoinHandle` stored a waker for the task to wake on completion | the `JoinHandle` replaces it, or after completion |
+//!
+//! The remaining high bits count references (`REF_ONE` each): the owning worker's
+//! task list, the `JoinHandle`, every `Waker`, and a queued notification each hold one.
+//! The task is freed when the count reaches zero.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+
+pub(crate) const RUNNING: usize = 1 << 0;
+pub(crate) const SCHEDULED: usize = 1 << 1;
+pub(crate) const COMPLETE: usize = 1 << 2;
+pub(crate) const CANCELLED: usize = 1 << 3;
+pub(crate) const JOIN_INTEREST: usize = 1 << 4;
+pub(crate) const JOIN_WAKER: usize = 1 << 5;
+
+const REF_SHIFT: usize = 6;
+const REF_ONE: usize = 1 << REF_SHIFT;
+const REF_MASK: usize = !(REF_ONE - 1);
+
+/// A copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(pub(crate) usize);
+
+impl Snapshot {
+    pub(crate) fn has(self, bit: usize) -> bool {
+        self.0 & bit != 0
+    }
+    pub(crate) fn refs(self) -> usize {
+        self.0 >> REF_SHIFT
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("running", &self.has(RUNNING))
+            .field("scheduled", &self.has(SCHEDULED))
+            .field("complete", &self.has(COMPLETE))
+            .field("cancelled", &self.has(CANCELLED))
+            .field("join_interest", &self.has(JOIN_INTEREST))
+            .field("join_waker", &self.has(JOIN_WAKER))
+            .field("refs", &self.refs())
+            .finish()
+    }
+}
+
+/// What a scheduler should do with a task it took off a queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToRunning {
+    /// Poll it.
+    Run,
+    /// Cancelled before or while queued: drop the future and complete it as cancelled.
+    Cancel,
+    /// Already complete (cancelled by shutdown while queued): just drop the reference.
+    Done,
+}
+
+/// What to do after a poll returned `Pending`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToIdle {
+    /// Nothing: drop the reference the run held.
+    Idle,
+    /// Woken while running: queue it again, reusing the run's reference.
+    Requeue,
+    /// Aborted while running: cancel it now.
+    Cancel,
+}
+
+/// What a wake should do.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToScheduled {
+    /// Put the task on its scheduler's queue (a reference was taken for the queue).
+    Submit,
+    /// Nothing (already queued, running, or complete).
+    Nothing,
+}
+
+#[derive(Debug)]
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    /// A new task: three references (owner list, `JoinHandle`, first queue entry),
+    /// scheduled, with join interest.
+    pub(crate) fn new() -> State {
+        State(AtomicUsize::new((3 * REF_ONE) | SCHEDULED | JOIN_INTEREST))
+    }
+
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    fn update<R>(&self, mut f: impl FnMut(usize) -> (Option<usize>, R)) -> R {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            let (next, r) = f(cur);
+            let Some(next) = next else { return r };
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return r,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// A scheduler took the task off a queue (the queue's reference is now the run's).
+    pub(crate) fn transition_to_running(&self) -> ToRunning {
+        self.update(|cur| {
+            debug_assert!(
+                cur & SCHEDULED != 0,
+                "running a task that was not scheduled"
+            );
+            if cur & COMPLETE != 0 {
+                return (Some(cur & !SCHEDULED), ToRunning::Done);
+            }
+            let next = (cur & !SCHEDULED) | RUNNING;
+            if cur & CANCELLED != 0 {
+                (Some(next), ToRunning::Cancel)
+            } else {
+                (Some(next), ToRunning::Run)
+            }
+        })
+    }
+
+    /// The poll returned `Pending`.
+    pub(crate) fn transition_to_idle(&self) -> ToIdle {
+        self.update(|cur| {
+            debug_assert!(cur & RUNNING != 0);
+            if cur & CANCELLED != 0 {
+                return (None, ToIdle::Cancel);
+            }
+            let next = cur & !RUNNING;
+            if cur & SCHEDULED != 0 {
+                (Some(next), ToIdle::Requeue)
+            } else {
+                (Some(next), ToIdle::Idle)
+            }
+        })
+    }
+
+    /// The future finished (or was dropped by cancellation); returns the snapshot after.
+    pub(crate) fn transition_to_complete(&self) -> Snapshot {
+        let prev = self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & COMPLETE == 0);
+        Snapshot(prev ^ (RUNNING | COMPLETE))
+    }
+
+    /// A wake through a reference the waker gives up (`Waker::wake`). On `Submit`
+    /// that reference becomes the queue's; otherwise the caller drops it.
+    pub(crate) fn transition_to_scheduled_by_val(&self) -> ToScheduled {
+        self.update(|cur| {
+            if cur & (COMPLETE | SCHEDULED) != 0 {
+                (None, ToScheduled::Nothing)
+            } else if cur & RUNNING != 0 {
+                // Polled again once the current poll returns.
+                (Some(cur | SCHEDULED), ToScheduled::Nothing)
+            } else {
+                (Some(cur | SCHEDULED), ToScheduled::Submit)
+            }
+        })
+    }
+
+    /// A wake through a borrowed reference (`Waker::wake_by_ref`, abort). On `Submit`
+    /// a new reference was taken for the queue.
+    pub(crate) fn transition_to_scheduled_by_ref(&self) -> ToScheduled {
+        self.update(|cur| {
+            if cur & (COMPLETE | SCHEDULED) != 0 {
+                (None, ToScheduled::Nothing)
+            } else if cur & RUNNING != 0 {
+                (Some(cur | SCHEDULED), ToScheduled::Nothing)
+            } else {
+                (Some((cur | SCHEDULED) + REF_ONE), ToScheduled::Submit)
+            }
+        })
+    }
+
+    /// Requests cancellation. Returns `Submit` if the task was idle and must be queued
+    /// (a reference was taken) so its own scheduler drops the future; `Nothing` if it
+    /// is complete, already cancelled, queued or running (its runner will see the bit).
+    pub(crate) fn transition_to_cancelled(&self) -> ToScheduled {
+        self.update(|cur| {
+            if cur & (COMPLETE | CANCELLED) != 0 {
+                (None, ToScheduled::Nothing)
+            } else if cur & (RUNNING | SCHEDULED) != 0 {
+                (Some(cur | CANCELLED), ToScheduled::Nothing)
+            } else {
+                (
+                    Some((cur | CANCELLED | SCHEDULED) + REF_ONE),
+                    ToScheduled::Submit,
+                )
+            }
+        })
+    }
+
+    /// Sets CANCELLED and, if the task is idle, claims it for the caller to cancel in
+    /// place (used at shutdown by the thread that owns the task). Returns whether the
+    /// caller must now drop the future and complete the task.
+    pub(crate) fn transition_to_shutdown(&self) -> bool {
+        self.update(|cur| {
+            if cur & (COMPLETE | RUNNING) != 0 {
+                (Some(cur | CANCELLED), false)
+            } else {
+                (Some(cur | CANCELLED | RUNNING), true)
+            }
+        })
+    }
+
+    /// The `JoinHandle` stores a waker: set JOIN_WAKER unless the task completed.
+    pub(crate) fn set_join_waker(&self) -> Result<Snapshot, Snapshot> {
+        let mut out = Err(Snapshot(0));
+        self.update(|cur| {
+            debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER == 0);
+            if cur & COMPLETE != 0 {
+                out = Err(Snapshot(cur));
+                (None, ())
+            } else {
+                out = Ok(Snapshot(cur | JOIN_WAKER));
+                (Some(cur | JOIN_WAKER), ())
+            }
+        });
+        out
+    }
+
+    /// The `JoinHandle` takes its waker back to replace it: clear JOIN_WAKER unless
+    /// the task completed (then the task may be reading it).
+    pub(crate) fn unset_join_waker(&self) -> Result<Snapshot, Snapshot> {
+        let mut out = Err(Snapshot(0));
+        self.update(|cur| {
+            debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER != 0);
+            if cur & COMPLETE != 0 {
+                out = Err(Snapshot(cur));
+                (None, ())
+            } else {
+                out = Ok(Snapshot(cur & !JOIN_WAKER));
+                (Some(cur & !JOIN_WAKER), ())
+            }
+        });
+        out
+    }
+
+    /// After completion the task has woken the join waker; hand the slot back.
+    pub(crate) fn unset_join_waker_after_complete(&self) -> Snapshot {
+        Snapshot(self.0.fetch_and(!JOIN_WAKER, Ordering::AcqRel) & !JOIN_WAKER)
+    }
+
+    /// The `JoinHandle` is dropped. Returns the snapshot before: if COMPLETE was set,
+    /// the output is the caller's to drop; if JOIN_WAKER was not set (or the task is
+    /// complete and has handed it back), the waker slot is the caller's too.
+    pub(crate) fn drop_join_interest(&self) -> Snapshot {
+        let mut out = Snapshot(0);
+        self.update(|cur| {
+            out = Snapshot(cur);
+            let next = if cur & COMPLETE != 0 {
+                cur & !JOIN_INTEREST
+            } else {
+                cur & !(JOIN_INTEREST | JOIN_WAKER)
+            };
+            (Some(next), ())
+        });
+        out
+    }
+
+    pub(crate) fn ref_inc(&self) {
+        let prev = self.0.fetch_add(REF_ONE, Ordering::Relaxed);
+        // A count this large means a leak of wakers; stop before it wraps.
+        if prev > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+
+    /// Drops one reference; returns whether it was the last.
+    pub(crate) fn ref_dec(&self) -> bool {
+        let prev = self.0.fetch_sub(REF_ONE, Ordering::AcqRel);
+        debug_assert!(prev & REF_MASK >= REF_ONE);
+        prev & REF_MASK == REF_ONE
+    }
+
+    /// Drops two references at once; returns whether they were the last.
+    pub(crate) fn ref_dec_twice(&self) -> bool {
+        let prev = self.0.fetch_sub(2 * REF_ONE, Ordering::AcqRel);
+        debug_assert!(prev & REF_MASK >= 2 * REF_ONE);
+        prev & REF_MASK == 2 * REF_ONE
+    }
+}
