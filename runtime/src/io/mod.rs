@@ -9,6 +9,10 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
+mod shared;
+
+pub use shared::SharedAsync;
+
 use crate::reactor::registration::Registration;
 use crate::reactor::scheduled_io::{Direction, ReadyEvent};
 

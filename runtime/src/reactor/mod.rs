@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use slab::Slab;
 
-use crate::eventpoll::{EPOLLET, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, EventPoll};
+use crate::eventpoll::{
+    EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, EventPoll,
+};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::sys::eventfd::EventFd;
@@ -31,6 +33,19 @@ pub(crate) const EVENTS_PER_TURN: usize = 1024;
 
 /// The mask every source is registered with.
 const SOURCE_EVENTS: u32 = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
+
+/// The mask of a source shared by several workers (a listener): readable only, and
+/// EPOLLEXCLUSIVE, so one event wakes one of the workers' reactors.
+const SHARED_EVENTS: u32 = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE;
+
+/// How a source is registered.
+pub(crate) enum Interest {
+    /// Read and write, edge-triggered.
+    Source,
+    /// Read only, edge-triggered and exclusive across reactors; the hook receives read
+    /// events that find no waiter on this reactor.
+    Shared(scheduled_io::UnclaimedHook),
+}
 
 /// What other threads reach: the `EventPoll` and the registry of sources.
 pub(crate) struct ReactorHandle {
@@ -54,8 +69,16 @@ fn token(slot: usize, generation: u32) -> u64 {
 impl ReactorHandle {
     /// Registers `fd` (edge-triggered, read and write): returns its shared state and its
     /// token for [`deregister`](Self::deregister).
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<(Arc<ScheduledIo>, u64)> {
-        let io = Arc::new(ScheduledIo::default());
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+    ) -> io::Result<(Arc<ScheduledIo>, u64)> {
+        let (mask, hook) = match interest {
+            Interest::Source => (SOURCE_EVENTS, None),
+            Interest::Shared(hook) => (SHARED_EVENTS, Some(hook)),
+        };
+        let io = Arc::new(ScheduledIo::new(hook));
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         let slot = sources.vacant_key();
         if slot >= u32::MAX as usize {
@@ -67,7 +90,7 @@ impl ReactorHandle {
         let token = token(slot, generation);
         // Hold the registry lock across the add, so no event for the token can be
         // dispatched before the entry exists.
-        self.poll.add(fd, Event::new(SOURCE_EVENTS, token))?;
+        self.poll.add(fd, Event::new(mask, token))?;
         sources.insert(Entry {
             io: io.clone(),
             generation,
@@ -125,11 +148,12 @@ impl ReactorHandle {
     }
 }
 
-/// What the worker's loop owns: the event buffer and a reusable waker buffer.
+/// What the worker's loop owns: the event buffer and reusable waker buffers.
 pub(crate) struct Driver {
     handle: Arc<ReactorHandle>,
     events: Box<[Event]>,
     wake: Vec<Waker>,
+    unclaimed: Vec<scheduled_io::UnclaimedHook>,
 }
 
 impl Driver {
@@ -153,6 +177,7 @@ impl Driver {
                 handle: handle.clone(),
                 events,
                 wake: Vec::new(),
+                unclaimed: Vec::new(),
             },
             handle,
         ))
@@ -183,12 +208,18 @@ impl Driver {
                 let slot = (ev.data & u64::from(u32::MAX)) as usize;
                 let generation = (ev.data >> 32) as u32;
                 if let Some(entry) = sources.get(slot).filter(|e| e.generation == generation) {
-                    entry.io.dispatch(ev.events, &mut self.wake);
+                    entry
+                        .io
+                        .dispatch(ev.events, &mut self.wake, &mut self.unclaimed);
                 }
             }
         }
         for w in self.wake.drain(..) {
             w.wake();
+        }
+        // Outside every lock: a hook takes other reactors' source locks.
+        for hook in self.unclaimed.drain(..) {
+            hook();
         }
         Ok(n)
     }

@@ -6,8 +6,8 @@ use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::ReactorHandle;
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
+use super::{Interest, ReactorHandle};
 use crate::coop;
 use crate::loom::sync::Arc;
 use crate::scheduler::context;
@@ -34,24 +34,26 @@ impl Registration {
     /// If there is no epitome runtime on this thread.
     #[track_caller]
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
-        let handle = context::with_worker(|w| w.map(|local| local.shared.reactor.clone()));
-        let handle = match handle {
-            Some(h) => h,
-            None => match context::runtime() {
-                Some(rt) => rt.pick_worker().reactor.clone(),
-                None => panic!(
-                    "there is no epitome runtime on this thread: I/O sources must be created inside \
-                     a task, inside `Runtime::block_on`, or after `Runtime::enter`"
-                ),
-            },
-        };
-        let (io, token) = handle.register(fd)?;
+        Registration::with_interest(current_reactor().1, fd, Interest::Source)
+    }
+
+    /// Registers `fd` with `handle`.
+    pub(crate) fn with_interest(
+        handle: Arc<ReactorHandle>,
+        fd: RawFd,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        let (io, token) = handle.register(fd, interest)?;
         Ok(Registration {
             handle,
             io,
             token,
             fd,
         })
+    }
+
+    pub(crate) fn io(&self) -> &ScheduledIo {
+        &self.io
     }
 
     /// The fd is assumed ready in both directions (a freshly accepted or connected
@@ -109,6 +111,7 @@ impl Registration {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.clear(ev);
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 res => return Poll::Ready(res),
             }
         }
@@ -139,9 +142,45 @@ impl Registration {
                     // meanwhile, the clear fails and we try again at once.
                     self.clear(ready.event);
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 res => return res,
             }
         }
+    }
+}
+
+/// The reactor of this thread's worker (with the worker's index), or, on a thread in a
+/// runtime that runs no worker, of a worker picked round-robin.
+///
+/// # Panics
+///
+/// If there is no epitome runtime on this thread.
+#[track_caller]
+pub(crate) fn current_reactor() -> (usize, Arc<ReactorHandle>) {
+    let rt = context::runtime();
+    let local = context::with_worker(|w| w.map(|local| local.shared.clone()));
+    match (rt, local) {
+        (Some(rt), Some(shared)) => {
+            let index = rt
+                .workers
+                .iter()
+                .position(|w| Arc::ptr_eq(w, &shared))
+                .unwrap_or(0);
+            (index, shared.reactor.clone())
+        }
+        (Some(rt), None) => {
+            let w = rt.pick_worker();
+            let index = rt
+                .workers
+                .iter()
+                .position(|x| Arc::ptr_eq(x, w))
+                .unwrap_or(0);
+            (index, w.reactor.clone())
+        }
+        (None, _) => panic!(
+            "there is no epitome runtime on this thread: I/O sources must be created inside a task, \
+             inside `Runtime::block_on`, or after `Runtime::enter`"
+        ),
     }
 }
 
@@ -179,6 +218,20 @@ impl Future for Readiness<'_> {
             }
             WaitPoll::Pending => Poll::Pending,
         }
+    }
+}
+
+impl Readiness<'_> {
+    /// Done with the wait: unlinks the node if it is still waiting; if it holds an
+    /// exclusive wakeup and `consumed` is false, passes the wakeup on.
+    pub(crate) fn finish(self: Pin<&mut Self>, consumed: bool) {
+        // SAFETY: the node is not moved; we only touch it through the source.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.polled && !this.done {
+            // SAFETY: the node was only polled on this source and is still pinned.
+            unsafe { this.reg.io.drop_waiter(&this.node, consumed) };
+        }
+        this.done = true;
     }
 }
 

@@ -108,11 +108,17 @@ pub(crate) fn split_events(events: u32) -> (u64, u64) {
     (read, write)
 }
 
+/// Called when a read event reaches a source that has no reader waiting.
+pub(crate) type UnclaimedHook = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The per-source state shared by the reactor and the tasks using the source.
 pub(crate) struct ScheduledIo {
     read: AtomicU64,
     write: AtomicU64,
     waiters: Mutex<Waiters>,
+    /// For a source shared by several workers (see `io::SharedAsync`): hands a read
+    /// event nobody here waits for to another worker.
+    unclaimed: Option<UnclaimedHook>,
 }
 
 /// Everything guarded by the source's mutex.
@@ -181,8 +187,8 @@ pub(crate) enum WaitPoll {
     Pending,
 }
 
-impl Default for ScheduledIo {
-    fn default() -> Self {
+impl ScheduledIo {
+    pub(crate) fn new(unclaimed: Option<UnclaimedHook>) -> ScheduledIo {
         ScheduledIo {
             read: AtomicU64::new(0),
             write: AtomicU64::new(0),
@@ -192,6 +198,7 @@ impl Default for ScheduledIo {
                 head: None,
                 tail: None,
             }),
+            unclaimed,
         }
     }
 }
@@ -261,19 +268,59 @@ impl ScheduledIo {
     }
 
     /// The reactor's callback for one event: records readiness, then wakes the waiters
-    /// that the event concerns (pushing their wakers to `wake`).
-    pub(crate) fn dispatch(&self, events: u32, wake: &mut Vec<Waker>) {
+    /// that the event concerns (pushing their wakers to `wake`). A read event that
+    /// woke nobody on a shared source pushes its hook to `unclaimed`.
+    pub(crate) fn dispatch(
+        &self,
+        events: u32,
+        wake: &mut Vec<Waker>,
+        unclaimed: &mut Vec<UnclaimedHook>,
+    ) {
         let (r, w) = split_events(events);
         let read = self.set_readiness(Direction::Read, r);
         let write = self.set_readiness(Direction::Write, w);
         if read || write {
             let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             if read {
-                waiters.wake_direction(Direction::Read, wake);
+                let woken = waiters.wake_direction(Direction::Read, wake);
+                if woken == 0 {
+                    if let Some(hook) = &self.unclaimed {
+                        unclaimed.push(hook.clone());
+                    }
+                }
             }
             if write {
                 waiters.wake_direction(Direction::Write, wake);
             }
+        }
+    }
+
+    /// Whether an exclusive waiter waits for `dir` here.
+    pub(crate) fn has_exclusive_waiter(&self, dir: Direction) -> bool {
+        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = waiters.head;
+        while let Some(node) = cur {
+            // SAFETY: nodes on the list are live and guarded by the mutex we hold.
+            let inner = unsafe { &*node.as_ref().inner.get() };
+            if inner.direction == dir && inner.exclusive {
+                return true;
+            }
+            cur = inner.next;
+        }
+        false
+    }
+
+    /// Hands an event to this source: marks `dir` ready and wakes its first exclusive
+    /// waiter (the cross-worker baton of a shared source).
+    pub(crate) fn hand_event(&self, dir: Direction) {
+        self.set_readiness(dir, bits::READY);
+        let w = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .notify_first_exclusive(dir);
+        if let Some(w) = w {
+            w.wake();
         }
     }
 
@@ -396,7 +443,8 @@ impl ScheduledIo {
 impl Waiters {
     /// Wakes the fast-path slots and the nodes of `dir`: every non-exclusive node, and
     /// the first exclusive one.
-    fn wake_direction(&mut self, dir: Direction, wake: &mut Vec<Waker>) {
+    fn wake_direction(&mut self, dir: Direction, wake: &mut Vec<Waker>) -> usize {
+        let before = wake.len();
         match dir {
             Direction::Read => wake.append(&mut self.reader),
             Direction::Write => wake.append(&mut self.writer),
@@ -425,6 +473,7 @@ impl Waiters {
                 wake.push(w);
             }
         }
+        wake.len() - before
     }
 
     /// Notifies the first exclusive waiter of `dir` (baton passing).

@@ -73,7 +73,7 @@ impl WorkerShared {
             reactor,
             timer: TimerShared::new(std::sync::Arc::new(TimerUnpark(weak.clone()))),
             metrics: WorkerMetrics::default(),
-            main_woken: AtomicBool::new(true),
+            main_woken: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
         });
         let local = WorkerLocal {

@@ -1,0 +1,266 @@
+//! What TCP and Unix streams share: a registered connected socket and its read and
+//! write paths.
+//!
+//! Two syscalls are saved where the kernel has already told us the answer: a read
+//! that returns less than the buffer (`0 < n < len`) drained the socket, so read
+//! readiness is cleared without trying another read that would only say `EAGAIN`; a
+//! write that takes less than offered filled the send buffer, likewise. Both clears
+//! are generation-checked: data that arrived after the read keeps readiness set.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::task::{Context, Poll, ready};
+
+use epitome_runtime::io::Async;
+
+/// A connected stream socket registered with a reactor.
+pub(crate) struct StreamIo<T: AsFd> {
+    pub(crate) io: Async<T>,
+}
+
+/// The std socket types: `&T` reads and writes, and the socket can shut down.
+pub(crate) trait StdStream: AsFd + Send + Sync + 'static
+where
+    for<'a> &'a Self: Read + Write,
+{
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl StdStream for std::net::TcpStream {
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        std::net::TcpStream::shutdown(self, how)
+    }
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::net::TcpStream::peek(self, buf)
+    }
+}
+
+impl StdStream for std::os::unix::net::UnixStream {
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        std::os::unix::net::UnixStream::shutdown(self, how)
+    }
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` writable bytes.
+            let n = unsafe {
+                libc::recv(
+                    self.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_PEEK,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl<T: StdStream> StreamIo<T>
+where
+    for<'a> &'a T: Read + Write,
+{
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let guard = ready!(self.io.poll_readable(cx))?;
+            match (&mut self.io.get_ref()).read(buf) {
+                Ok(n) => {
+                    if n > 0 && n < buf.len() {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    pub(crate) fn poll_read_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let guard = ready!(self.io.poll_readable(cx))?;
+            match (&mut self.io.get_ref()).read_vectored(bufs) {
+                Ok(n) => {
+                    if n > 0 && n < total {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let guard = ready!(self.io.poll_writable(cx))?;
+            match (&mut self.io.get_ref()).write(buf) {
+                Ok(n) => {
+                    if n > 0 && n < buf.len() {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let guard = ready!(self.io.poll_writable(cx))?;
+            match (&mut self.io.get_ref()).write_vectored(bufs) {
+                Ok(n) => {
+                    if n > 0 && n < total {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    pub(crate) fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_with(cx, |s| s.peek(buf))
+    }
+
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read(cx, buf)).await
+    }
+
+    pub(crate) async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_vectored(cx, bufs)).await
+    }
+
+    pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "stream ended before the buffer was filled",
+                    ));
+                }
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(len)
+    }
+
+    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_write(cx, buf)).await
+    }
+
+    pub(crate) async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_write_vectored(cx, bufs)).await
+    }
+
+    pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "failed to write the whole buffer",
+                    ));
+                }
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_peek(cx, buf)).await
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_op(true, |s| (&mut &*s).read(buf))
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.try_op(false, |s| (&mut &*s).write(buf))
+    }
+
+    /// One attempt, no waiting: `WouldBlock` clears readiness (generation-checked).
+    fn try_op<R>(&self, read: bool, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        let noop = std::task::Waker::noop();
+        let mut cx = Context::from_waker(noop);
+        let polled = if read {
+            self.io.poll_readable(&mut cx)
+        } else {
+            self.io.poll_writable(&mut cx)
+        };
+        let guard = match polled {
+            Poll::Ready(g) => g?,
+            Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+        };
+        match guard.try_io(f) {
+            Ok(res) => res,
+            Err(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await.map(drop)
+    }
+
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await.map(drop)
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self.io.get_ref().shutdown(how) {
+            // The peer already closed: shutting down is moot, not an error.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+            res => res,
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! `TcpStream`.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use epitome_runtime::io::Async;
+use socket2::SockRef;
+
+use crate::addr::{ToSocketAddrs, each_addr};
+use crate::stream_io::StreamIo;
+use crate::tcp::TcpSocket;
+
+/// A TCP connection.
+///
+/// Reads and writes take `&self`, so a stream can be shared (`&TcpStream` also
+/// implements the I/O traits) and split without locks. Every operation waits for the
+/// socket's readiness in the reactor of the worker that created the stream.
+///
+/// Dropping the stream deletes it from its reactor, then closes it.
+///
+/// # Cancellation
+///
+/// `read`, `write`, `peek`, `readable` and `writable` are cancel-safe: a dropped future
+/// has either done its one syscall or none, so no received byte is lost. `read_exact`
+/// and `write_all` may have made partial progress (into and out of your buffer) when
+/// dropped.
+pub struct TcpStream {
+    pub(crate) io: StreamIo<std::net::TcpStream>,
+}
+
+crate::split::stream_impls!(
+    TcpStream,
+    ReadHalf,
+    WriteHalf,
+    OwnedReadHalf,
+    OwnedWriteHalf,
+    ReuniteError
+);
+
+impl TcpStream {
+    /// Connects to `addr`, trying each resolved address in turn: a non-blocking
+    /// `connect`, then waiting for writability, then `SO_ERROR`.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |a| async move {
+            let socket = if a.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.connect(a).await
+        })
+        .await
+    }
+
+    /// Registers a connected socket (made non-blocking here).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io: StreamIo {
+                io: Async::new_nonblocking(stream)?,
+            },
+        })
+    }
+
+    /// A just-accepted or just-connected socket: assumed readable and writable, so the
+    /// first operation is tried without waiting for an event.
+    pub(crate) fn from_ready(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: StreamIo {
+                io: Async::new_ready(stream)?,
+            },
+        })
+    }
+
+    /// A socket whose non-blocking connect is in progress.
+    pub(crate) fn from_connecting(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: StreamIo {
+                io: Async::new_nonblocking(stream)?,
+            },
+        })
+    }
+
+    /// Deregisters and gives the std socket back (still non-blocking).
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io.io.into_inner()
+    }
+
+    /// Reads into `buf`; `Ok(0)` is end of stream (or an empty `buf`).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read(buf).await
+    }
+
+    /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_exact(buf).await
+    }
+
+    /// Reads into several buffers with one `readv`.
+    pub async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.read_vectored(bufs).await
+    }
+
+    /// Writes from `buf`; returns how much was taken.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.io.write_all(buf).await
+    }
+
+    /// Writes from several buffers with one `writev`.
+    pub async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.write_vectored(bufs).await
+    }
+
+    /// Reads into `buf` without removing the data from the socket.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.peek(buf).await
+    }
+
+    /// One read attempt without waiting: `WouldBlock` if nothing is there.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_read(buf)
+    }
+
+    /// One write attempt without waiting: `WouldBlock` if the send buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_write(buf)
+    }
+
+    /// Waits until the socket is readable (or closed).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Waits until the socket is writable (or closed).
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await
+    }
+
+    /// Shuts down reading, writing or both. Shutting down writing sends FIN: the peer
+    /// reads end of stream, and can still send to us.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.io.get_ref().nodelay()
+    }
+
+    /// Sets `SO_LINGER`: with `Some(Duration::ZERO)` a close resets the connection.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(self).linger()
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.io.get_ref().ttl()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io.get_ref().peer_addr()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.io.get_ref().take_error()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.io.as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.io.as_raw_fd()
+    }
+}
+
+impl TryFrom<std::net::TcpStream> for TcpStream {
+    type Error = io::Error;
+    fn try_from(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std(s)
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}

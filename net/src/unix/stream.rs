@@ -1,0 +1,197 @@
+//! `UnixStream`.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use epitome_runtime::io::Async;
+use socket2::{Domain, Socket, Type};
+
+use super::SocketAddr;
+use crate::stream_io::StreamIo;
+
+/// A connected Unix domain stream socket. Same shape as [`TcpStream`](crate::TcpStream):
+/// reads and writes through `&self`, split halves, the I/O traits.
+pub struct UnixStream {
+    pub(crate) io: StreamIo<std::os::unix::net::UnixStream>,
+}
+
+crate::split::stream_impls!(
+    UnixStream,
+    ReadHalf,
+    WriteHalf,
+    OwnedReadHalf,
+    OwnedWriteHalf,
+    ReuniteError
+);
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixStream::connect_sockaddr(socket2::SockAddr::unix(path)?).await
+    }
+
+    /// Connects to `addr` (a path or an abstract address).
+    pub async fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        UnixStream::connect_sockaddr(super::to_sockaddr(addr)?).await
+    }
+
+    async fn connect_sockaddr(addr: socket2::SockAddr) -> io::Result<UnixStream> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+        // A non-blocking AF_UNIX connect completes at once, or fails with EAGAIN when the
+        // listener's backlog is full; the socket does not signal when to retry, so
+        // retry after a short, growing pause.
+        let mut pause = Duration::from_micros(500);
+        loop {
+            match socket.connect(&addr) {
+                Ok(()) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    epitome_runtime::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let stream = UnixStream {
+            io: StreamIo {
+                io: Async::new_nonblocking(std::os::unix::net::UnixStream::from(socket))?,
+            },
+        };
+        stream.writable().await?;
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+        Ok(stream)
+    }
+
+    /// A connected pair of streams.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Registers a connected std stream (made non-blocking here).
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream {
+            io: StreamIo {
+                io: Async::new_nonblocking(stream)?,
+            },
+        })
+    }
+
+    pub(crate) fn from_ready(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            io: StreamIo {
+                io: Async::new_ready(stream)?,
+            },
+        })
+    }
+
+    /// Deregisters and gives the std stream back (still non-blocking).
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        self.io.io.into_inner()
+    }
+
+    /// Reads into `buf`; `Ok(0)` is end of stream.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read(buf).await
+    }
+
+    /// Reads exactly `buf.len()` bytes.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_exact(buf).await
+    }
+
+    /// Reads into several buffers.
+    pub async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.read_vectored(bufs).await
+    }
+
+    /// Writes from `buf`.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.io.write_all(buf).await
+    }
+
+    /// Writes from several buffers.
+    pub async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.write_vectored(bufs).await
+    }
+
+    /// Reads without removing the data.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.peek(buf).await
+    }
+
+    /// One read attempt without waiting.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_read(buf)
+    }
+
+    /// One write attempt without waiting.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_write(buf)
+    }
+
+    /// Waits until readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Waits until writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await
+    }
+
+    /// Shuts down reading, writing or both.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.shutdown(how)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.io.get_ref().peer_addr()
+    }
+
+    /// Takes the pending socket error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.io.get_ref().take_error()
+    }
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.io.as_fd()
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.io.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .field("fd", &self.as_raw_fd())
+            .finish()
+    }
+}
