@@ -534,3 +534,167 @@ impl Waiters {
         Some(head)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc as StdArc;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::task::Wake;
+
+    struct CountWaker(StdAtomicUsize);
+    impl Wake for CountWaker {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counter() -> (StdArc<CountWaker>, Waker) {
+        let c = StdArc::new(CountWaker(StdAtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+    fn count(c: &StdArc<CountWaker>) -> usize {
+        c.0.load(Ordering::SeqCst)
+    }
+
+    fn dispatch(io: &ScheduledIo, events: u32) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        let mut unclaimed = Vec::new();
+        io.dispatch(events, &mut wake, &mut unclaimed);
+        wake
+    }
+
+    #[test]
+    fn ready_wouldblock_clear_new_event() {
+        let io = ScheduledIo::new(None);
+        assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
+        dispatch(&io, EPOLLIN);
+        let seen = io.readiness(Direction::Read);
+        assert_ne!(seen.word & bits::READY, 0);
+        // The operation would block: clear with what we saw.
+        assert!(io.clear_readiness(seen));
+        assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
+        // A new event sets it again, with a newer generation.
+        dispatch(&io, EPOLLIN);
+        let again = io.readiness(Direction::Read);
+        assert_ne!(again.word & bits::READY, 0);
+        assert!(again.word >> 8 > seen.word >> 8);
+        // Directions are independent.
+        assert_eq!(io.readiness(Direction::Write).word & bits::READY, 0);
+    }
+
+    #[test]
+    fn a_clear_that_races_an_event_loses() {
+        let io = ScheduledIo::new(None);
+        dispatch(&io, EPOLLIN);
+        let seen = io.readiness(Direction::Read);
+        // The event arrives after the task read `seen` and hit WouldBlock, before the
+        // clear: the clear must fail and readiness must survive.
+        dispatch(&io, EPOLLIN);
+        assert!(!io.clear_readiness(seen));
+        assert_ne!(io.readiness(Direction::Read).word & bits::READY, 0);
+    }
+
+    #[test]
+    fn closed_and_error_are_final() {
+        let io = ScheduledIo::new(None);
+        dispatch(&io, EPOLLIN | EPOLLRDHUP);
+        let seen = io.readiness(Direction::Read);
+        assert!(seen.is_closed());
+        assert!(!io.clear_readiness(seen));
+        assert!(io.readiness(Direction::Read).is_closed());
+        dispatch(&io, EPOLLERR);
+        assert!(io.readiness(Direction::Write).is_closed());
+        assert_ne!(io.readiness(Direction::Write).word & bits::READY, 0);
+    }
+
+    #[test]
+    fn event_split() {
+        assert_eq!(split_events(EPOLLIN), (bits::READY, 0));
+        assert_eq!(split_events(EPOLLOUT), (0, bits::READY));
+        assert_eq!(
+            split_events(EPOLLHUP),
+            (bits::READY | bits::CLOSED, bits::READY | bits::CLOSED)
+        );
+        assert_eq!(split_events(EPOLLPRI), (bits::READY | bits::PRIORITY, 0));
+    }
+
+    #[test]
+    fn fast_path_keeps_distinct_wakers_and_never_wakes_a_replaced_one() {
+        let io = ScheduledIo::new(None);
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+        // The same waker again is not stored twice, and nothing is woken.
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+        // A second task: kept beside the first, not replacing it.
+        assert!(io.poll_ready_slot(Direction::Read, &wb).is_none());
+        assert_eq!((count(&a), count(&b)), (0, 0));
+        for w in dispatch(&io, EPOLLIN) {
+            w.wake();
+        }
+        assert_eq!((count(&a), count(&b)), (1, 1));
+        // Ready now: no registration needed.
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
+    }
+
+    #[test]
+    fn an_event_wakes_one_exclusive_waiter_and_all_others() {
+        let io = ScheduledIo::new(None);
+        let nodes: Vec<_> = (0..3)
+            .map(|_| Box::pin(WaiterNode::new(Direction::Read, true)))
+            .collect();
+        let plain = Box::pin(WaiterNode::new(Direction::Read, false));
+        let counters: Vec<_> = (0..4).map(|_| counter()).collect();
+        for (n, (_, w)) in nodes.iter().zip(&counters) {
+            // SAFETY: the nodes are pinned in boxes and dropped via drop_waiter below.
+            assert!(matches!(unsafe { io.poll_waiter(n, w) }, WaitPoll::Pending));
+        }
+        // SAFETY: as above.
+        assert!(matches!(
+            unsafe { io.poll_waiter(&plain, &counters[3].1) },
+            WaitPoll::Pending
+        ));
+        for w in dispatch(&io, EPOLLIN) {
+            w.wake();
+        }
+        let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
+        assert_eq!(
+            woken,
+            [1, 0, 0, 1],
+            "FIFO: the first exclusive waiter and the plain one"
+        );
+        // The woken exclusive waiter is cancelled without trying: the baton passes.
+        // SAFETY: node 0 was only polled on `io`.
+        unsafe { io.drop_waiter(&nodes[0], false) };
+        let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
+        assert_eq!(woken, [1, 1, 0, 1]);
+        // Node 1 consumed its wakeup: nothing passes on.
+        // SAFETY: as above.
+        unsafe { io.drop_waiter(&nodes[1], true) };
+        assert_eq!(count(&counters[2].0), 0);
+        // SAFETY: as above.
+        unsafe {
+            io.drop_waiter(&nodes[2], false);
+            io.drop_waiter(&plain, false);
+        }
+    }
+
+    #[test]
+    fn a_waiting_node_unlinks_when_dropped() {
+        let io = ScheduledIo::new(None);
+        let node = Box::pin(WaiterNode::new(Direction::Write, true));
+        let (c, w) = counter();
+        // SAFETY: pinned, dropped via drop_waiter.
+        assert!(matches!(
+            unsafe { io.poll_waiter(&node, &w) },
+            WaitPoll::Pending
+        ));
+        // SAFETY: as above.
+        unsafe { io.drop_waiter(&node, false) };
+        for w in dispatch(&io, EPOLLOUT) {
+            w.wake();
+        }
+        assert_eq!(count(&c), 0);
+        assert!(!io.has_exclusive_waiter(Direction::Write));
+    }
+}
