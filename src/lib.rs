@@ -8,6 +8,8 @@
 //! - [`time`]: `sleep`, `timeout`, `interval`.
 //! - [`io`]: [`io::Async`], for building I/O types on the reactor.
 //! - [`net`]: TCP, UDP and Unix sockets.
+//! - `hyper` (cargo feature `hyper`): hyper's runtime traits on epitome, so hyper and
+//!   axum servers and clients run without a tokio runtime.
 //!
 //! ```
 //! let rt = epitome::runtime::Builder::new_current_thread().build().unwrap();
@@ -24,3 +26,6 @@ pub use epitome_runtime::{eventpoll, io, runtime, spawn, task, time};
 
 /// Networking types.
 pub use epitome_net as net;
+
+#[cfg(feature = "hyper")]
+pub mod hyper;

@@ -92,6 +92,18 @@ where
         }
     }
 
+    /// `poll_read` into memory that may be uninitialised (`read(2)` only writes it).
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        // SAFETY: the bytes are only written by `read(2)`, never read, and the caller
+        // treats only the `n` bytes reported as initialised.
+        let buf = unsafe { &mut *(buf as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
+        self.poll_read(cx, buf)
+    }
+
     pub(crate) fn poll_read_vectored(
         &self,
         cx: &mut Context<'_>,

@@ -89,6 +89,34 @@ impl TcpStream {
         self.io.io.into_inner()
     }
 
+    /// Polls a read into memory that may be uninitialised (for runtime adapters such as
+    /// hyper's `Read`): on `Ready(Ok(n))` the first `n` bytes of `buf` are initialised.
+    pub fn poll_read_uninit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.io.poll_read_uninit(cx, buf)
+    }
+
+    /// Polls a write of `buf`.
+    pub fn poll_write(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.io.poll_write(cx, buf)
+    }
+
+    /// Polls a vectored write of `bufs`.
+    pub fn poll_write_vectored(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.io.poll_write_vectored(cx, bufs)
+    }
+
     /// Reads into `buf`; `Ok(0)` is end of stream (or an empty `buf`).
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(buf).await
