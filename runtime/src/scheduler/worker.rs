@@ -316,18 +316,24 @@ impl Core {
             if done() {
                 return;
             }
-            let ran = self.local.run_tasks(event_interval);
-            self.tick.set(self.tick.get().wrapping_add(ran));
+            let ran = self.local.run_tasks(event_interval - self.tick.get().min(event_interval - 1));
+            // `tick` counts tasks run since the last reactor turn.
+            self.tick.set(self.tick.get() + ran);
             if done() {
                 return;
             }
-            if ran == event_interval && !self.local.queue.is_empty() {
-                // Still busy: a non-blocking turn so events, timers and remote work
-                // are not starved.
-                self.turn(Some(Duration::ZERO));
-            } else {
+            if self.local.queue.is_empty() {
+                // Out of work: sleep in the reactor (or just look, if woken meanwhile).
+                self.tick.set(0);
                 self.park();
+            } else if self.tick.get() >= event_interval {
+                // Still busy after `event_interval` tasks: a non-blocking turn so
+                // events, timers and remote work are not starved.
+                self.tick.set(0);
+                self.turn(Some(Duration::ZERO));
             }
+            // Otherwise the batch stopped early (`block_on`'s future was woken): poll
+            // it and go on with the queue, without a reactor turn per task.
         }
     }
 
