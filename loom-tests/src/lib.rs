@@ -1,2 +1,216 @@
-//! loom models of epitome's wakeup paths. The models live in `tests/`; they run with
-//! `RUSTFLAGS="--cfg epitome_loom" cargo test -p epitome-loom-tests --release`.
+//! loom models of every wakeup path in epitome-runtime.
+//!
+//! Each model runs the runtime's own code (not a copy) under [loom], which executes it
+//! once per possible interleaving of its threads (up to a bound on preemptions) and
+//! checks every atomic access against the C++ memory model, every `UnsafeCell` access
+//! for races, and every execution for deadlocks and leaked `Arc`s. The runtime is built
+//! against loom with `--cfg epitome_loom` (its `crate::loom` shim then re-exports loom's
+//! primitives) and exposes the internals the models drive as
+//! `epitome_runtime::__loom`, which exists only in that build.
+//!
+//! Run them with `loom-tests/run.sh`, which also builds each planted bug (a *mutant*,
+//! `--cfg epitome_loom_mutant="NAME"`) and checks that its model fails, so a passing
+//! model is known to be able to fail; it prints the table kept in
+//! `loom-tests/RESULTS.md`. One model by hand:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg epitome_loom" CARGO_TARGET_DIR=target/loom/models \
+//!     cargo test --release -p epitome-loom-tests --test park -- --nocapture
+//! ```
+//!
+//! Each model sets its own preemption bound (most explore every interleaving);
+//! `LOOM_MAX_PREEMPTIONS` overrides it. In a normal build this crate is empty.
+//!
+//! # The models
+//!
+//! | file (`tests/`) | what it checks | mutants it must catch |
+//! |---|---|---|
+//! | `readiness_clear` | The reactor records two events (`ScheduledIo::dispatch`), each after its data, while a task reads until `WouldBlock` and then clears readiness with the word it saw (`clear_readiness`): a newer event is never erased, so data that arrived is never left unread with readiness cleared. | `clear_without_generation` |
+//! | `waiter_registration` | A task registering for readiness while the reactor dispatches an event, through the fast path (`poll_ready_slot`: register, then re-check), through a waiter node (`poll_waiter`: look and link under the source's lock), and both at once: each task either sees the readiness or is woken. No lost wakeup. | `slot_no_recheck`, `waiter_stale_readiness` |
+//! | `exclusive_baton` | Three exclusive waiters; an event wakes exactly the first, while that first waiter's future is dropped concurrently without using it (`drop_waiter`): the wakeup passes to the second (baton passing), the third is never woken. | `no_baton`, `wake_all_exclusive` |
+//! | `ready_list` | The ready list (`ReadyList`, the kernel's `rdllist`) under a device thread whose wakeups append (`ep_poll_callback`, twice for the same item), a thread deleting an item (`epoll_ctl` unlinking it), and a `Poller::wait` that removes (the kernel's walk, the poller's re-poll of level-triggered items and their drop once drained): both lists stay well formed, no item is ever linked twice, no event is lost. | `ready_double_link` |
+//! | `eventpoll_waiters` | Two threads in `Poller::wait` on one eventpoll over the `FakeKernel` (exclusive wake-one wait queue, notify eventfd): an edge-triggered event is delivered to exactly one of them; a level-triggered event reaches both (the first re-queues it on the poller's own list and hands it on with a notify). | `poller_no_handoff` |
+//! | `task_state` | Real tasks (`new_task` with a model scheduler): a wake while the task is being polled makes exactly one more poll; a wake after completion does nothing; `JoinHandle` drop or poll racing completion (the output is dropped exactly once, and read only after it was published); `abort` racing a poll (the future is dropped exactly once, the result is "cancelled"); the last reference dropped by a waker on another thread (freed exactly once: no leak, no double free). | `wake_while_running_lost`, `complete_relaxed` |
+//! | `park` | A worker deciding to park (`Parker::park` over `ParkState`) while other threads spawn a task, wake one, or both, into its remote queue (`RemoteQueue::push`, `Parker::unpark`), with the unpark eventfd modelled as a loom semaphore (`Wakeup`): the worker never sleeps through work, and writes to the eventfd are coalesced (at most one per park). | `park_no_recheck` |
+//! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. | `timer_key_no_generation` |
+//! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
+//!
+//! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
+//! `#[cfg]` / `cfg!` at the exact place in `runtime/src` where the bug would be.
+//!
+//! # What the models found
+//!
+//! Two real bugs, both fixed in the runtime (see `runtime/src/task/state.rs`, "Wakes are
+//! read-modify-writes", and `ParkState::try_park` / `unparked`):
+//!
+//! - `task_state/wake_while_running`: a wake that found SCHEDULED set only loaded the
+//!   state word, so it could read a stale word while the scheduler's
+//!   `transition_to_running` read the waker's data stale (store buffering): nobody
+//!   polled again. Now such a wake writes the word back with a compare-and-swap.
+//! - `park/spawn_and_wake`: with two notifiers, the worker consumed NOTIFIED with a
+//!   plain store, erasing the second notifier's notification without synchronizing
+//!   with its push; `RemoteQueue::take_all`'s lock-free length check could then read
+//!   an empty queue and the worker parked for good. Now it consumes NOTIFIED with a
+//!   swap.
+//!
+//! [loom]: https://docs.rs/loom
+
+#![cfg(epitome_loom)]
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Wake, Waker};
+
+use epitome_runtime::__loom::{Header, Notified, Schedule, ScheduledIo};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
+
+/// Runs `f` as a loom model named `name`, exploring every interleaving with at most
+/// `preemptions` preemptions (`None`: every interleaving; `LOOM_MAX_PREEMPTIONS`
+/// overrides either), and prints `loom-model NAME: bound B, N interleavings` for
+/// `run.sh`'s table.
+pub fn check<F>(name: &str, preemptions: Option<usize>, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = runs.clone();
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = preemptions;
+    }
+    let bound = match builder.preemption_bound {
+        Some(b) => b.to_string(),
+        None => "none".to_string(),
+    };
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "loom-model {name}: bound {bound}, {} interleavings",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+/// A waker that counts its wakes (in a loom atomic, so a count read after a `join`
+/// sees every wake of the joined thread).
+pub struct WakeCounter(AtomicUsize);
+
+impl WakeCounter {
+    /// Wakes so far.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for WakeCounter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A counting waker and its counter.
+pub fn counting_waker() -> (std::sync::Arc<WakeCounter>, Waker) {
+    let counter = std::sync::Arc::new(WakeCounter(AtomicUsize::new(0)));
+    (counter.clone(), Waker::from(counter))
+}
+
+/// The reactor's turn for one event on one source: record it, wake the waiters it
+/// concerns after the source's lock is released.
+pub fn dispatch(io: &ScheduledIo, events: u32) {
+    let mut wake = Vec::new();
+    let mut unclaimed = Vec::new();
+    io.dispatch(events, &mut wake, &mut unclaimed);
+    wake.into_iter().for_each(Waker::wake);
+}
+
+/// Polls `fut` once with `waker`.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(waker))
+}
+
+/// A future that calls `f` with its context on every poll.
+pub struct PollFn<F>(pub F);
+
+impl<T, F: FnMut(&mut Context<'_>) -> Poll<T> + Unpin> Future for PollFn<F> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        (self.0)(cx)
+    }
+}
+
+/// Counts its drops: put one in a future or an output to check it is dropped exactly
+/// once.
+pub struct DropCounter(pub Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A model scheduler: one locked FIFO of notified tasks, run by whichever model thread
+/// calls [`ModelScheduler::run_queued`].
+///
+/// Each task holds a clone (a loom `Arc`), so a task that is never freed shows up as a
+/// leaked `Arc` at the end of the model, and [`ModelScheduler::tasks_alive`] counts the
+/// tasks not yet freed.
+#[derive(Clone)]
+pub struct ModelScheduler(Arc<Queue>);
+
+/// The state behind a [`ModelScheduler`].
+pub struct Queue {
+    tasks: Mutex<VecDeque<Notified>>,
+    /// What `release` answers: whether an owner list holds the task (the worker's
+    /// answer for a bound task; false for one cancelled before it was ever bound).
+    bound: bool,
+}
+
+impl ModelScheduler {
+    /// `bound`: see [`Queue`]; true for tasks run by their worker.
+    pub fn new(bound: bool) -> ModelScheduler {
+        ModelScheduler(Arc::new(Queue {
+            tasks: Mutex::new(VecDeque::new()),
+            bound,
+        }))
+    }
+
+    /// Runs queued tasks until the queue is empty; returns how many runs.
+    pub fn run_queued(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let task = self.0.tasks.lock().unwrap().pop_front();
+            match task {
+                Some(t) => t.run(),
+                None => return n,
+            }
+            n += 1;
+        }
+    }
+
+    /// Tasks queued now.
+    pub fn queued(&self) -> usize {
+        self.0.tasks.lock().unwrap().len()
+    }
+
+    /// Handles to this scheduler other than `self`: one per task not yet freed.
+    pub fn tasks_alive(&self) -> usize {
+        Arc::strong_count(&self.0) - 1
+    }
+}
+
+impl Schedule for ModelScheduler {
+    fn schedule(&self, task: Notified) {
+        self.0.tasks.lock().unwrap().push_back(task);
+    }
+
+    fn release(&self, _task: NonNull<Header>) -> bool {
+        self.0.bound
+    }
+}

@@ -11,13 +11,14 @@
 //! Outside a task (in `block_on`'s own future, or off any runtime) the budget is
 //! unconstrained.
 
-use std::cell::Cell;
 use std::task::{Context, Poll};
+
+use crate::loom::os::cell::Cell;
 
 /// Operations per task poll.
 pub(crate) const BUDGET: u8 = 128;
 
-thread_local! {
+crate::loom::os::thread_local! {
     /// `None`: unconstrained.
     static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
     /// Polls answered `Pending` because the budget ran out, not yet collected.

@@ -12,18 +12,19 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::os::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use crate::loom::os::thread;
 use crate::scheduler::queue::TaskList;
 use crate::task::raw::{self, Header};
 use crate::task::{JoinHandle, Notified, Schedule, new_task};
 
-pub(crate) type Callback = std::sync::Arc<dyn Fn() + Send + Sync>;
+pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
 
 /// Pool settings.
 pub(crate) struct Config {
     pub(crate) max_threads: usize,
     pub(crate) keep_alive: Duration,
-    pub(crate) thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    pub(crate) thread_name: Arc<dyn Fn() -> String + Send + Sync>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<Callback>,
     pub(crate) on_stop: Option<Callback>,
@@ -41,7 +42,7 @@ struct PoolShared {
     exited: Condvar,
     config: Config,
     /// Set by the runtime so closures can reach `Handle::current()`.
-    runtime: std::sync::OnceLock<std::sync::Weak<crate::scheduler::RuntimeShared>>,
+    runtime: OnceLock<Weak<crate::scheduler::RuntimeShared>>,
 }
 
 struct State {
@@ -99,12 +100,12 @@ impl BlockingPool {
                 work: Condvar::new(),
                 exited: Condvar::new(),
                 config,
-                runtime: std::sync::OnceLock::new(),
+                runtime: OnceLock::new(),
             }),
         }
     }
 
-    pub(crate) fn set_runtime(&self, rt: std::sync::Weak<crate::scheduler::RuntimeShared>) {
+    pub(crate) fn set_runtime(&self, rt: Weak<crate::scheduler::RuntimeShared>) {
         let _ = self.shared.runtime.set(rt);
     }
 
@@ -185,7 +186,7 @@ fn cancel_queued(task: Notified) {
 }
 
 impl PoolShared {
-    fn lock(&self) -> crate::loom::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -223,7 +224,7 @@ impl PoolShared {
     }
 
     fn spawn_thread(self: &Arc<Self>, id: usize) -> io::Result<()> {
-        let mut builder = std::thread::Builder::new().name((self.config.thread_name)());
+        let mut builder = thread::Builder::new().name((self.config.thread_name)());
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
         }
@@ -233,7 +234,7 @@ impl PoolShared {
     }
 
     fn run(self: Arc<Self>, _id: usize) {
-        let rt = self.runtime.get().and_then(std::sync::Weak::upgrade);
+        let rt = self.runtime.get().and_then(Weak::upgrade);
         let _enter = rt.map(crate::scheduler::context::enter);
         if let Some(f) = &self.config.on_start {
             f();

@@ -3,18 +3,18 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{EPOLLET, EPOLLIN, Event};
+use crate::loom::os::sync::OnceLock;
 use crate::sys::epoll::{CtlOp, Epoll, poll_now};
 use crate::sys::eventfd::EventFd;
 
 /// The token the notify eventfd reports with.
-pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
+pub const WAKE_TOKEN: u64 = u64::MAX;
 
 /// What an eventpoll needs from the kernel.
-pub(crate) trait Kernel {
+pub trait Kernel {
     /// A private kernel instance that holds one item on its own (see
     /// `Poller`'s docs on proxies), itself registered in the main instance.
     type Proxy;

@@ -37,6 +37,8 @@
 //! here the callback is a kernel report read by a waiter, so one lock suffices). A
 //! waiter does not hold it while blocked in the kernel.
 
+#[cfg(epitome_loom)]
+pub(crate) mod fake_kernel;
 mod item;
 pub(crate) mod kernel;
 pub(crate) mod poller;

@@ -110,7 +110,7 @@ struct Requeue {
 
 /// The eventpoll logic over any [`Kernel`].
 #[derive(Debug)]
-pub(crate) struct Poller<K: Kernel> {
+pub struct Poller<K: Kernel> {
     kernel: K,
     inner: Mutex<Inner<K::Proxy>>,
     /// Signalled at every check-in while a thread awaits check-ins.
@@ -118,7 +118,7 @@ pub(crate) struct Poller<K: Kernel> {
 }
 
 impl<K: Kernel> Poller<K> {
-    pub(crate) fn new(kernel: K) -> Poller<K> {
+    pub fn new(kernel: K) -> Poller<K> {
         Poller {
             kernel,
             inner: Mutex::new(Inner {
@@ -138,18 +138,49 @@ impl<K: Kernel> Poller<K> {
         }
     }
 
+    /// The kernel underneath (for the loom models, whose devices drive the fake one).
+    #[cfg(epitome_loom)]
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    /// Checks our ready list (for the loom models): every item on it is linked once,
+    /// the links agree both ways, and the on-list flags match membership.
+    #[cfg(epitome_loom)]
+    pub fn check_ready_list(&self) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let slots = inner.tree.len();
+        inner.ready.check(&mut inner.tree, slots);
+        let mut linked = 0;
+        let tree = &inner.tree;
+        tree.for_each(|_, slot| {
+            if tree
+                .get(slot)
+                .is_some_and(|item| item.has(state::ON_READY_LIST))
+            {
+                linked += 1;
+            }
+        });
+        assert_eq!(
+            linked,
+            inner.ready.len(),
+            "an item flagged linked is not on the list"
+        );
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner<K::Proxy>> {
         // A panic while the lock is held would be a bug here, and every structure is
         // left consistent between statements that could panic; keep serving.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.lock().tree.len()
     }
 
     /// `EPOLL_CTL_ADD` (the kernel's `ep_insert`).
-    pub(crate) fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
+    pub fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let generation = inner.next_generation();
@@ -203,7 +234,7 @@ impl<K: Kernel> Poller<K> {
     }
 
     /// `EPOLL_CTL_MOD` (the kernel's `ep_modify`).
-    pub(crate) fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
+    pub fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some(slot) = inner.tree.find(fd) else {
@@ -248,7 +279,7 @@ impl<K: Kernel> Poller<K> {
     }
 
     /// `EPOLL_CTL_DEL` (the kernel's `ep_remove`).
-    pub(crate) fn delete(&self, fd: RawFd) -> io::Result<()> {
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some(slot) = inner.tree.find(fd) else {
@@ -264,7 +295,7 @@ impl<K: Kernel> Poller<K> {
     }
 
     /// `epoll_wait` (the kernel's `ep_poll`).
-    pub(crate) fn wait(&self, out: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
+    pub fn wait(&self, out: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
         if out.is_empty() || out.len() > EP_MAX_EVENTS {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
@@ -287,6 +318,8 @@ impl<K: Kernel> Poller<K> {
         // wake the next if items remain (the end of `ep_send_events`). Items left on the
         // kernel instance's list are the kernel's to announce, and it does.
         let notify = !guard.ready.is_empty() && !guard.blocked.is_empty();
+        // Planted bug: keep the items and let the sleeping thread sleep on.
+        let notify = notify && !cfg!(epitome_loom_mutant = "poller_no_handoff");
         drop(guard);
         if notify {
             self.kernel.notify();

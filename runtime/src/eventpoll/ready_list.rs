@@ -68,9 +68,41 @@ impl ReadyList {
         self.head == NIL
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, epitome_loom))]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Panics unless the list is well formed: walking from the head reaches the tail in
+    /// `len` steps (so no item is on it twice), every item on it is flagged linked and
+    /// its `prev` link names the item before it. `slots` bounds the walk (the number of
+    /// items that could be on it). For the loom models.
+    #[cfg(epitome_loom)]
+    pub(crate) fn check<S: Nodes>(&self, nodes: &mut S, slots: usize) {
+        let mut prev = NIL;
+        let mut cur = self.head;
+        let mut count = 0;
+        while cur != NIL {
+            count += 1;
+            assert!(
+                count <= self.len && count <= slots,
+                "ready list: a cycle (an item linked twice)"
+            );
+            let node = nodes.node_mut(cur);
+            assert!(
+                node.is_linked(),
+                "ready list: item {cur} on it but not flagged"
+            );
+            let link = *node.link();
+            assert_eq!(link.prev, prev, "ready list: broken prev link at {cur}");
+            prev = cur;
+            cur = link.next;
+        }
+        assert_eq!(self.tail, prev, "ready list: tail is not the last item");
+        assert_eq!(
+            count, self.len,
+            "ready list: length disagrees with the links"
+        );
     }
 
     pub(crate) fn front(&self) -> Option<u32> {
@@ -81,6 +113,8 @@ impl ReadyList {
     /// `if (!ep_is_linked(epi)) list_add_tail(...)`). Returns whether it was appended.
     pub(crate) fn push_back<S: Nodes>(&mut self, nodes: &mut S, slot: u32) -> bool {
         let node = nodes.node_mut(slot);
+        // Planted bug: link an item that is already linked.
+        #[cfg(not(epitome_loom_mutant = "ready_double_link"))]
         if node.is_linked() {
             return false;
         }

@@ -5,9 +5,10 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 
+use crate::loom::os::sync::{Arc, Weak};
+use crate::loom::sync::Mutex;
 use crate::reactor::Interest;
 use crate::reactor::registration::{Registration, current_reactor};
 use crate::reactor::scheduled_io::Direction;
@@ -103,7 +104,7 @@ impl<T: AsFd> SharedAsync<T> {
             return Ok(r.clone());
         }
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let hook = std::sync::Arc::new(move || {
+        let hook = Arc::new(move || {
             if let Some(inner) = weak.upgrade() {
                 inner.hand_on(index);
             }

@@ -19,3 +19,7 @@ pub(crate) mod cell {
 pub(crate) mod thread {
     pub(crate) use loom::thread::{JoinHandle, current, park, spawn, yield_now};
 }
+
+// loom runs its threads as coroutines on one OS thread, so modelled code needs loom's
+// thread-locals for each model thread to see its own.
+pub(crate) use loom::thread_local;

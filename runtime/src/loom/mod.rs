@@ -1,10 +1,21 @@
 //! The one place that chooses between std and loom concurrency primitives.
 //!
-//! Every atomic, lock, cell and thread in epitome-runtime comes from here. Under
-//! `--cfg epitome_loom` the loom versions are used, so the loom models in
-//! `loom-tests/` explore every interleaving of the real code. The std build exposes the
-//! same surface (notably [`UnsafeCell::with`] / [`UnsafeCell::with_mut`]), so code
-//! reads the same either way.
+//! Every atomic, lock, cell, thread and thread-local in epitome-runtime comes from
+//! here. There are two kinds:
+//!
+//! - **Modelled** ([`sync`], [`cell`], [`thread`], [`thread_local!`]): std in a normal
+//!   build; under `--cfg epitome_loom` the loom versions, so the loom models in
+//!   `loom-tests/` explore every interleaving of the real code. The std build exposes
+//!   the same surface (notably [`UnsafeCell::with`](cell::UnsafeCell::with) /
+//!   [`UnsafeCell::with_mut`](cell::UnsafeCell::with_mut)), so code reads the same
+//!   either way. Everything on a wakeup path uses these.
+//! - **Never modelled** ([`os`]): std in every build, for what loom cannot or need not
+//!   model (OS threads, timed waits, process-wide counters, thread-locals). Code that
+//!   uses them is never run inside a loom model.
+//!
+//! Code that a model runs makes no syscalls: the kernel side sits behind a trait
+//! (`eventpoll::kernel::Kernel`, whose loom stand-in is `FakeKernel`; the worker's
+//! unpark eventfd behind `scheduler::park::Wakeup`).
 
 #[cfg(not(epitome_loom))]
 mod std_impl;
@@ -15,6 +26,41 @@ pub(crate) use std_impl::*;
 mod loom_impl;
 #[cfg(epitome_loom)]
 pub(crate) use loom_impl::*;
+
+/// Never modelled: std in every build, loom or not.
+///
+/// For code no loom model runs, and that needs what loom does not provide:
+///
+/// - OS threads ([`thread`](os::thread)): the worker threads the builder starts, the
+///   blocking pool's threads, `block_on`'s park/unpark;
+/// - timed waits (`Condvar::wait_timeout` in the blocking pool) and the locks that go
+///   with them ([`Mutex`](os::sync::Mutex), [`Condvar`](os::sync::Condvar));
+/// - the runtime's own handles, which need std's `Arc` (`Wake`, `Weak`, `new_cyclic`,
+///   `Arc<dyn Fn>`, `self: &Arc<Self>` receivers), and one-time initialisation
+///   ([`OnceLock`](os::sync::OnceLock));
+/// - `static` counters (loom atomics cannot be `static`);
+/// - thread-locals ([`thread_local!`](os::thread_local)) and the single-thread cells
+///   they hold ([`Cell`](os::cell::Cell), [`RefCell`](os::cell::RefCell)), and the
+///   cells of structures only the worker's own thread touches.
+#[allow(unused_imports)]
+pub(crate) mod os {
+    pub(crate) mod sync {
+        pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+
+        pub(crate) mod atomic {
+            pub(crate) use std::sync::atomic::{
+                AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+            };
+        }
+    }
+
+    pub(crate) mod cell {
+        pub(crate) use std::cell::{Cell, RefCell};
+    }
+
+    pub(crate) use std::thread;
+    pub(crate) use std::thread_local;
+}
 
 /// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and
 /// flag fields whose ownership rules make one `unsafe` block cover several accesses.

@@ -38,3 +38,5 @@ pub(crate) mod cell {
 pub(crate) mod thread {
     pub(crate) use std::thread::{JoinHandle, current, park, spawn, yield_now};
 }
+
+pub(crate) use std::thread_local;

@@ -20,6 +20,7 @@ use slab::Slab;
 use crate::eventpoll::{
     EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, EventPoll,
 };
+use crate::loom::os::sync::atomic::AtomicU32;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::sys::eventfd::EventFd;
@@ -85,8 +86,8 @@ impl ReactorHandle {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         // A per-registration generation, so a late event for a freed slot is ignored.
-        static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        static GENERATION: AtomicU32 = AtomicU32::new(1);
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
         let token = token(slot, generation);
         // Hold the registry lock across the add, so no event for the token can be
         // dispatched before the entry exists.

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
 use super::{Interest, ReactorHandle};
 use crate::coop;
+use crate::loom::os::sync::Arc as OsArc;
 use crate::loom::sync::Arc;
 use crate::scheduler::context;
 
@@ -164,7 +165,7 @@ pub(crate) fn current_reactor() -> (usize, Arc<ReactorHandle>) {
             let index = rt
                 .workers
                 .iter()
-                .position(|w| Arc::ptr_eq(w, &shared))
+                .position(|w| OsArc::ptr_eq(w, &shared))
                 .unwrap_or(0);
             (index, shared.reactor.clone())
         }
@@ -173,7 +174,7 @@ pub(crate) fn current_reactor() -> (usize, Arc<ReactorHandle>) {
             let index = rt
                 .workers
                 .iter()
-                .position(|x| Arc::ptr_eq(x, w))
+                .position(|x| OsArc::ptr_eq(x, w))
                 .unwrap_or(0);
             (index, w.reactor.clone())
         }

@@ -35,49 +35,54 @@
 //!
 //! The readiness words are atomics. The waker slots and the waiter list are guarded by
 //! the source's mutex; wakers are collected under it and woken after it is released.
+//! Every field of a waiter node (its links, state and waker) is guarded by the mutex of
+//! the source it waits on, and is reached only through `WaiterNode::with`, one short
+//! access at a time (the node's cell is the `crate::loom` shim's, so the loom models
+//! check that rule).
 
-use std::cell::UnsafeCell as StdUnsafeCell;
 use std::marker::PhantomPinned;
 use std::ptr::NonNull;
 use std::task::Waker;
 
 use crate::eventpoll::{EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::os::sync::Arc as OsArc;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
 /// A direction of readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
+pub enum Direction {
     Read,
     Write,
 }
 
 /// Readiness bits of one direction.
-pub(crate) mod bits {
+pub mod bits {
     /// The operation may succeed without blocking.
-    pub(crate) const READY: u64 = 1 << 0;
+    pub const READY: u64 = 1 << 0;
     /// The direction is closed for good (read: the peer shut down writing, or hang-up;
     /// write: hang-up). Never cleared: every later operation returns at once.
-    pub(crate) const CLOSED: u64 = 1 << 1;
+    pub const CLOSED: u64 = 1 << 1;
     /// An error is pending on the socket (EPOLLERR). Never cleared.
-    pub(crate) const ERROR: u64 = 1 << 2;
+    pub const ERROR: u64 = 1 << 2;
     /// Urgent data (EPOLLPRI), read direction only.
-    pub(crate) const PRIORITY: u64 = 1 << 3;
+    pub const PRIORITY: u64 = 1 << 3;
 
-    pub(crate) const MASK: u64 = 0xFF;
-    pub(crate) const GEN_ONE: u64 = 1 << 8;
+    pub const MASK: u64 = 0xFF;
+    pub const GEN_ONE: u64 = 1 << 8;
 }
 
 /// What a task saw when it found a direction ready: the bits, and the word to hand back
 /// to [`ScheduledIo::clear_readiness`] if the operation then returns `WouldBlock`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ReadyEvent {
-    pub(crate) word: u64,
-    pub(crate) direction: Direction,
+pub struct ReadyEvent {
+    pub word: u64,
+    pub direction: Direction,
 }
 
 impl ReadyEvent {
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.word & (bits::CLOSED | bits::ERROR) != 0
     }
 }
@@ -109,10 +114,10 @@ pub(crate) fn split_events(events: u32) -> (u64, u64) {
 }
 
 /// Called when a read event reaches a source that has no reader waiting.
-pub(crate) type UnclaimedHook = std::sync::Arc<dyn Fn() + Send + Sync>;
+pub type UnclaimedHook = OsArc<dyn Fn() + Send + Sync>;
 
 /// The per-source state shared by the reactor and the tasks using the source.
-pub(crate) struct ScheduledIo {
+pub struct ScheduledIo {
     read: AtomicU64,
     write: AtomicU64,
     waiters: Mutex<Waiters>,
@@ -135,9 +140,10 @@ struct Waiters {
 unsafe impl Send for Waiters {}
 
 /// A waiting future's node. Its fields are guarded by the source's mutex (the future
-/// itself only reads them while holding it).
-pub(crate) struct WaiterNode {
-    inner: StdUnsafeCell<NodeInner>,
+/// itself only reads them while holding it), and reached only through
+/// [`WaiterNode::with`], one short access at a time.
+pub struct WaiterNode {
+    inner: UnsafeCell<NodeInner>,
     _pinned: PhantomPinned,
 }
 
@@ -166,9 +172,9 @@ unsafe impl Send for WaiterNode {}
 unsafe impl Sync for WaiterNode {}
 
 impl WaiterNode {
-    pub(crate) fn new(direction: Direction, exclusive: bool) -> WaiterNode {
+    pub fn new(direction: Direction, exclusive: bool) -> WaiterNode {
         WaiterNode {
-            inner: StdUnsafeCell::new(NodeInner {
+            inner: UnsafeCell::new(NodeInner {
                 direction,
                 exclusive,
                 waker: None,
@@ -179,16 +185,34 @@ impl WaiterNode {
             _pinned: PhantomPinned,
         }
     }
+
+    /// Runs `f` on the node's fields. Accesses never nest: `f` touches no other node.
+    ///
+    /// # Safety
+    /// The node is live and the caller holds the mutex of the source it is polled on.
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut NodeInner) -> R) -> R {
+        // SAFETY: per the caller, the mutex gives exclusive access to the fields.
+        self.inner.with_mut(|p| f(unsafe { &mut *p }))
+    }
+}
+
+/// [`WaiterNode::with`] through a list link.
+///
+/// # Safety
+/// As for [`WaiterNode::with`].
+unsafe fn with_node<R>(node: NonNull<WaiterNode>, f: impl FnOnce(&mut NodeInner) -> R) -> R {
+    // SAFETY: per the caller, the node is live and guarded by the held mutex.
+    unsafe { node.as_ref().with(f) }
 }
 
 /// How a waiter poll went.
-pub(crate) enum WaitPoll {
+pub enum WaitPoll {
     Ready(ReadyEvent),
     Pending,
 }
 
 impl ScheduledIo {
-    pub(crate) fn new(unclaimed: Option<UnclaimedHook>) -> ScheduledIo {
+    pub fn new(unclaimed: Option<UnclaimedHook>) -> ScheduledIo {
         ScheduledIo {
             read: AtomicU64::new(0),
             write: AtomicU64::new(0),
@@ -212,7 +236,7 @@ impl ScheduledIo {
     }
 
     /// The direction's current word.
-    pub(crate) fn readiness(&self, dir: Direction) -> ReadyEvent {
+    pub fn readiness(&self, dir: Direction) -> ReadyEvent {
         ReadyEvent {
             word: self.word(dir).load(Ordering::Acquire),
             direction: dir,
@@ -221,7 +245,7 @@ impl ScheduledIo {
 
     /// Marks a direction ready without an event (a freshly accepted socket is assumed
     /// readable and writable, so its first operation is tried at once).
-    pub(crate) fn assume_ready(&self, dir: Direction) {
+    pub fn assume_ready(&self, dir: Direction) {
         self.set_readiness(dir, bits::READY);
     }
 
@@ -245,7 +269,7 @@ impl ScheduledIo {
 
     /// After `WouldBlock`: clears READY if no event arrived since `seen`. Returns
     /// whether it cleared.
-    pub(crate) fn clear_readiness(&self, seen: ReadyEvent) -> bool {
+    pub fn clear_readiness(&self, seen: ReadyEvent) -> bool {
         if seen.word & (bits::CLOSED | bits::ERROR) != 0 {
             // Closed and error states are final.
             return false;
@@ -270,12 +294,7 @@ impl ScheduledIo {
     /// The reactor's callback for one event: records readiness, then wakes the waiters
     /// that the event concerns (pushing their wakers to `wake`). A read event that
     /// woke nobody on a shared source pushes its hook to `unclaimed`.
-    pub(crate) fn dispatch(
-        &self,
-        events: u32,
-        wake: &mut Vec<Waker>,
-        unclaimed: &mut Vec<UnclaimedHook>,
-    ) {
+    pub fn dispatch(&self, events: u32, wake: &mut Vec<Waker>, unclaimed: &mut Vec<UnclaimedHook>) {
         let (r, w) = split_events(events);
         let read = self.set_readiness(Direction::Read, r);
         let write = self.set_readiness(Direction::Write, w);
@@ -296,23 +315,24 @@ impl ScheduledIo {
     }
 
     /// Whether an exclusive waiter waits for `dir` here.
-    pub(crate) fn has_exclusive_waiter(&self, dir: Direction) -> bool {
+    pub fn has_exclusive_waiter(&self, dir: Direction) -> bool {
         let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         let mut cur = waiters.head;
         while let Some(node) = cur {
             // SAFETY: nodes on the list are live and guarded by the mutex we hold.
-            let inner = unsafe { &*node.as_ref().inner.get() };
-            if inner.direction == dir && inner.exclusive {
+            let (direction, exclusive, next) =
+                unsafe { with_node(node, |n| (n.direction, n.exclusive, n.next)) };
+            if direction == dir && exclusive {
                 return true;
             }
-            cur = inner.next;
+            cur = next;
         }
         false
     }
 
     /// Hands an event to this source: marks `dir` ready and wakes its first exclusive
     /// waiter (the cross-worker baton of a shared source).
-    pub(crate) fn hand_event(&self, dir: Direction) {
+    pub fn hand_event(&self, dir: Direction) {
         self.set_readiness(dir, bits::READY);
         let w = self
             .waiters
@@ -325,16 +345,20 @@ impl ScheduledIo {
     }
 
     /// Wakes every waiter (deregistration or shutdown: their next poll finds out).
-    pub(crate) fn wake_all(&self, wake: &mut Vec<Waker>) {
+    pub fn wake_all(&self, wake: &mut Vec<Waker>) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         wake.append(&mut waiters.reader);
         wake.append(&mut waiters.writer);
         while let Some(node) = waiters.pop_front() {
             // SAFETY: under the mutex; the node is live until it unlinks, and it was
             // just unlinked by us, so we finish the notification.
-            let inner = unsafe { &mut *node.as_ref().inner.get() };
-            inner.state = NodeState::Notified;
-            if let Some(w) = inner.waker.take() {
+            let w = unsafe {
+                with_node(node, |n| {
+                    n.state = NodeState::Notified;
+                    n.waker.take()
+                })
+            };
+            if let Some(w) = w {
                 wake.push(w);
             }
         }
@@ -342,7 +366,7 @@ impl ScheduledIo {
 
     /// The fast path: `Ready` if `dir` is ready, else stores `waker` (beside any other
     /// distinct waker already waiting) and re-checks.
-    pub(crate) fn poll_ready_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
+    pub fn poll_ready_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
         let ev = self.readiness(dir);
         if ev.word & bits::READY != 0 || ev.is_closed() {
             return Some(ev);
@@ -356,6 +380,11 @@ impl ScheduledIo {
             slot.push(waker.clone());
         }
         drop(waiters);
+        if cfg!(epitome_loom_mutant = "slot_no_recheck") {
+            // Planted bug: trust the first look, missing an event that came between it
+            // and the registration.
+            return None;
+        }
         // An event may have come between the first look and the registration.
         let ev = self.readiness(dir);
         (ev.word & bits::READY != 0 || ev.is_closed()).then_some(ev)
@@ -366,46 +395,83 @@ impl ScheduledIo {
     /// # Safety
     /// `node` is pinned and stays alive until [`drop_waiter`](Self::drop_waiter) is
     /// called for it.
-    pub(crate) unsafe fn poll_waiter(&self, node: &WaiterNode, waker: &Waker) -> WaitPoll {
+    pub unsafe fn poll_waiter(&self, node: &WaiterNode, waker: &Waker) -> WaitPoll {
+        // Planted bug: read readiness before taking the lock, so an event that comes
+        // between the read and the registration finds no waiter, and the registration
+        // trusts the stale read.
+        #[cfg(epitome_loom_mutant = "waiter_stale_readiness")]
+        let stale = (
+            self.readiness(Direction::Read),
+            self.readiness(Direction::Write),
+        );
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: node fields are guarded by the mutex we hold.
-        let inner = unsafe { &mut *node.inner.get() };
-        let ev = self.readiness(inner.direction);
+        // SAFETY: the node is live (the caller) and its fields are guarded by the mutex
+        // we hold; the same holds for every `node.with` below.
+        let (direction, exclusive, state) =
+            unsafe { node.with(|n| (n.direction, n.exclusive, n.state)) };
+        #[cfg(epitome_loom_mutant = "waiter_stale_readiness")]
+        let ev = match direction {
+            Direction::Read => stale.0,
+            Direction::Write => stale.1,
+        };
+        #[cfg(not(epitome_loom_mutant = "waiter_stale_readiness"))]
+        let ev = self.readiness(direction);
         let ready = ev.word & bits::READY != 0 || ev.is_closed();
-        match inner.state {
+        let mut replaced = None;
+        let res = match state {
             NodeState::Notified | NodeState::Idle if ready => {
-                inner.state = NodeState::Idle;
-                inner.waker = None;
+                // SAFETY: see above.
+                replaced = unsafe {
+                    node.with(|n| {
+                        n.state = NodeState::Idle;
+                        n.waker.take()
+                    })
+                };
                 WaitPoll::Ready(ev)
             }
-            NodeState::Waiting if ready && !inner.exclusive => {
+            NodeState::Waiting if ready && !exclusive => {
                 // Readiness arrived while waiting (the event woke us, or we are polled
                 // early): leave the list.
                 // SAFETY: the node is on the list, under the mutex.
                 unsafe { waiters.unlink(NonNull::from(node)) };
-                inner.state = NodeState::Idle;
-                inner.waker = None;
+                // SAFETY: see above.
+                replaced = unsafe {
+                    node.with(|n| {
+                        n.state = NodeState::Idle;
+                        n.waker.take()
+                    })
+                };
                 WaitPoll::Ready(ev)
             }
             NodeState::Waiting => {
                 // Still waiting (an exclusive waiter waits for its turn even if the
                 // direction is ready: the waiter ahead of it got that event).
-                match &inner.waker {
-                    Some(w) if w.will_wake(waker) => {}
-                    _ => inner.waker = Some(waker.clone()),
-                }
+                // SAFETY: see above.
+                unsafe {
+                    node.with(|n| match &n.waker {
+                        Some(w) if w.will_wake(waker) => {}
+                        _ => replaced = n.waker.replace(waker.clone()),
+                    })
+                };
                 WaitPoll::Pending
             }
             NodeState::Notified | NodeState::Idle => {
                 // Not ready: join the list (again, after a notification that turned out
                 // to be consumed by someone else).
-                inner.waker = Some(waker.clone());
-                inner.state = NodeState::Waiting;
+                // SAFETY: see above.
+                replaced = unsafe {
+                    node.with(|n| {
+                        n.state = NodeState::Waiting;
+                        n.waker.replace(waker.clone())
+                    })
+                };
                 // SAFETY: the node is pinned and alive until `drop_waiter`.
                 unsafe { waiters.push_back(NonNull::from(node)) };
                 WaitPoll::Pending
             }
-        }
+        };
+        drop(replaced);
+        res
     }
 
     /// A waiter node's future is done with it: unlinks it, and if it held an exclusive
@@ -414,25 +480,33 @@ impl ScheduledIo {
     ///
     /// # Safety
     /// `node` was only ever polled on this source.
-    pub(crate) unsafe fn drop_waiter(&self, node: &WaiterNode, consumed: bool) {
+    pub unsafe fn drop_waiter(&self, node: &WaiterNode, consumed: bool) {
         let mut wake = None;
         {
             let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            // SAFETY: node fields are guarded by the mutex we hold.
-            let inner = unsafe { &mut *node.inner.get() };
-            match inner.state {
+            // SAFETY: the node is live (the caller's future owns it) and its fields are
+            // guarded by the mutex we hold.
+            let (state, exclusive, direction) =
+                unsafe { node.with(|n| (n.state, n.exclusive, n.direction)) };
+            match state {
                 // SAFETY: on the list, under the mutex.
                 NodeState::Waiting => unsafe { waiters.unlink(NonNull::from(node)) },
-                NodeState::Notified if inner.exclusive && !consumed => {
-                    #[cfg(not(epitome_loom_mutant = "no_baton"))]
-                    {
-                        wake = waiters.notify_first_exclusive(inner.direction);
-                    }
+                // (The planted bug `no_baton` keeps the unused wakeup.)
+                NodeState::Notified
+                    if exclusive && !consumed && !cfg!(epitome_loom_mutant = "no_baton") =>
+                {
+                    wake = waiters.notify_first_exclusive(direction);
                 }
                 _ => {}
             }
-            inner.state = NodeState::Idle;
-            inner.waker = None;
+            // SAFETY: as above.
+            let old = unsafe {
+                node.with(|n| {
+                    n.state = NodeState::Idle;
+                    n.waker.take()
+                })
+            };
+            drop(old);
         }
         if let Some(w) = wake {
             w.wake();
@@ -454,22 +528,29 @@ impl Waiters {
         while let Some(node) = cur {
             // SAFETY: nodes on the list are live (they unlink before going away) and
             // guarded by the mutex the caller holds.
-            let inner = unsafe { &mut *node.as_ref().inner.get() };
-            cur = inner.next;
-            if inner.direction != dir {
+            let (next, direction, exclusive) =
+                unsafe { with_node(node, |n| (n.next, n.direction, n.exclusive)) };
+            cur = next;
+            if direction != dir {
                 continue;
             }
-            if inner.exclusive {
-                #[cfg(not(epitome_loom_mutant = "wake_all_exclusive"))]
-                if exclusive_woken {
+            if exclusive {
+                // (The planted bug `wake_all_exclusive` wakes every exclusive waiter.)
+                if exclusive_woken && !cfg!(epitome_loom_mutant = "wake_all_exclusive") {
                     continue;
                 }
                 exclusive_woken = true;
             }
             // SAFETY: on the list, under the mutex.
             unsafe { self.unlink(node) };
-            inner.state = NodeState::Notified;
-            if let Some(w) = inner.waker.take() {
+            // SAFETY: live (it is ours to notify now), under the mutex.
+            let w = unsafe {
+                with_node(node, |n| {
+                    n.state = NodeState::Notified;
+                    n.waker.take()
+                })
+            };
+            if let Some(w) = w {
                 wake.push(w);
             }
         }
@@ -481,13 +562,19 @@ impl Waiters {
         let mut cur = self.head;
         while let Some(node) = cur {
             // SAFETY: as in `wake_direction`.
-            let inner = unsafe { &mut *node.as_ref().inner.get() };
-            cur = inner.next;
-            if inner.direction == dir && inner.exclusive {
+            let (next, direction, exclusive) =
+                unsafe { with_node(node, |n| (n.next, n.direction, n.exclusive)) };
+            cur = next;
+            if direction == dir && exclusive {
                 // SAFETY: on the list, under the mutex.
                 unsafe { self.unlink(node) };
-                inner.state = NodeState::Notified;
-                return inner.waker.take();
+                // SAFETY: live (it is ours to notify now), under the mutex.
+                return unsafe {
+                    with_node(node, |n| {
+                        n.state = NodeState::Notified;
+                        n.waker.take()
+                    })
+                };
             }
         }
         None
@@ -496,13 +583,17 @@ impl Waiters {
     /// # Safety
     /// `node` is live, not on the list, and guarded by the mutex the caller holds.
     unsafe fn push_back(&mut self, node: NonNull<WaiterNode>) {
+        let tail = self.tail;
         // SAFETY: per the caller.
-        let inner = unsafe { &mut *node.as_ref().inner.get() };
-        inner.prev = self.tail;
-        inner.next = None;
-        match self.tail {
+        unsafe {
+            with_node(node, |n| {
+                n.prev = tail;
+                n.next = None;
+            })
+        };
+        match tail {
             // SAFETY: the tail is a live node on the list.
-            Some(t) => unsafe { (*t.as_ref().inner.get()).next = Some(node) },
+            Some(t) => unsafe { with_node(t, |n| n.next = Some(node)) },
             None => self.head = Some(node),
         }
         self.tail = Some(node);
@@ -512,19 +603,24 @@ impl Waiters {
     /// `node` is live and on the list, under the mutex the caller holds.
     unsafe fn unlink(&mut self, node: NonNull<WaiterNode>) {
         // SAFETY: per the caller.
-        let inner = unsafe { &mut *node.as_ref().inner.get() };
-        match inner.prev {
+        let (prev, next) = unsafe { with_node(node, |n| (n.prev, n.next)) };
+        match prev {
             // SAFETY: neighbours on the list are live.
-            Some(p) => unsafe { (*p.as_ref().inner.get()).next = inner.next },
-            None => self.head = inner.next,
+            Some(p) => unsafe { with_node(p, |n| n.next = next) },
+            None => self.head = next,
         }
-        match inner.next {
+        match next {
             // SAFETY: as above.
-            Some(n) => unsafe { (*n.as_ref().inner.get()).prev = inner.prev },
-            None => self.tail = inner.prev,
+            Some(x) => unsafe { with_node(x, |n| n.prev = prev) },
+            None => self.tail = prev,
         }
-        inner.prev = None;
-        inner.next = None;
+        // SAFETY: per the caller.
+        unsafe {
+            with_node(node, |n| {
+                n.prev = None;
+                n.next = None;
+            })
+        };
     }
 
     fn pop_front(&mut self) -> Option<NonNull<WaiterNode>> {
@@ -538,8 +634,8 @@ impl Waiters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc as StdArc;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use crate::loom::os::sync::Arc as StdArc;
+    use crate::loom::os::sync::atomic::AtomicUsize as StdAtomicUsize;
     use std::task::Wake;
 
     struct CountWaker(StdAtomicUsize);
@@ -650,10 +746,8 @@ mod tests {
             assert!(matches!(unsafe { io.poll_waiter(n, w) }, WaitPoll::Pending));
         }
         // SAFETY: as above.
-        assert!(matches!(
-            unsafe { io.poll_waiter(&plain, &counters[3].1) },
-            WaitPoll::Pending
-        ));
+        let polled = unsafe { io.poll_waiter(&plain, &counters[3].1) };
+        assert!(matches!(polled, WaitPoll::Pending));
         for w in dispatch(&io, EPOLLIN) {
             w.wake();
         }
@@ -685,10 +779,8 @@ mod tests {
         let node = Box::pin(WaiterNode::new(Direction::Write, true));
         let (c, w) = counter();
         // SAFETY: pinned, dropped via drop_waiter.
-        assert!(matches!(
-            unsafe { io.poll_waiter(&node, &w) },
-            WaitPoll::Pending
-        ));
+        let polled = unsafe { io.poll_waiter(&node, &w) };
+        assert!(matches!(polled, WaitPoll::Pending));
         // SAFETY: as above.
         unsafe { io.drop_waiter(&node, false) };
         for w in dispatch(&io, EPOLLOUT) {

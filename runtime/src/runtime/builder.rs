@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::Runtime;
 use crate::blocking::{BlockingPool, Callback, Config};
-use crate::loom::sync::Arc;
+use crate::loom::os::sync::Arc;
+use crate::loom::os::thread;
 use crate::scheduler::worker::{Core, WorkerShared};
 use crate::scheduler::{Kind, RuntimeShared, context};
 
@@ -23,7 +24,7 @@ use crate::scheduler::{Kind, RuntimeShared, context};
 pub struct Builder {
     kind: Kind,
     reactors: Option<usize>,
-    thread_name: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    thread_name: Arc<dyn Fn() -> String + Send + Sync>,
     stack_size: Option<usize>,
     on_thread_start: Option<Callback>,
     on_thread_stop: Option<Callback>,
@@ -47,7 +48,7 @@ impl Builder {
         Builder {
             kind,
             reactors: None,
-            thread_name: std::sync::Arc::new(|| "epitome-worker".to_string()),
+            thread_name: Arc::new(|| "epitome-worker".to_string()),
             stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
@@ -73,13 +74,13 @@ impl Builder {
     /// Name of the threads the runtime starts (workers and blocking pool).
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
         let name = name.into();
-        self.thread_name = std::sync::Arc::new(move || name.clone());
+        self.thread_name = Arc::new(move || name.clone());
         self
     }
 
     /// A function giving each new thread its name.
     pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Self {
-        self.thread_name = std::sync::Arc::new(f);
+        self.thread_name = Arc::new(f);
         self
     }
 
@@ -91,13 +92,13 @@ impl Builder {
 
     /// Runs on each thread the runtime starts, before it does anything else.
     pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
-        self.on_thread_start = Some(std::sync::Arc::new(f));
+        self.on_thread_start = Some(Arc::new(f));
         self
     }
 
     /// Runs on each thread the runtime started, just before it exits.
     pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
-        self.on_thread_stop = Some(std::sync::Arc::new(f));
+        self.on_thread_stop = Some(Arc::new(f));
         self
     }
 
@@ -159,7 +160,7 @@ impl Builder {
             Kind::CurrentThread => 1,
             Kind::MultiReactor => self
                 .reactors
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get())),
         };
         let mut shared = Vec::with_capacity(n);
         let mut cores = Vec::with_capacity(n);
@@ -209,7 +210,7 @@ impl Builder {
         &self,
         rt: Arc<RuntimeShared>,
         core: Box<Core>,
-    ) -> io::Result<std::thread::JoinHandle<()>> {
+    ) -> io::Result<thread::JoinHandle<()>> {
         /// The core moves to its thread before any task exists; from then on only that
         /// thread touches it.
         struct SendCore(Box<Core>);
@@ -217,7 +218,7 @@ impl Builder {
         // list) are empty and unshared when it moves.
         unsafe impl Send for SendCore {}
         let core = SendCore(core);
-        let mut builder = std::thread::Builder::new().name((self.thread_name)());
+        let mut builder = thread::Builder::new().name((self.thread_name)());
         if let Some(size) = self.stack_size {
             builder = builder.stack_size(size);
         }

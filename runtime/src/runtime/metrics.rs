@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::loom::sync::Arc;
+use crate::loom::os::sync::Arc;
 use crate::loom::sync::atomic::Ordering;
 use crate::scheduler::RuntimeShared;
 

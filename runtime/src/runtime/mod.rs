@@ -24,8 +24,10 @@ use std::time::Duration;
 pub use builder::Builder;
 pub use metrics::RuntimeMetrics;
 
+use crate::loom::os::sync::atomic::AtomicBool;
+use crate::loom::os::sync::{Arc, Condvar, Mutex};
+use crate::loom::os::thread;
 use crate::loom::sync::atomic::Ordering;
-use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::scheduler::worker::Core;
 use crate::scheduler::{Kind, RuntimeShared, context};
 use crate::task::JoinHandle;
@@ -45,7 +47,7 @@ enum Flavor {
         core_returned: Condvar,
     },
     MultiReactor {
-        threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+        threads: Mutex<Vec<thread::JoinHandle<()>>>,
     },
 }
 
@@ -87,7 +89,7 @@ impl Runtime {
     pub(crate) fn from_parts(
         inner: Arc<RuntimeShared>,
         core: Option<Box<Core>>,
-        threads: Vec<std::thread::JoinHandle<()>>,
+        threads: Vec<thread::JoinHandle<()>>,
     ) -> Runtime {
         let flavor = match inner.kind {
             Kind::CurrentThread => Flavor::CurrentThread {
@@ -226,7 +228,7 @@ impl Runtime {
                 }
                 let threads =
                     std::mem::take(&mut *threads.lock().unwrap_or_else(|e| e.into_inner()));
-                let current = std::thread::current().id();
+                let current = thread::current().id();
                 for t in threads {
                     // A worker dropping the runtime cannot join itself.
                     if t.thread().id() != current {
@@ -339,21 +341,21 @@ impl fmt::Debug for Handle {
 /// Blocks this thread until `future` completes, sleeping between polls.
 fn park_on<F: Future>(future: F) -> F::Output {
     struct ThreadWaker {
-        thread: std::thread::Thread,
-        woken: std::sync::atomic::AtomicBool,
+        thread: thread::Thread,
+        woken: AtomicBool,
     }
     impl Wake for ThreadWaker {
-        fn wake(self: std::sync::Arc<Self>) {
+        fn wake(self: Arc<Self>) {
             self.wake_by_ref();
         }
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.woken.store(true, std::sync::atomic::Ordering::Release);
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.woken.store(true, Ordering::Release);
             self.thread.unpark();
         }
     }
-    let waker_state = std::sync::Arc::new(ThreadWaker {
-        thread: std::thread::current(),
-        woken: std::sync::atomic::AtomicBool::new(false),
+    let waker_state = Arc::new(ThreadWaker {
+        thread: thread::current(),
+        woken: AtomicBool::new(false),
     });
     let waker = Waker::from(waker_state.clone());
     let mut cx = Context::from_waker(&waker);
@@ -362,11 +364,8 @@ fn park_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
-        while !waker_state
-            .woken
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
-            std::thread::park();
+        while !waker_state.woken.swap(false, Ordering::AcqRel) {
+            thread::park();
         }
     }
 }

@@ -1,15 +1,15 @@
 //! The thread-local runtime context: which runtime this thread is in, and which worker
 //! (if any) runs here.
 
-use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 
 use super::RuntimeShared;
 use super::worker::WorkerLocal;
-use crate::loom::sync::Arc;
+use crate::loom::os::cell::{Cell, RefCell};
+use crate::loom::os::sync::Arc;
 use crate::time::{self, TimerShared};
 
-thread_local! {
+crate::loom::os::thread_local! {
     static RUNTIME: RefCell<Option<Arc<RuntimeShared>>> = const { RefCell::new(None) };
     static WORKER: Cell<Option<NonNull<WorkerLocal>>> = const { Cell::new(None) };
     /// Set while this thread drives a runtime (a worker loop or `block_on`): blocking
@@ -39,7 +39,7 @@ pub(crate) struct EnterGuard {
     prev_runtime: Option<Arc<RuntimeShared>>,
     prev_worker: Option<NonNull<WorkerLocal>>,
     prev_driving: bool,
-    prev_timer: Option<std::sync::Arc<TimerShared>>,
+    prev_timer: Option<Arc<TimerShared>>,
 }
 
 /// Enters `rt` on this thread (spawn, `Handle::current`, I/O registration and timers
@@ -49,7 +49,7 @@ pub(crate) fn enter(rt: Arc<RuntimeShared>) -> EnterGuard {
     enter_with(rt, timer)
 }
 
-fn enter_with(rt: Arc<RuntimeShared>, timer: std::sync::Arc<TimerShared>) -> EnterGuard {
+fn enter_with(rt: Arc<RuntimeShared>, timer: Arc<TimerShared>) -> EnterGuard {
     let prev_runtime = RUNTIME.with(|r| r.replace(Some(rt)));
     let prev_timer = time::set_current(Some(timer));
     EnterGuard {

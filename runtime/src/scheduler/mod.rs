@@ -14,7 +14,7 @@ pub(crate) mod worker;
 use std::future::Future;
 
 use crate::blocking::BlockingPool;
-use crate::loom::sync::Arc;
+use crate::loom::os::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::task::{JoinHandle, new_task};
 use worker::{WorkerShared, cancel_unbound};

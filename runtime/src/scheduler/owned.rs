@@ -2,10 +2,10 @@
 //! `owned_prev` / `owned_next`, touched only on the worker's thread, so shutdown can
 //! cancel every task still alive. The list holds one reference to each task.
 
-use std::cell::Cell;
 use std::ptr::NonNull;
 
 use crate::loom::CellExt;
+use crate::loom::os::cell::Cell;
 use crate::task::raw::Header;
 
 #[derive(Default)]

@@ -4,10 +4,10 @@
 //! A task is on at most one queue at a time: only the holder of its `SCHEDULED` bit
 //! (a [`Notified`]) may link it, and linking consumes the `Notified`.
 
-use std::cell::RefCell;
 use std::ptr::NonNull;
 
 use crate::loom::CellExt;
+use crate::loom::os::cell::RefCell;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::task::Notified;
@@ -15,7 +15,7 @@ use crate::task::raw::Header;
 
 /// A FIFO of notified tasks; owns their queue references.
 #[derive(Default)]
-pub(crate) struct TaskList {
+pub struct TaskList {
     head: Option<NonNull<Header>>,
     tail: Option<NonNull<Header>>,
     len: usize,
@@ -26,15 +26,15 @@ pub(crate) struct TaskList {
 unsafe impl Send for TaskList {}
 
 impl TaskList {
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.head.is_none()
     }
 
-    pub(crate) fn push_back(&mut self, task: Notified) {
+    pub fn push_back(&mut self, task: Notified) {
         let ptr = task.into_raw();
         // SAFETY: we hold the task's queue entry, so its link is ours, and the tail is
         // a task this list owns.
@@ -49,7 +49,7 @@ impl TaskList {
         self.len += 1;
     }
 
-    pub(crate) fn pop_front(&mut self) -> Option<Notified> {
+    pub fn pop_front(&mut self) -> Option<Notified> {
         let head = self.head?;
         // SAFETY: the head is a task this list owns.
         let next = unsafe { head.as_ref().queue_next.read() };
@@ -63,7 +63,7 @@ impl TaskList {
     }
 
     /// Moves all of `other` to the back of `self`. O(1).
-    pub(crate) fn append(&mut self, other: &mut TaskList) {
+    pub fn append(&mut self, other: &mut TaskList) {
         let Some(other_head) = other.head else { return };
         match self.tail {
             // SAFETY: the tail is a task this list owns.
@@ -114,7 +114,7 @@ impl LocalQueue {
 /// Wakes and spawns from other threads: a locked list, plus a length readable without
 /// the lock so the worker can skip the lock when it is empty.
 #[derive(Default)]
-pub(crate) struct RemoteQueue {
+pub struct RemoteQueue {
     inner: Mutex<Remote>,
     len: AtomicUsize,
 }
@@ -128,8 +128,15 @@ struct Remote {
 impl RemoteQueue {
     /// Queues `task`, or gives it back if the queue is closed (the runtime is shutting
     /// down).
-    pub(crate) fn push(&self, task: Notified) -> Result<(), Notified> {
+    pub fn push(&self, task: Notified) -> Result<(), Notified> {
+        // Planted bug: look at `closed` under one lock and push under another, so a
+        // close in between strands the task on a queue nobody will drain.
+        #[cfg(epitome_loom_mutant = "push_closed_outside_lock")]
+        if self.inner.lock().unwrap_or_else(|e| e.into_inner()).closed {
+            return Err(task);
+        }
         let mut remote = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(not(epitome_loom_mutant = "push_closed_outside_lock"))]
         if remote.closed {
             return Err(task);
         }
@@ -139,7 +146,7 @@ impl RemoteQueue {
     }
 
     /// Takes everything queued.
-    pub(crate) fn take_all(&self) -> TaskList {
+    pub fn take_all(&self) -> TaskList {
         if self.len.load(Ordering::Acquire) == 0 {
             return TaskList::default();
         }
@@ -149,7 +156,7 @@ impl RemoteQueue {
     }
 
     /// Refuses every later push; returns what is queued.
-    pub(crate) fn close(&self) -> TaskList {
+    pub fn close(&self) -> TaskList {
         let mut remote = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         remote.closed = true;
         self.len.store(0, Ordering::Release);

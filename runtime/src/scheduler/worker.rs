@@ -14,7 +14,6 @@
 //!   thread drives the worker holds the `Core` (for a current-thread runtime it moves
 //!   between `block_on` calls, with the task list and queue in it).
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
 use std::ptr::NonNull;
@@ -24,11 +23,12 @@ use std::time::{Duration, Instant};
 use super::context;
 use super::metrics::WorkerMetrics;
 use super::owned::OwnedTasks;
-use super::park::ParkState;
+use super::park::Parker;
 use super::queue::{LocalQueue, RemoteQueue, TaskList};
 use crate::coop;
 use crate::loom::CellExt;
-use crate::loom::sync::Arc;
+use crate::loom::os::cell::{Cell, RefCell};
+use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::reactor::{Driver, ReactorHandle};
 use crate::sys::eventfd::EventFd;
@@ -39,11 +39,11 @@ use crate::time::{TimerShared, Unpark};
 /// The part of a worker other threads reach.
 pub(crate) struct WorkerShared {
     remote: RemoteQueue,
-    park: ParkState,
-    unpark_fd: EventFd,
+    /// The park state and the unpark eventfd.
+    parker: Parker<EventFd>,
     /// The reactor: sources register here; deregistration may come from any thread.
-    pub(crate) reactor: Arc<ReactorHandle>,
-    pub(crate) timer: std::sync::Arc<TimerShared>,
+    pub(crate) reactor: crate::loom::sync::Arc<ReactorHandle>,
+    pub(crate) timer: Arc<TimerShared>,
     pub(crate) metrics: WorkerMetrics,
     /// `block_on`'s own future was woken (current-thread runtime).
     main_woken: AtomicBool,
@@ -52,7 +52,7 @@ pub(crate) struct WorkerShared {
 }
 
 /// The worker's unpark, as the timer wheel sees it.
-struct TimerUnpark(std::sync::Weak<WorkerShared>);
+struct TimerUnpark(Weak<WorkerShared>);
 
 impl Unpark for TimerUnpark {
     fn unpark(&self) {
@@ -66,12 +66,11 @@ impl WorkerShared {
     pub(crate) fn new() -> io::Result<(Arc<WorkerShared>, Core)> {
         let unpark_fd = EventFd::new()?;
         let (driver, reactor) = Driver::new(&unpark_fd)?;
-        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<WorkerShared>| WorkerShared {
+        let shared = Arc::new_cyclic(|weak: &Weak<WorkerShared>| WorkerShared {
             remote: RemoteQueue::default(),
-            park: ParkState::new(),
-            unpark_fd,
+            parker: Parker::new(unpark_fd),
             reactor,
-            timer: TimerShared::new(std::sync::Arc::new(TimerUnpark(weak.clone()))),
+            timer: TimerShared::new(Arc::new(TimerUnpark(weak.clone()))),
             metrics: WorkerMetrics::default(),
             main_woken: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
@@ -93,10 +92,7 @@ impl WorkerShared {
 
     /// Wakes the worker if it sleeps (at most one eventfd write per sleep).
     pub(crate) fn unpark(&self) {
-        if self.park.notify() {
-            // A failed write means the counter is full, i.e. already readable.
-            let _ = self.unpark_fd.write();
-        }
+        self.parker.unpark();
     }
 
     /// Queues a task from another thread. A closed queue (shutdown) gives it back.
@@ -298,11 +294,11 @@ impl Core {
             self.turn(Some(Duration::ZERO));
             return;
         }
-        if shared.park.try_park() {
+        let slept = shared.parker.park(|| {
             shared.metrics.parks.incr_local();
             self.turn(None);
-            shared.park.unparked();
-        } else {
+        });
+        if !slept {
             self.turn(Some(Duration::ZERO));
         }
     }
@@ -316,7 +312,9 @@ impl Core {
             if done() {
                 return;
             }
-            let ran = self.local.run_tasks(event_interval - self.tick.get().min(event_interval - 1));
+            let ran = self
+                .local
+                .run_tasks(event_interval - self.tick.get().min(event_interval - 1));
             // `tick` counts tasks run since the last reactor turn.
             self.tick.set(self.tick.get() + ran);
             if done() {
@@ -342,7 +340,7 @@ impl Core {
     pub(crate) fn block_on<F: Future>(&self, event_interval: u32, future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
         let shared = self.local.shared.clone();
-        let waker = Waker::from(std::sync::Arc::new(MainWaker(shared.clone())));
+        let waker = Waker::from(Arc::new(MainWaker(shared.clone())));
         let mut cx = Context::from_waker(&waker);
         shared.main_woken.store(true, Ordering::Release);
         let mut output = None;
@@ -374,7 +372,7 @@ impl Core {
 /// Cancels a task that was never bound to a worker (its spawn was refused, or it was
 /// still queued at shutdown), then drops the entry. Bound tasks are left alone: their
 /// owner cancels them.
-pub(crate) fn cancel_unbound(task: Notified) {
+pub fn cancel_unbound(task: Notified) {
     let ptr = task.as_ptr();
     // SAFETY: the entry keeps the task live.
     let header = unsafe { ptr.as_ref() };
@@ -394,10 +392,10 @@ pub(crate) fn cancel_unbound(task: Notified) {
 struct MainWaker(Arc<WorkerShared>);
 
 impl Wake for MainWaker {
-    fn wake(self: std::sync::Arc<Self>) {
+    fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+    fn wake_by_ref(self: &Arc<Self>) {
         self.0.main_woken.store(true, Ordering::Release);
         self.0.unpark();
     }

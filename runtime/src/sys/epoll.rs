@@ -7,8 +7,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+
+use crate::loom::os::sync::atomic::{AtomicU8, Ordering};
 
 /// A kernel epoll instance.
 #[derive(Debug)]
@@ -18,7 +19,7 @@ pub(crate) struct Epoll {
 
 /// `epoll_ctl` operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CtlOp {
+pub enum CtlOp {
     Add,
     Modify,
     Delete,

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use slab::Slab;
 
 use super::{AbortHandle, JoinError, JoinHandle};
+use crate::loom::os::sync::Arc;
+use crate::loom::sync::Mutex;
 
 /// A collection of spawned tasks, awaited in the order they complete.
 ///

@@ -30,7 +30,7 @@ use crate::loom::cell::UnsafeCell;
 
 /// The type-erased part every task starts with.
 #[repr(C)]
-pub(crate) struct Header {
+pub struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: Id,

@@ -16,6 +16,21 @@
 //! The remaining high bits count references (`REF_ONE` each): the owning worker's
 //! task list, the `JoinHandle`, every `Waker`, and a queued notification each hold one.
 //! The task is freed when the count reaches zero.
+//!
+//! # Wakes are read-modify-writes
+//!
+//! A wake that finds SCHEDULED set changes nothing, yet it still writes the word back
+//! (a compare-and-swap of the value it read) instead of trusting a plain load. The
+//! waker published something before waking (a flag, a channel slot) and counts on the
+//! queued run seeing it. With only a load, the wake and the scheduler's
+//! `transition_to_running` form a store-buffering pattern: the wake can read the word
+//! from before that run started (SCHEDULED, not RUNNING) while the run reads the
+//! waker's data from before it was written, so nobody polls again and the wakeup is
+//! lost. (The loom model `task_state::wake_while_running` found this; x86 allows it
+//! too, its store buffer delaying the waker's write past its load.) As a successful
+//! read-modify-write, the wake is either ordered before the run's RMW, which then
+//! acquires everything written before the wake, or after it, and then sees RUNNING
+//! and sets SCHEDULED for another poll.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 
@@ -154,7 +169,13 @@ impl State {
 
     /// The future finished (or was dropped by cancellation); returns the snapshot after.
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
-        let prev = self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel);
+        let order = if cfg!(epitome_loom_mutant = "complete_relaxed") {
+            // Planted bug: publish COMPLETE without releasing the output stored before.
+            Ordering::Relaxed
+        } else {
+            Ordering::AcqRel
+        };
+        let prev = self.0.fetch_xor(RUNNING | COMPLETE, order);
         debug_assert!(prev & RUNNING != 0 && prev & COMPLETE == 0);
         Snapshot(prev ^ (RUNNING | COMPLETE))
     }
@@ -163,9 +184,16 @@ impl State {
     /// that reference becomes the queue's; otherwise the caller drops it.
     pub(crate) fn transition_to_scheduled_by_val(&self) -> ToScheduled {
         self.update(|cur| {
-            if cur & (COMPLETE | SCHEDULED) != 0 {
+            if cur & COMPLETE != 0 {
                 (None, ToScheduled::Nothing)
+            } else if cur & SCHEDULED != 0 {
+                // Already queued: nothing changes, but see "Wakes are read-modify-writes".
+                (Some(cur), ToScheduled::Nothing)
             } else if cur & RUNNING != 0 {
+                if cfg!(epitome_loom_mutant = "wake_while_running_lost") {
+                    // Planted bug: a wake while running is dropped instead of recorded.
+                    return (None, ToScheduled::Nothing);
+                }
                 // Polled again once the current poll returns.
                 (Some(cur | SCHEDULED), ToScheduled::Nothing)
             } else {
@@ -178,9 +206,16 @@ impl State {
     /// a new reference was taken for the queue.
     pub(crate) fn transition_to_scheduled_by_ref(&self) -> ToScheduled {
         self.update(|cur| {
-            if cur & (COMPLETE | SCHEDULED) != 0 {
+            if cur & COMPLETE != 0 {
                 (None, ToScheduled::Nothing)
+            } else if cur & SCHEDULED != 0 {
+                // Already queued: nothing changes, but see "Wakes are read-modify-writes".
+                (Some(cur), ToScheduled::Nothing)
             } else if cur & RUNNING != 0 {
+                if cfg!(epitome_loom_mutant = "wake_while_running_lost") {
+                    // Planted bug: as in `transition_to_scheduled_by_val`.
+                    return (None, ToScheduled::Nothing);
+                }
                 (Some(cur | SCHEDULED), ToScheduled::Nothing)
             } else {
                 (Some((cur | SCHEDULED) + REF_ONE), ToScheduled::Submit)

@@ -301,7 +301,7 @@ mod tests {
             assert_eq!(h.block_on(iv.tick()), start + P);
             // Miss at least two ticks: the next one is delivered 45 ms after start
             // or later.
-            std::thread::sleep(ms(35));
+            crate::loom::os::thread::sleep(ms(35));
             let stall_end = Instant::now();
             let late = h.block_on(iv.tick());
             let delivered = Instant::now();

@@ -30,7 +30,7 @@
 //! registers on the wheel of the worker thread polling it, and panics on a thread
 //! without an epitome runtime.
 
-mod driver;
+pub(crate) mod driver;
 pub mod error;
 mod interval;
 mod sleep;

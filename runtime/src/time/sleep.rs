@@ -3,12 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::driver::{self, Polled, TimerShared};
 use super::wheel::TimerKey;
+use crate::loom::os::sync::Arc;
 
 /// Waits until `duration` has elapsed.
 ///
@@ -292,7 +292,7 @@ mod tests {
         s.as_mut().reset(much_later);
         assert_eq!(h.timer.pending(), 1);
         while Instant::now() < later + Duration::from_millis(1) {
-            std::thread::sleep(Duration::from_millis(1));
+            crate::loom::os::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(h.timer.fire_expired(Instant::now()), 0);
         assert_eq!(rec.wakes(), 0);
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(h.timer.pending(), 2);
         // No runtime on this thread: polling, resetting and dropping use the wheel
         // the sleeps registered on.
-        let (s, rec) = std::thread::spawn(move || {
+        let (s, rec) = crate::loom::os::thread::spawn(move || {
             assert!(rec.poll(s.as_mut()).is_pending());
             other
                 .as_mut()
@@ -386,7 +386,7 @@ mod tests {
             h.turn();
         }
         let mut s = s;
-        std::thread::spawn(move || assert!(rec.poll(s.as_mut()).is_ready()))
+        crate::loom::os::thread::spawn(move || assert!(rec.poll(s.as_mut()).is_ready()))
             .join()
             .unwrap();
     }

@@ -1,10 +1,10 @@
 //! Test helpers: a hand-driven timer driver standing in for a worker loop, and wakers
 //! that record their wakeups.
 
+use crate::loom::os::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::os::sync::{Arc, Mutex};
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
@@ -75,7 +75,7 @@ impl Harness {
             .expect("no timer pending: a worker would wait forever");
         let now = Instant::now();
         if wake > now {
-            std::thread::sleep(wake - now);
+            crate::loom::os::thread::sleep(wake - now);
         }
         self.timer.fire_expired(Instant::now())
     }

@@ -93,7 +93,7 @@ const HEADS: usize = LEVELS * SLOTS + 2;
 
 /// Names one entry of a [`Wheel`]: its slab index and its generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey {
+pub struct TimerKey {
     index: u32,
     generation: u64,
 }
@@ -292,7 +292,11 @@ impl<T> Wheel<T> {
     /// The index of `key`'s entry, if that entry is still in the wheel.
     fn index_of(&self, key: TimerKey) -> Option<u32> {
         let entry = self.entries.get(key.index as usize)?;
-        (entry.generation == key.generation).then_some(key.index)
+        let live = entry.generation == key.generation;
+        // Planted bug: a key that outlived its entry names whatever reused the slot.
+        #[cfg(epitome_loom_mutant = "timer_key_no_generation")]
+        let live = live || entry.generation != key.generation;
+        live.then_some(key.index)
     }
 
     /// `deadline` in ticks since the origin, rounded up (so a tick's entries are all

@@ -1,0 +1,71 @@
+//! Model 5: two threads waiting on one eventpoll (`Poller<FakeKernel>`).
+//!
+//! - Edge-triggered: one event on A wakes exactly one waiter. The waiter that gets A
+//!   then makes B ready, which releases the other; so each gets exactly one of them.
+//! - Level-triggered: one event on A (which stays ready) reaches both waiters: the
+//!   first re-queues A and, seeing a thread asleep in the kernel wait, wakes it with a
+//!   notify, which then delivers A from the re-queued list.
+#![cfg(epitome_loom)]
+
+use epitome_loom_tests::check;
+use epitome_runtime::__loom::{Event, FakeKernel, Poller};
+use epitome_runtime::eventpoll::{EPOLLET, EPOLLIN};
+use loom::sync::Arc;
+use loom::thread;
+
+/// One wait, with room for more than the one event there is: the kernel instance's
+/// list is walked to its end, so a level-triggered item is re-queued on the poller's
+/// own list, from where only the poller's notify can hand it to a sleeping thread.
+fn wait_one(poller: &Poller<FakeKernel>) -> u64 {
+    let mut buf = [Event::default(); 2];
+    let n = poller.wait(&mut buf, None).unwrap();
+    assert_eq!(n, 1);
+    buf[0].data
+}
+
+#[test]
+fn edge_triggered_event_wakes_exactly_one() {
+    check("eventpoll_waiters/edge_wakes_one", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        let b = poller.kernel().new_file();
+        poller.add(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
+        poller.add(b, Event::new(EPOLLIN | EPOLLET, 2)).unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let poller = poller.clone();
+                thread::spawn(move || {
+                    let got = wait_one(&poller);
+                    if got == 1 {
+                        poller.kernel().set_ready(b, EPOLLIN);
+                    }
+                    got
+                })
+            })
+            .collect();
+        poller.kernel().set_ready(a, EPOLLIN);
+        let mut got: Vec<u64> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, [1, 2], "an edge-triggered event reached both waiters");
+    });
+}
+
+#[test]
+fn level_triggered_event_reaches_both() {
+    check("eventpoll_waiters/level_reaches_both", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        poller.add(a, Event::new(EPOLLIN, 1)).unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let poller = poller.clone();
+                thread::spawn(move || wait_one(&poller))
+            })
+            .collect();
+        poller.kernel().set_ready(a, EPOLLIN);
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), 1);
+        }
+        poller.check_ready_list();
+    });
+}
