@@ -81,7 +81,7 @@ where
             match (&mut self.io.get_ref()).read(buf) {
                 Ok(n) => {
                     if n > 0 && n < buf.len() {
-                        guard.clear_ready();
+                        guard.clear_drained();
                     }
                     return Poll::Ready(Ok(n));
                 }
@@ -118,7 +118,7 @@ where
             match (&mut self.io.get_ref()).read_vectored(bufs) {
                 Ok(n) => {
                     if n > 0 && n < total {
-                        guard.clear_ready();
+                        guard.clear_drained();
                     }
                     return Poll::Ready(Ok(n));
                 }
@@ -138,7 +138,7 @@ where
             match (&mut self.io.get_ref()).write(buf) {
                 Ok(n) => {
                     if n > 0 && n < buf.len() {
-                        guard.clear_ready();
+                        guard.clear_drained();
                     }
                     return Poll::Ready(Ok(n));
                 }
@@ -163,7 +163,7 @@ where
             match (&mut self.io.get_ref()).write_vectored(bufs) {
                 Ok(n) => {
                     if n > 0 && n < total {
-                        guard.clear_ready();
+                        guard.clear_drained();
                     }
                     return Poll::Ready(Ok(n));
                 }

@@ -92,12 +92,12 @@ impl UdpSocket {
 
     /// One send attempt without waiting.
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        self.io.get_ref().send_to(buf, target)
+        self.io.try_write_with(|s| s.send_to(buf, target))
     }
 
     /// One receive attempt without waiting.
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.get_ref().recv_from(buf)
+        self.io.try_read_with(|s| s.recv_from(buf))
     }
 
     /// Waits until readable.

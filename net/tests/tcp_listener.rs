@@ -299,10 +299,6 @@ impl<F: Future> Future for DropWhenWoken<F> {
 /// so the kernel's EPOLLEXCLUSIVE wakes its reactor). The other worker's task must
 /// still get the connection.
 #[test]
-#[ignore = "BUG: a woken exclusive accept that is cancelled passes the wakeup only to \
-            waiters on its own worker (runtime/src/reactor/scheduled_io.rs drop_waiter: \
-            notify_first_exclusive), never to another worker's (io/shared.rs hand_on runs \
-            only when an event finds no waiter at all)"]
 fn cancelled_woken_accept_on_one_worker_strands_the_other() {
     for (name, build) in util::flavors() {
         let rt = build();
@@ -354,9 +350,6 @@ fn cancelled_woken_accept_on_one_worker_strands_the_other() {
 /// case in `udp_socket.rs`: the burst is one edge, which wakes one exclusive waiter,
 /// and a waiter that accepts does not pass the remaining readiness on.
 #[test]
-#[ignore = "BUG: a burst under one edge wakes one exclusive accept; a successful accept \
-            does not pass remaining readiness on (runtime/src/io/shared.rs \
-            read_with_exclusive: finish(true))"]
 fn burst_reaches_acceptors_that_take_one_connection_each() {
     each_flavor(
         "burst_reaches_acceptors_that_take_one_connection_each",

@@ -255,9 +255,6 @@ fn each_datagram_reaches_one_of_several_receivers() {
 /// leaves without passing the still-set readiness on, so the other receivers sleep
 /// while datagrams wait in the queue.
 #[test]
-#[ignore = "BUG: a burst under one edge wakes one exclusive waiter; a waiter that \
-            succeeds does not pass remaining readiness on (runtime/src/reactor/\
-            registration.rs async_io, scheduled_io.rs wake_direction)"]
 fn burst_reaches_receivers_that_take_one_datagram_each() {
     each_flavor(
         "burst_reaches_receivers_that_take_one_datagram_each",
@@ -359,8 +356,6 @@ fn polls() -> u64 {
 /// After `try_recv_from` says `WouldBlock`, `readable` must wait for a datagram, not
 /// return at once: else the usual `readable().await; try_recv_from(..)` loop spins.
 #[test]
-#[ignore = "BUG: UdpSocket::try_recv_from/try_send_to do not clear readiness on \
-            WouldBlock (net/src/udp.rs try_recv_from, try_send_to)"]
 fn readable_waits_after_try_recv_would_block() {
     each_flavor("readable_waits_after_try_recv_would_block", || async {
         let (a, b) = (bound().await, bound().await);
@@ -380,9 +375,6 @@ fn readable_waits_after_try_recv_would_block() {
 /// the next `recv` must wait for the next datagram, not retry without end until one
 /// comes.
 #[test]
-#[ignore = "BUG: after an ICMP error, recv/readable spin until the next datagram: \
-            ERROR readiness is never cleared (runtime/src/reactor/scheduled_io.rs \
-            clear_readiness) and async_io retries at once (registration.rs async_io)"]
 fn recv_after_an_icmp_error_waits_without_spinning() {
     each_flavor(
         "recv_after_an_icmp_error_waits_without_spinning",

@@ -256,8 +256,6 @@ fn polls() -> u64 {
 /// After `try_send` says `WouldBlock`, `writable` must wait for room, not return at
 /// once: else the usual `writable().await; try_send(..)` loop spins.
 #[test]
-#[ignore = "BUG: UnixDatagram::try_send/try_recv do not clear readiness on WouldBlock \
-            (net/src/unix/datagram.rs try_send, try_recv)"]
 fn writable_waits_after_try_send_would_block() {
     each_flavor("writable_waits_after_try_send_would_block", || async {
         let (a, b) = UnixDatagram::pair().unwrap();
@@ -276,9 +274,6 @@ fn writable_waits_after_try_send_would_block() {
 /// while a non-blocking recv says EAGAIN (a blocking one returns 0). `recv` must then
 /// return or wait, not retry without end.
 #[test]
-#[ignore = "BUG: recv after shutdown(Read) spins forever: CLOSED readiness is never \
-            cleared (runtime/src/reactor/scheduled_io.rs clear_readiness) and async_io \
-            retries at once (runtime/src/reactor/registration.rs async_io)"]
 fn recv_after_shutdown_read_does_not_spin() {
     each_flavor("recv_after_shutdown_read_does_not_spin", || async {
         let (_a, b) = UnixDatagram::pair().unwrap();

@@ -39,6 +39,21 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with the budget unconstrained, restoring it after (for a resource that
+/// charges its own poll once and then polls inner resources on its caller's behalf).
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<u8>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = CURRENT.try_with(|c| c.set(prev));
+        }
+    }
+    let prev = CURRENT.try_with(|c| c.replace(None)).unwrap_or(None);
+    let _reset = Reset(prev);
+    f()
+}
+
 /// Spends one unit of the current task's budget, or answers `Pending` (having woken
 /// the task) when it is spent.
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {

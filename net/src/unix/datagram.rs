@@ -88,12 +88,12 @@ impl UnixDatagram {
 
     /// One send attempt without waiting.
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.get_ref().send(buf)
+        self.io.try_write_with(|s| s.send(buf))
     }
 
     /// One receive attempt without waiting.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.get_ref().recv(buf)
+        self.io.try_read_with(|s| s.recv(buf))
     }
 
     /// Waits until readable.

@@ -53,6 +53,9 @@ struct State {
     notified: usize,
     shutdown: bool,
     next_id: usize,
+    /// Handles of the threads started, joined at shutdown (and pruned when new threads
+    /// start) so no pool thread outlives the runtime.
+    handles: Vec<thread::JoinHandle<()>>,
 }
 
 /// The scheduler handle of a blocking task.
@@ -96,6 +99,7 @@ impl BlockingPool {
                     notified: 0,
                     shutdown: false,
                     next_id: 0,
+                    handles: Vec::new(),
                 }),
                 work: Condvar::new(),
                 exited: Condvar::new(),
@@ -150,7 +154,10 @@ impl BlockingPool {
             cancel_queued(task);
         }
         let mut state = self.shared.lock();
-        while state.threads > 0 {
+        let all_exited = loop {
+            if state.threads == 0 {
+                break true;
+            }
             match deadline {
                 None => {
                     state = self
@@ -162,7 +169,7 @@ impl BlockingPool {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return false;
+                        break false;
                     }
                     let (s, _) = self
                         .shared
@@ -172,8 +179,17 @@ impl BlockingPool {
                     state = s;
                 }
             }
+        };
+        // Every counted-out thread has only its return left: join those (all of them
+        // when all exited; after a timeout, the ones already finished).
+        let handles = std::mem::take(&mut state.handles);
+        drop(state);
+        for h in handles {
+            if all_exited || h.is_finished() {
+                let _ = h.join();
+            }
         }
-        true
+        all_exited
     }
 }
 
@@ -229,16 +245,41 @@ impl PoolShared {
             builder = builder.stack_size(size);
         }
         let shared = self.clone();
-        builder.spawn(move || shared.run(id))?;
+        let handle = builder.spawn(move || shared.run(id))?;
+        let mut state = self.lock();
+        // Threads that shrank away are finished: reap them so the list stays short.
+        let (done, live): (Vec<_>, Vec<_>) = std::mem::take(&mut state.handles)
+            .into_iter()
+            .partition(|h| h.is_finished());
+        state.handles = live;
+        state.handles.push(handle);
+        drop(state);
+        for h in done {
+            let _ = h.join();
+        }
         Ok(())
     }
 
-    fn run(self: Arc<Self>, _id: usize) {
+    fn run(self: Arc<Self>, id: usize) {
         let rt = self.runtime.get().and_then(Weak::upgrade);
-        let _enter = rt.map(crate::scheduler::context::enter);
+        let enter = rt.map(crate::scheduler::context::enter);
         if let Some(f) = &self.config.on_start {
             f();
         }
+        self.serve(id);
+        // Leave the runtime's context (its `Arc`) and run the stop hook before counting
+        // this thread out, so a shutdown that sees zero threads is really done with them.
+        drop(enter);
+        if let Some(f) = &self.config.on_stop {
+            f();
+        }
+        let mut state = self.lock();
+        state.threads -= 1;
+        drop(state);
+        self.exited.notify_all();
+    }
+
+    fn serve(&self, _id: usize) {
         let mut state = self.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
@@ -264,11 +305,6 @@ impl PoolShared {
                 break;
             }
         }
-        state.threads -= 1;
         drop(state);
-        if let Some(f) = &self.config.on_stop {
-            f();
-        }
-        self.exited.notify_all();
     }
 }

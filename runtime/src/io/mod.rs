@@ -253,6 +253,28 @@ impl<T: AsFd> Async<T> {
         self.reg.poll_io(cx, Direction::Write, || f(io))
     }
 
+    /// One attempt at a read-side operation without waiting: on `WouldBlock` read
+    /// readiness is cleared (unless an event arrived meanwhile), so a following
+    /// [`readable`](Self::readable) waits instead of returning at once.
+    pub fn try_read_with<R>(&self, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        self.try_with(Direction::Read, f)
+    }
+
+    /// One attempt at a write-side operation without waiting (see
+    /// [`try_read_with`](Self::try_read_with)).
+    pub fn try_write_with<R>(&self, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        self.try_with(Direction::Write, f)
+    }
+
+    fn try_with<R>(&self, dir: Direction, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        let seen = self.reg.readiness(dir);
+        let res = f(self.get_ref());
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.reg.clear(seen);
+        }
+        res
+    }
+
     /// Whether the read direction is ready right now (no waiting, no budget).
     pub fn is_read_ready(&self) -> bool {
         self.reg.readiness(Direction::Read).word & crate::reactor::scheduled_io::bits::READY != 0
@@ -265,10 +287,20 @@ impl<T: AsFd> Async<T> {
 }
 
 impl<T: AsFd> ReadyGuard<'_, T> {
-    /// The operation returned `WouldBlock`: clear readiness, unless an event arrived
-    /// since it was observed (then the next wait returns at once).
+    /// The operation returned `WouldBlock`: clear readiness (closed and error states
+    /// included: the operation says they are consumed), unless an event arrived since
+    /// it was observed (then the next wait returns at once).
     pub fn clear_ready(&self) {
         self.source.reg.clear(self.event);
+    }
+
+    /// The operation took less than it was offered (a short read or write), so the
+    /// socket is drained for now: clear readiness without spending a syscall on the
+    /// `WouldBlock` that would confirm it. Nothing is cleared if the direction is closed
+    /// or errored (end of stream or the error is still to come) or if an event arrived
+    /// since readiness was observed.
+    pub fn clear_drained(&self) {
+        self.source.reg.clear_drained(self.event);
     }
 
     /// Keep readiness set (the operation did not exhaust it).

@@ -125,6 +125,8 @@ impl<T: AsFd> SharedAsync<T> {
         mut f: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let reg = self.registration()?;
+        // Whether we were woken as the exclusive waiter of an event (see below).
+        let mut baton = false;
         loop {
             let mut wait = pin!(reg.readiness_future(Direction::Read, true));
             // Link the waiter (or see readiness) first: from here on, an event, or one
@@ -137,12 +139,16 @@ impl<T: AsFd> SharedAsync<T> {
                     }
                     Poll::Ready(Err(e)) => return Err(e),
                     Poll::Pending => {
-                        wait.as_mut().await?;
+                        baton = wait.as_mut().await?.event.baton;
                     }
                 },
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 res => {
                     wait.as_mut().finish(true);
+                    if baton {
+                        // A burst may hold more: pass the wakeup on if still ready.
+                        reg.defer_baton(Direction::Read);
+                    }
                     return res;
                 }
             }

@@ -78,6 +78,11 @@ impl Registration {
         self.io.clear_readiness(seen)
     }
 
+    /// After a short read or write: clears readiness unless closed, errored, or newer.
+    pub(crate) fn clear_drained(&self, seen: ReadyEvent) -> bool {
+        self.io.clear_drained(seen)
+    }
+
     /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
     /// ready (spending a unit of the task's budget).
     pub(crate) fn poll_ready(
@@ -118,6 +123,24 @@ impl Registration {
         }
     }
 
+    /// This task was woken as an exclusive waiter and completed an operation: once its
+    /// poll returns, if `dir` is still ready, wake the next exclusive waiter (a burst
+    /// of connections or datagrams arrives as one event; a task that takes one and
+    /// leaves must not strand the rest). Off a worker thread, at once.
+    pub(crate) fn defer_baton(&self, dir: Direction) {
+        let io = self.io.clone();
+        let deferred = context::with_worker(|w| match w {
+            Some(local) => {
+                local.defer_baton(io, dir);
+                None
+            }
+            None => Some(io),
+        });
+        if let Some(io) = deferred {
+            io.pass_baton_if_ready(dir);
+        }
+    }
+
     /// A future that resolves when `dir` is ready; `exclusive` asks for wake-one.
     pub(crate) fn readiness_future(&self, dir: Direction, exclusive: bool) -> Readiness<'_> {
         Readiness {
@@ -144,7 +167,12 @@ impl Registration {
                     self.clear(ready.event);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                res => return res,
+                res => {
+                    if ready.event.baton {
+                        self.defer_baton(dir);
+                    }
+                    return res;
+                }
             }
         }
     }
@@ -170,7 +198,7 @@ pub(crate) fn current_reactor() -> (usize, Arc<ReactorHandle>) {
             (index, shared.reactor.clone())
         }
         (Some(rt), None) => {
-            let w = rt.pick_worker();
+            let w = rt.pick_resource_worker();
             let index = rt
                 .workers
                 .iter()

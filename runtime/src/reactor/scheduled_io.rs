@@ -79,6 +79,10 @@ pub mod bits {
 pub struct ReadyEvent {
     pub word: u64,
     pub direction: Direction,
+    /// The waiter that saw this was woken as an exclusive waiter: it holds the
+    /// event's baton, to pass on if it leaves readiness unconsumed (see
+    /// [`ScheduledIo::pass_baton_if_ready`]).
+    pub baton: bool,
 }
 
 impl ReadyEvent {
@@ -238,6 +242,7 @@ impl ScheduledIo {
     /// The direction's current word.
     pub fn readiness(&self, dir: Direction) -> ReadyEvent {
         ReadyEvent {
+            baton: false,
             word: self.word(dir).load(Ordering::Acquire),
             direction: dir,
         }
@@ -270,25 +275,44 @@ impl ScheduledIo {
     /// After `WouldBlock`: clears READY if no event arrived since `seen`. Returns
     /// whether it cleared.
     pub fn clear_readiness(&self, seen: ReadyEvent) -> bool {
-        if seen.word & (bits::CLOSED | bits::ERROR) != 0 {
-            // Closed and error states are final.
-            return false;
-        }
+        // Every bit goes, closed and error included: the operation just said it would
+        // block, so whatever they announced has been consumed (a socket error is taken
+        // once; a datagram socket shut down for reading reports readable yet never has
+        // data). A later error or hang-up is a new event and sets them again. A stream
+        // at end of stream never gets here: its reads return 0, not `WouldBlock`.
         let word = self.word(seen.direction);
         #[cfg(epitome_loom_mutant = "clear_without_generation")]
         {
             // Planted bug: clear whatever is there, erasing a newer event.
-            let _ = word.fetch_and(!bits::READY, Ordering::AcqRel);
+            let _ = word.fetch_and(!bits::MASK, Ordering::AcqRel);
             return true;
         }
         #[allow(unreachable_code)]
         word.compare_exchange(
             seen.word,
-            seen.word & !bits::READY,
+            seen.word & !bits::MASK,
             Ordering::AcqRel,
             Ordering::Acquire,
         )
         .is_ok()
+    }
+
+    /// After a short read or write (less than offered): the socket was drained, so the
+    /// next attempt would block; clears READY alone, unless the direction is closed or
+    /// errored (the end of stream, or the error, is still to be read) or an event
+    /// arrived since `seen`. Returns whether it cleared.
+    pub fn clear_drained(&self, seen: ReadyEvent) -> bool {
+        if seen.word & (bits::CLOSED | bits::ERROR) != 0 {
+            return false;
+        }
+        self.word(seen.direction)
+            .compare_exchange(
+                seen.word,
+                seen.word & !bits::READY,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 
     /// The reactor's callback for one event: records readiness, then wakes the waiters
@@ -427,7 +451,10 @@ impl ScheduledIo {
                         n.waker.take()
                     })
                 };
-                WaitPoll::Ready(ev)
+                WaitPoll::Ready(ReadyEvent {
+                    baton: exclusive && state == NodeState::Notified,
+                    ..ev
+                })
             }
             NodeState::Waiting if ready && !exclusive => {
                 // Readiness arrived while waiting (the event woke us, or we are polled
@@ -495,7 +522,7 @@ impl ScheduledIo {
                 NodeState::Notified
                     if exclusive && !consumed && !cfg!(epitome_loom_mutant = "no_baton") =>
                 {
-                    wake = waiters.notify_first_exclusive(direction);
+                    wake = Some(waiters.notify_first_exclusive(direction));
                 }
                 _ => {}
             }
@@ -508,8 +535,39 @@ impl ScheduledIo {
             };
             drop(old);
         }
-        if let Some(w) = wake {
-            w.wake();
+        match wake {
+            Some(Some(w)) => w.wake(),
+            // Nobody else waits here: a source shared by several workers hands the
+            // event to another worker's waiter.
+            Some(None) => self.hand_on(),
+            None => {}
+        }
+    }
+
+    /// A woken exclusive waiter completed its operation and left the direction still
+    /// ready (it took one connection or datagram of several): passes the wakeup on to
+    /// the next exclusive waiter, here or on another worker, so the rest are not left
+    /// with everyone asleep. Called once the waiter's task has finished its poll, so a
+    /// task that loops and drains the source itself (clearing readiness on
+    /// `WouldBlock`) passes nothing.
+    pub fn pass_baton_if_ready(&self, dir: Direction) {
+        if self.readiness(dir).word & bits::READY == 0 {
+            return;
+        }
+        let w = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .notify_first_exclusive(dir);
+        match w {
+            Some(w) => w.wake(),
+            None => self.hand_on(),
+        }
+    }
+
+    fn hand_on(&self) {
+        if let Some(hook) = &self.unclaimed {
+            hook();
         }
     }
 }
@@ -691,16 +749,24 @@ mod tests {
     }
 
     #[test]
-    fn closed_and_error_are_final() {
+    fn closed_and_error_clear_on_wouldblock_and_come_back_with_an_event() {
         let io = ScheduledIo::new(None);
         dispatch(&io, EPOLLIN | EPOLLRDHUP);
         let seen = io.readiness(Direction::Read);
         assert!(seen.is_closed());
-        assert!(!io.clear_readiness(seen));
-        assert!(io.readiness(Direction::Read).is_closed());
+        // An operation that still would block (a datagram socket shut down for
+        // reading) consumes it.
+        assert!(io.clear_readiness(seen));
+        assert!(!io.readiness(Direction::Read).is_closed());
         dispatch(&io, EPOLLERR);
-        assert!(io.readiness(Direction::Write).is_closed());
-        assert_ne!(io.readiness(Direction::Write).word & bits::READY, 0);
+        let w = io.readiness(Direction::Write);
+        assert!(w.is_closed());
+        assert_ne!(w.word & bits::READY, 0);
+        // A newer event than the one observed survives the clear.
+        let stale = io.readiness(Direction::Read);
+        dispatch(&io, EPOLLERR);
+        assert!(!io.clear_readiness(stale));
+        assert!(io.readiness(Direction::Read).is_closed());
     }
 
     #[test]

@@ -211,13 +211,6 @@ impl Builder {
         rt: Arc<RuntimeShared>,
         core: Box<Core>,
     ) -> io::Result<thread::JoinHandle<()>> {
-        /// The core moves to its thread before any task exists; from then on only that
-        /// thread touches it.
-        struct SendCore(Box<Core>);
-        // SAFETY: see above: the core's non-Send parts (the thread-local queue and task
-        // list) are empty and unshared when it moves.
-        unsafe impl Send for SendCore {}
-        let core = SendCore(core);
         let mut builder = thread::Builder::new().name((self.thread_name)());
         if let Some(size) = self.stack_size {
             builder = builder.stack_size(size);
@@ -225,8 +218,6 @@ impl Builder {
         let on_start = self.on_thread_start.clone();
         let on_stop = self.on_thread_stop.clone();
         builder.spawn(move || {
-            let core = core;
-            let core = core.0;
             let interval = rt.event_interval;
             let enter = context::enter_worker(rt, &core.local);
             if let Some(f) = &on_start {

@@ -149,6 +149,15 @@ impl Runtime {
                 let Some(core) = ret.2.as_deref() else {
                     unreachable!("just stored")
                 };
+                if let Some(owner) = core.local.pinned.get() {
+                    if owner != thread::current().id() {
+                        drop(ret);
+                        panic!(
+                            "this current-thread runtime has `!Send` tasks spawned with `spawn_local` on \
+                             thread {owner:?}; only that thread may drive it with `block_on`"
+                        );
+                    }
+                }
                 let _enter = context::enter_worker(self.handle.inner.clone(), &core.local);
                 core.block_on(self.handle.inner.event_interval, future)
             }
@@ -215,10 +224,22 @@ impl Runtime {
                 // being consumed.
                 let taken = core.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(core) = taken {
-                    let enter = context::enter_worker(rt.clone(), &core.local);
-                    core.local.shutdown();
-                    drop(enter);
-                    drop(core);
+                    let foreign = core
+                        .local
+                        .pinned
+                        .get()
+                        .is_some_and(|owner| owner != thread::current().id());
+                    if foreign {
+                        // `!Send` futures may not be dropped on this thread, and their
+                        // own thread no longer drives the runtime: leak them (and the
+                        // worker) rather than drop them here.
+                        std::mem::forget(core);
+                    } else {
+                        let enter = context::enter_worker(rt.clone(), &core.local);
+                        core.local.shutdown();
+                        drop(enter);
+                        drop(core);
+                    }
                 }
             }
             Flavor::MultiReactor { threads } => {

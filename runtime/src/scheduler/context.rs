@@ -45,7 +45,7 @@ pub(crate) struct EnterGuard {
 /// Enters `rt` on this thread (spawn, `Handle::current`, I/O registration and timers
 /// then find it). Timers created here go to the wheel of a worker chosen round-robin.
 pub(crate) fn enter(rt: Arc<RuntimeShared>) -> EnterGuard {
-    let timer = rt.pick_worker().timer.clone();
+    let timer = rt.pick_resource_worker().timer.clone();
     enter_with(rt, timer)
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct RuntimeShared {
     pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) blocking: BlockingPool,
     next_worker: AtomicUsize,
+    /// A separate rotation for timers and I/O sources made off the workers, so they do
+    /// not skew where spawns go.
+    next_resource_worker: AtomicUsize,
     pub(crate) event_interval: u32,
     pub(crate) shutdown: AtomicBool,
 }
@@ -48,6 +51,7 @@ impl RuntimeShared {
             workers,
             blocking,
             next_worker: AtomicUsize::new(0),
+            next_resource_worker: AtomicUsize::new(0),
             event_interval,
             shutdown: AtomicBool::new(false),
         }
@@ -58,6 +62,13 @@ impl RuntimeShared {
     /// buy for spawns, which are cheap and short-lived; see the scheduler benchmark.)
     pub(crate) fn pick_worker(&self) -> &Arc<WorkerShared> {
         let i = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        &self.workers[i % self.workers.len()]
+    }
+
+    /// The worker whose wheel or reactor gets a timer or I/O source created on a thread
+    /// that runs no worker: round-robin too, on its own rotation.
+    pub(crate) fn pick_resource_worker(&self) -> &Arc<WorkerShared> {
+        let i = self.next_resource_worker.fetch_add(1, Ordering::Relaxed);
         &self.workers[i % self.workers.len()]
     }
 
@@ -97,7 +108,14 @@ where
     F::Output: 'static,
 {
     context::with_worker(|w| match w {
-        Some(local) => Ok(local.spawn(future)),
+        Some(local) => {
+            if local.pinned.get().is_none() {
+                local
+                    .pinned
+                    .set(Some(crate::loom::os::thread::current().id()));
+            }
+            Ok(local.spawn(future))
+        }
         None => Err(future),
     })
 }

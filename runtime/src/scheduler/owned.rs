@@ -13,6 +13,13 @@ pub(crate) struct OwnedTasks {
     head: Cell<Option<NonNull<Header>>>,
 }
 
+// SAFETY: the list is touched only by the thread driving its worker. It moves between
+// threads only with the worker's whole `Core`, inside the runtime's mutex while no thread
+// drives it; the tasks it links are `Send`, except `spawn_local` tasks, which pin the
+// `Core` to their thread (`WorkerLocal::pinned`, checked before a `Core` is driven or
+// shut down elsewhere).
+unsafe impl Send for OwnedTasks {}
+
 impl OwnedTasks {
     /// Adds a task (its owner-list reference, counted at allocation, is now ours).
     ///

@@ -30,6 +30,7 @@ use crate::loom::CellExt;
 use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::reactor::scheduled_io::{Direction, ScheduledIo};
 use crate::reactor::{Driver, ReactorHandle};
 use crate::sys::eventfd::EventFd;
 use crate::task::raw::{self, Header};
@@ -79,6 +80,8 @@ impl WorkerShared {
             shared: shared.clone(),
             queue: LocalQueue::default(),
             owned: OwnedTasks::default(),
+            batons: RefCell::new(Vec::new()),
+            pinned: Cell::new(None),
         };
         Ok((
             shared,
@@ -143,6 +146,12 @@ pub(crate) struct WorkerLocal {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) queue: LocalQueue,
     pub(crate) owned: OwnedTasks,
+    /// Exclusive wakeups to pass on once the current poll returns, if their source is
+    /// still ready (see `ScheduledIo::pass_baton_if_ready`).
+    batons: RefCell<Vec<(crate::loom::sync::Arc<ScheduledIo>, Direction)>>,
+    /// The thread that spawned `!Send` tasks here (`spawn_local`): this worker may only
+    /// be driven, or shut down, on that thread from then on.
+    pub(crate) pinned: Cell<Option<crate::loom::os::thread::ThreadId>>,
 }
 
 /// A worker's loop state, held by whichever thread drives the worker.
@@ -177,6 +186,22 @@ impl WorkerLocal {
         }
         self.shared.metrics.polls.incr_local();
         coop::with_budget(|| task.run());
+        self.pass_batons();
+    }
+
+    /// Defers a baton check until the current poll returns.
+    pub(crate) fn defer_baton(&self, io: crate::loom::sync::Arc<ScheduledIo>, dir: Direction) {
+        self.batons.borrow_mut().push((io, dir));
+    }
+
+    fn pass_batons(&self) {
+        if self.batons.borrow().is_empty() {
+            return;
+        }
+        let batons = std::mem::take(&mut *self.batons.borrow_mut());
+        for (io, dir) in batons {
+            io.pass_baton_if_ready(dir);
+        }
     }
 
     fn take_remote(&self) -> bool {
@@ -349,7 +374,9 @@ impl Core {
                 return true;
             }
             if shared.main_woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+                let polled = coop::with_budget(|| future.as_mut().poll(&mut cx));
+                self.local.pass_batons();
+                if let Poll::Ready(out) = polled {
                     output = Some(out);
                     return true;
                 }

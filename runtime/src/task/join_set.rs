@@ -153,6 +153,17 @@ impl<T> JoinSet<T> {
         if self.entries.is_empty() {
             return Poll::Ready(None);
         }
+        // The set spends one unit of the caller's budget per poll and polls its handles
+        // unconstrained: a handle answering `Pending` for budget reasons would wake its
+        // entry at once and this loop would pop it forever.
+        let coop = std::task::ready!(crate::coop::poll_proceed(cx));
+        crate::coop::unconstrained(|| self.poll_join_next_inner(cx)).map(|r| {
+            coop.made_progress();
+            r
+        })
+    }
+
+    fn poll_join_next_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
         loop {
             let next = {
                 let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());

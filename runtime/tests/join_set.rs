@@ -1,0 +1,332 @@
+//! `JoinSet`: completion order, `len`, aborting, dropping, detaching, and the
+//! cooperative budget.
+
+mod support;
+
+use std::future::pending;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use epitome_runtime::task::{JoinSet, yield_now};
+use epitome_runtime::time;
+use support::{DropCounter, FLAVORS, Signal, both_flavors, current_thread, multi, with_watchdog};
+
+#[test]
+fn join_next_returns_outputs_in_completion_order() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        let order = rt.block_on(async {
+            let mut set = JoinSet::new();
+            let gates: Vec<_> = (0..5).map(|_| Signal::new()).collect();
+            for (i, gate) in gates.iter().enumerate() {
+                let gate = gate.clone();
+                set.spawn(async move {
+                    gate.wait().await;
+                    i
+                });
+            }
+            let mut order = Vec::new();
+            for i in [3, 0, 4, 1, 2] {
+                gates[i].set();
+                order.push(set.join_next().await.unwrap().unwrap());
+            }
+            assert!(set.join_next().await.is_none());
+            order
+        });
+        assert_eq!(order, [3, 0, 4, 1, 2], "{name}");
+    }
+}
+
+#[test]
+fn join_next_follows_timer_order() {
+    let _watchdog = support::watchdog();
+    let rt = current_thread();
+    let order = rt.block_on(async {
+        let mut set = JoinSet::new();
+        for ms in [30u64, 10, 20, 1] {
+            set.spawn(async move {
+                time::sleep(Duration::from_millis(ms)).await;
+                ms
+            });
+        }
+        let mut order = Vec::new();
+        while let Some(r) = set.join_next().await {
+            order.push(r.unwrap());
+        }
+        order
+    });
+    assert_eq!(order, [1, 10, 20, 30]);
+}
+
+#[test]
+fn len_and_is_empty_track_the_tasks_in_the_set() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            assert!(set.is_empty());
+            assert_eq!(set.len(), 0);
+            // An empty set answers at once.
+            assert!(set.join_next().await.is_none());
+            assert!(set.try_join_next().is_none());
+            let gate = Signal::new();
+            for i in 0..4 {
+                let gate = gate.clone();
+                set.spawn(async move {
+                    gate.wait().await;
+                    i
+                });
+            }
+            assert_eq!(set.len(), 4, "{name}");
+            assert!(format!("{set:?}").contains("len: 4"));
+            // Nothing has completed: nothing to take without waiting.
+            yield_now().await;
+            assert!(set.try_join_next().is_none(), "{name}");
+            assert_eq!(set.len(), 4, "{name}");
+            gate.set();
+            set.join_next().await.unwrap().unwrap();
+            assert_eq!(set.len(), 3, "{name}");
+            let mut n = 0;
+            while set.join_next().await.is_some() {
+                n += 1;
+            }
+            assert_eq!(n, 3, "{name}");
+            assert!(set.is_empty(), "{name}");
+        });
+    }
+}
+
+#[test]
+fn try_join_next_takes_a_completed_task_without_waiting() {
+    let _watchdog = support::watchdog();
+    let rt = multi(2);
+    rt.block_on(async {
+        let mut set = JoinSet::new();
+        set.spawn(async { 7 });
+        let mut got = None;
+        for _ in 0..10_000 {
+            if let Some(r) = set.try_join_next() {
+                got = Some(r.unwrap());
+                break;
+            }
+            time::sleep(Duration::from_micros(100)).await;
+        }
+        assert_eq!(got, Some(7));
+        assert!(set.is_empty());
+    });
+}
+
+#[test]
+fn abort_all_cancels_the_tasks_which_stay_in_the_set_until_joined() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        let drops = DropCounter::new();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            let first = set.spawn(async { Some(0) });
+            // Let the first one complete before the abort.
+            support::yield_until("the first task completes", || first.is_finished()).await;
+            for _ in 0..4 {
+                let guard = drops.guard();
+                set.spawn(async move {
+                    let _guard = guard;
+                    pending::<Option<i32>>().await
+                });
+            }
+            yield_now().await;
+            set.abort_all();
+            assert_eq!(set.len(), 5, "{name}");
+            let (mut ok, mut cancelled) = (0, 0);
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok(v) => {
+                        assert_eq!(v, Some(0));
+                        ok += 1;
+                    }
+                    Err(e) => {
+                        assert!(e.is_cancelled(), "{name}: {e}");
+                        cancelled += 1;
+                    }
+                }
+            }
+            assert_eq!((ok, cancelled), (1, 4), "{name}");
+        });
+        assert_eq!(drops.count(), 4, "{name}");
+    }
+}
+
+#[test]
+fn an_abort_handle_from_spawn_cancels_one_task() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        let results = rt.block_on(async {
+            let mut set = JoinSet::new();
+            let gate = Signal::new();
+            let mut handles = Vec::new();
+            for i in 0..3 {
+                let gate = gate.clone();
+                handles.push(set.spawn(async move {
+                    gate.wait().await;
+                    i
+                }));
+            }
+            handles[1].abort();
+            gate.set();
+            let mut results = Vec::new();
+            while let Some(r) = set.join_next().await {
+                results.push(r.map_err(|e| e.is_cancelled()));
+            }
+            results.sort();
+            results
+        });
+        assert_eq!(results, [Ok(0), Ok(2), Err(true)], "{name}");
+    }
+}
+
+#[test]
+fn dropping_a_join_set_aborts_its_tasks() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        let drops = DropCounter::new();
+        let aborts = rt.block_on(async {
+            let mut set = JoinSet::new();
+            let mut aborts = Vec::new();
+            for _ in 0..5 {
+                let guard = drops.guard();
+                aborts.push(set.spawn(async move {
+                    let _guard = guard;
+                    pending::<()>().await;
+                }));
+            }
+            yield_now().await;
+            drop(set);
+            support::yield_until("the aborted tasks are dropped", || drops.count() == 5).await;
+            aborts
+        });
+        assert!(aborts.iter().all(|a| a.is_finished()), "{name}");
+        assert_eq!(drops.count(), 5, "{name}");
+    }
+}
+
+#[test]
+fn detach_all_leaves_the_tasks_running() {
+    let _watchdog = support::watchdog();
+    let rt = multi(2);
+    let done = Arc::new(AtomicUsize::new(0));
+    let gate = Signal::new();
+    rt.block_on(async {
+        let mut set = JoinSet::new();
+        for _ in 0..3 {
+            let (done, gate) = (done.clone(), gate.clone());
+            set.spawn(async move {
+                gate.wait().await;
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        set.detach_all();
+        assert!(set.is_empty());
+        assert!(set.join_next().await.is_none());
+        drop(set);
+    });
+    gate.set();
+    support::wait_until("the detached tasks complete", || {
+        done.load(Ordering::SeqCst) == 3
+    });
+}
+
+#[test]
+fn shutdown_aborts_every_task_and_waits_for_them() {
+    let _watchdog = support::watchdog();
+    for (name, rt) in both_flavors() {
+        let drops = DropCounter::new();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            for _ in 0..4 {
+                let guard = drops.guard();
+                set.spawn(async move {
+                    let _guard = guard;
+                    time::sleep(Duration::from_secs(3600)).await;
+                });
+            }
+            set.shutdown().await;
+            assert!(set.is_empty(), "{name}");
+            assert_eq!(drops.count(), 4, "{name}");
+        });
+    }
+}
+
+#[test]
+fn spawn_on_spawn_blocking_and_insert() {
+    let _watchdog = support::watchdog();
+    let rt = multi(2);
+    // `spawn_on` needs no runtime context on this thread.
+    let mut set = JoinSet::new();
+    set.spawn_on(async { 1 }, rt.handle());
+    set.insert(rt.spawn(async { 2 }));
+    let sum = rt.block_on(async move {
+        set.spawn_blocking(|| 3);
+        set.spawn(async { 4 });
+        let mut sum = 0;
+        while let Some(r) = set.join_next().await {
+            sum += r.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, 10);
+}
+
+#[test]
+fn a_join_set_of_many_tasks_on_several_workers() {
+    let _watchdog = support::watchdog();
+    let rt = multi(2);
+    let sum = rt.block_on(async {
+        let mut set = JoinSet::new();
+        for i in 0..2000u64 {
+            set.spawn(async move {
+                for _ in 0..i % 4 {
+                    yield_now().await;
+                }
+                i
+            });
+        }
+        let mut sum = 0;
+        while let Some(r) = set.join_next().await {
+            sum += r.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, (0..2000).sum());
+}
+
+#[test]
+fn join_next_after_the_budget_is_spent_yields_instead_of_spinning() {
+    let _watchdog = support::watchdog();
+    for (name, make) in FLAVORS {
+        let n = with_watchdog(name, move || {
+            let rt = make();
+            rt.block_on(async {
+                // In a task: its polls have a budget of 128 resource polls.
+                epitome_runtime::spawn(async {
+                    let mut set = JoinSet::new();
+                    for i in 0..300 {
+                        set.spawn(async move { i });
+                    }
+                    // Let them all complete first (one trip through the queue puts
+                    // this task behind all of them), so every handle is ready.
+                    yield_now().await;
+                    yield_now().await;
+                    let mut n = 0;
+                    while let Some(r) = set.join_next().await {
+                        r.unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+                .await
+                .unwrap()
+            })
+        });
+        assert_eq!(n, 300, "{name}");
+    }
+}
