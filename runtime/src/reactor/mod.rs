@@ -123,6 +123,49 @@ impl ReactorHandle {
         res
     }
 
+    /// One turn: waits up to `timeout` on the `EventPoll` into `events`, records each
+    /// event on its source and wakes the waiters (after the registry lock is released),
+    /// then runs the hand-on hooks of events nobody here waited for. The owning worker
+    /// calls it with its own buffers; another worker may call it, without blocking, to
+    /// stand in for a worker stuck in a task that does not yield.
+    pub(crate) fn turn_into(
+        &self,
+        events: &mut [Event],
+        wake: &mut Vec<Waker>,
+        unclaimed: &mut Vec<scheduled_io::UnclaimedHook>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let n = match self.poll.wait(events, timeout) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        {
+            let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            for ev in &events[..n] {
+                if ev.data == UNPARK_TOKEN {
+                    continue;
+                }
+                let slot = (ev.data & u64::from(u32::MAX)) as usize;
+                let generation = (ev.data >> 32) as u32;
+                if let Some(entry) = sources.get(slot).filter(|e| e.generation == generation) {
+                    entry.io.dispatch(ev.events, wake, unclaimed);
+                }
+            }
+        }
+        for w in wake.drain(..) {
+            w.wake();
+        }
+        // Outside every lock: a hook takes other reactors' source locks.
+        for hook in unclaimed.drain(..) {
+            hook();
+        }
+        Ok(n)
+    }
+
     /// Sources registered now.
     pub(crate) fn registered(&self) -> usize {
         self.registered.load(Ordering::Relaxed)
@@ -188,40 +231,11 @@ impl Driver {
     /// each source and its waiters are woken (after the registry lock is released).
     /// Returns how many events the wait reported.
     pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let n = match self.handle.poll.wait(&mut self.events, timeout) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return Ok(0);
-        }
-        {
-            let sources = self
-                .handle
-                .sources
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            for ev in &self.events[..n] {
-                if ev.data == UNPARK_TOKEN {
-                    continue;
-                }
-                let slot = (ev.data & u64::from(u32::MAX)) as usize;
-                let generation = (ev.data >> 32) as u32;
-                if let Some(entry) = sources.get(slot).filter(|e| e.generation == generation) {
-                    entry
-                        .io
-                        .dispatch(ev.events, &mut self.wake, &mut self.unclaimed);
-                }
-            }
-        }
-        for w in self.wake.drain(..) {
-            w.wake();
-        }
-        // Outside every lock: a hook takes other reactors' source locks.
-        for hook in self.unclaimed.drain(..) {
-            hook();
-        }
-        Ok(n)
+        self.handle.turn_into(
+            &mut self.events,
+            &mut self.wake,
+            &mut self.unclaimed,
+            timeout,
+        )
     }
 }

@@ -219,6 +219,12 @@ impl Builder {
         let on_stop = self.on_thread_stop.clone();
         builder.spawn(move || {
             let interval = rt.event_interval;
+            core.set_siblings(
+                rt.workers
+                    .iter()
+                    .filter(|w| !Arc::ptr_eq(w, &core.local.shared))
+                    .cloned(),
+            );
             let enter = context::enter_worker(rt, &core.local);
             if let Some(f) = &on_start {
                 f();

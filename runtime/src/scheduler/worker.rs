@@ -50,7 +50,15 @@ pub(crate) struct WorkerShared {
     main_woken: AtomicBool,
     /// The runtime is shutting down: leave the loop.
     pub(crate) shutdown: AtomicBool,
+    /// The worker is inside a task's poll (set around every poll, by the owner).
+    in_poll: AtomicBool,
+    /// The worker is awake (not asleep in its reactor), by the owner.
+    awake: AtomicBool,
 }
+
+/// How often a worker with nothing to do looks at its siblings while one of them is
+/// awake, to stand in for a sibling stuck in a task that never yields.
+const ASSIST_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The worker's unpark, as the timer wheel sees it.
 struct TimerUnpark(Weak<WorkerShared>);
@@ -75,6 +83,8 @@ impl WorkerShared {
             metrics: WorkerMetrics::default(),
             main_woken: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
+            in_poll: AtomicBool::new(false),
+            awake: AtomicBool::new(true),
         });
         let local = WorkerLocal {
             shared: shared.clone(),
@@ -86,6 +96,8 @@ impl WorkerShared {
         Ok((
             shared,
             Core {
+                siblings: RefCell::new(Vec::new()),
+                assist: RefCell::new((Vec::new(), Vec::new(), Vec::new())),
                 local,
                 driver: RefCell::new(driver),
                 tick: Cell::new(0),
@@ -159,6 +171,15 @@ pub(crate) struct Core {
     pub(crate) local: WorkerLocal,
     driver: RefCell<Driver>,
     tick: Cell<u32>,
+    /// The other workers of a multi-reactor runtime, and the poll count each had when
+    /// this worker last looked (see [`Core::assist_siblings`]).
+    siblings: RefCell<Vec<(Arc<WorkerShared>, u64)>>,
+    /// Buffers for standing in for a sibling's reactor.
+    assist: RefCell<(
+        Vec<crate::eventpoll::Event>,
+        Vec<Waker>,
+        Vec<crate::reactor::scheduled_io::UnclaimedHook>,
+    )>,
 }
 
 impl WorkerLocal {
@@ -185,7 +206,9 @@ impl WorkerLocal {
             unsafe { self.owned.insert(task.as_ptr()) };
         }
         self.shared.metrics.polls.incr_local();
+        self.shared.in_poll.store(true, Ordering::Release);
         coop::with_budget(|| task.run());
+        self.shared.in_poll.store(false, Ordering::Release);
         self.pass_batons();
     }
 
@@ -319,12 +342,60 @@ impl Core {
             self.turn(Some(Duration::ZERO));
             return;
         }
+        // While a sibling is awake it may get stuck in a task that never yields; sleep
+        // in short stretches then, to stand in for it (the reactor of a stuck worker is
+        // still polled, by another worker).
+        let timeout = self.any_sibling_awake().then_some(ASSIST_INTERVAL);
         let slept = shared.parker.park(|| {
             shared.metrics.parks.incr_local();
-            self.turn(None);
+            shared.awake.store(false, Ordering::Release);
+            self.turn(timeout);
+            shared.awake.store(true, Ordering::Release);
         });
         if !slept {
             self.turn(Some(Duration::ZERO));
+        }
+        self.assist_siblings();
+    }
+
+    /// The other workers of this multi-reactor runtime.
+    pub(crate) fn set_siblings(&self, siblings: impl IntoIterator<Item = Arc<WorkerShared>>) {
+        *self.siblings.borrow_mut() = siblings.into_iter().map(|s| (s, u64::MAX)).collect();
+    }
+
+    fn any_sibling_awake(&self) -> bool {
+        self.siblings
+            .borrow()
+            .iter()
+            .any(|(s, _)| s.awake.load(Ordering::Acquire))
+    }
+
+    /// Stands in for siblings stuck in one task poll since this worker last looked (at
+    /// least [`ASSIST_INTERVAL`] ago): takes their reactor's events without blocking,
+    /// waking those events' waiters, and fires their expired timers. Tasks woken here
+    /// that belong to the stuck worker wait for it; tasks on other workers, waiting on
+    /// its sources or timers, go on.
+    fn assist_siblings(&self) {
+        let mut siblings = self.siblings.borrow_mut();
+        if siblings.is_empty() {
+            return;
+        }
+        let mut assist = self.assist.borrow_mut();
+        let (events, wake, unclaimed) = &mut *assist;
+        for (sibling, last_polls) in siblings.iter_mut() {
+            let polls = sibling.metrics.polls.get();
+            let stuck = sibling.in_poll.load(Ordering::Acquire) && polls == *last_polls;
+            *last_polls = polls;
+            if !stuck {
+                continue;
+            }
+            if events.is_empty() {
+                events.resize(256, crate::eventpoll::Event::default());
+            }
+            let _ = sibling
+                .reactor
+                .turn_into(events, wake, unclaimed, Some(Duration::ZERO));
+            sibling.timer.fire_expired(Instant::now());
         }
     }
 
