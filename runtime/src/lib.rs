@@ -54,6 +54,17 @@ pub mod __loom {
     pub use crate::time::driver::{Polled, TimerShared, Unpark};
 }
 
+/// The data structures the fuzz targets drive, only under `--cfg fuzzing`. Not API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod __fuzz {
+    pub use crate::fuzz::*;
+}
+
+#[cfg(fuzzing)]
+mod fuzz;
+
 /// Spawns a task onto the current runtime: onto this worker if called from one of its
 /// tasks, else onto a worker chosen round-robin.
 ///

@@ -35,7 +35,7 @@ pub mod error;
 mod interval;
 mod sleep;
 mod timeout;
-mod wheel;
+pub(crate) mod wheel;
 
 #[cfg(test)]
 mod test_util;
