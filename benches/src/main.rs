@@ -9,19 +9,45 @@
 //! is one module, one entry in [`COMMANDS`] and one arm in [`main`].
 
 mod eventpoll_bench;
+mod reactor_bench;
+mod report;
+mod sched_bench;
+mod server_cmd;
 
 use std::process::ExitCode;
 
 /// Every command: its usage line and what it does.
-const COMMANDS: &[(&str, &str)] = &[(
-    eventpoll_bench::USAGE,
-    "EventPoll against raw kernel epoll: wait and ctl costs",
-)];
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        eventpoll_bench::USAGE,
+        "EventPoll against raw kernel epoll: wait and ctl costs",
+    ),
+    (
+        reactor_bench::USAGE,
+        "reactor readiness path against tokio's AsyncFd; timer lateness",
+    ),
+    (
+        report::USAGE,
+        "every echo contender side by side; writes target/epitome-report/",
+    ),
+    (
+        sched_bench::USAGE,
+        "scheduler micro-benchmarks (tokio's shapes): epitome against tokio",
+    ),
+    (
+        server_cmd::USAGE,
+        "run one echo contender (prints its address)",
+    ),
+    (
+        server_cmd::HERD_USAGE,
+        "run one thundering-herd variant (prints its address)",
+    ),
+];
 
 fn usage() -> String {
     let mut text = String::from("usage: epitome-benches <command> [options]\n\ncommands:\n");
     for (line, about) in COMMANDS {
-        text.push_str(&format!("  {line:<28} {about}\n"));
+        text.push_str(&format!("  {line:<58} {about}\n"));
     }
     text
 }
@@ -37,6 +63,11 @@ fn main() -> ExitCode {
     };
     match command.as_str() {
         "eventpoll" => eventpoll_bench::main(rest),
+        "reactor" => reactor_bench::main(rest),
+        "report" => report::main(rest),
+        "sched" => sched_bench::main(rest),
+        "server" => server_cmd::main(rest),
+        "herd-server" => server_cmd::herd_main(rest),
         "help" | "-h" | "--help" => {
             print!("{}", usage());
             ExitCode::SUCCESS
