@@ -56,6 +56,7 @@ pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
 
 /// Spends one unit of the current task's budget, or answers `Pending` (having woken
 /// the task) when it is spent.
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
     let current = CURRENT.try_with(Cell::get).unwrap_or(None);
     match current {
@@ -83,12 +84,14 @@ pub(crate) struct RestoreOnPending(Cell<Option<u8>>);
 
 impl RestoreOnPending {
     /// The operation made progress: keep the unit spent.
+    #[inline]
     pub(crate) fn made_progress(&self) {
         self.0.set(None);
     }
 }
 
 impl Drop for RestoreOnPending {
+    #[inline]
     fn drop(&mut self) {
         if let Some(n) = self.0.get() {
             let _ = CURRENT.try_with(|c| c.set(Some(n)));

@@ -168,6 +168,7 @@ impl<T: AsFd> Async<T> {
     /// Polls for read readiness (for `AsyncRead`-style code). After `Ready`, if the read
     /// returns `WouldBlock`, call [`ReadyGuard::clear_ready`] on the guard; or use
     /// [`poll_read_with`](Self::poll_read_with), which does it for you.
+    #[inline]
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Read)
@@ -178,6 +179,7 @@ impl<T: AsFd> Async<T> {
     }
 
     /// Polls for write readiness (see [`poll_readable`](Self::poll_readable)).
+    #[inline]
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Write)
@@ -290,6 +292,7 @@ impl<T: AsFd> ReadyGuard<'_, T> {
     /// The operation returned `WouldBlock`: clear readiness (closed and error states
     /// included: the operation says they are consumed), unless an event arrived since
     /// it was observed (then the next wait returns at once).
+    #[inline]
     pub fn clear_ready(&self) {
         self.source.reg.clear(self.event);
     }
@@ -299,6 +302,7 @@ impl<T: AsFd> ReadyGuard<'_, T> {
     /// `WouldBlock` that would confirm it. Nothing is cleared if the direction is closed
     /// or errored (end of stream or the error is still to come) or if an event arrived
     /// since readiness was observed.
+    #[inline]
     pub fn clear_drained(&self) {
         self.source.reg.clear_drained(self.event);
     }

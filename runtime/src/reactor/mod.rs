@@ -171,6 +171,7 @@ impl ReactorHandle {
         self.registered.load(Ordering::Relaxed)
     }
 
+    #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
     }

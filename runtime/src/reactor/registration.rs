@@ -69,22 +69,26 @@ impl Registration {
         self.handle.deregister(self.fd, self.token)
     }
 
+    #[inline]
     pub(crate) fn readiness(&self, dir: Direction) -> ReadyEvent {
         self.io.readiness(dir)
     }
 
     /// After `WouldBlock`: clears readiness unless an event arrived since `seen`.
+    #[inline]
     pub(crate) fn clear(&self, seen: ReadyEvent) -> bool {
         self.io.clear_readiness(seen)
     }
 
     /// After a short read or write: clears readiness unless closed, errored, or newer.
+    #[inline]
     pub(crate) fn clear_drained(&self, seen: ReadyEvent) -> bool {
         self.io.clear_drained(seen)
     }
 
     /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
     /// ready (spending a unit of the task's budget).
+    #[inline]
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,

@@ -236,6 +236,10 @@ impl<T> Wheel<T> {
     /// has grown to the largest tick fired.
     pub(crate) fn process(&mut self, now: Instant, mut fire: impl FnMut(TimerKey, T)) {
         let target = self.tick_of(now);
+        if self.entries.is_empty() {
+            self.elapsed = self.elapsed.max(target);
+            return;
+        }
 
         // The due list's ticks are at or before `elapsed`, so before every tick in
         // the levels: it fires first.
