@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Mutex;
 
 use super::Id;
 use super::raw::panic_message;
@@ -9,6 +10,9 @@ use super::raw::panic_message;
 /// A task failed to complete: it was cancelled (aborted, or the runtime shut down) or
 /// it panicked. The panic payload can be taken back with
 /// [`into_panic`](JoinError::into_panic), for example to resume unwinding.
+///
+/// `Send + Sync`, so it converts into `Box<dyn Error + Send + Sync>` and
+/// `io::Error::other` like any other error.
 pub struct JoinError {
     id: Id,
     repr: Repr,
@@ -16,7 +20,13 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
+    /// The payload is only `Send`; the mutex makes the error `Sync` without `unsafe`
+    /// (it is only ever taken out by value). The message is read once, when the
+    /// panic is caught, so `Display` never needs the payload.
+    Panic {
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+        message: Option<String>,
+    },
 }
 
 impl JoinError {
@@ -30,7 +40,10 @@ impl JoinError {
     pub(crate) fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
             id,
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                message: panic_message(payload.as_ref()).map(str::to_owned),
+                payload: Mutex::new(payload),
+            },
         }
     }
 
@@ -41,7 +54,7 @@ impl JoinError {
 
     /// The task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The panic payload.
@@ -60,7 +73,9 @@ impl JoinError {
     /// The panic payload, or the error back if the task did not panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p),
+            Repr::Panic { payload, .. } => Ok(payload
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }
@@ -75,7 +90,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(msg) => write!(f, "task {} panicked with message {msg:?}", self.id),
                 None => write!(f, "task {} panicked", self.id),
             },
@@ -87,7 +102,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(msg) => write!(f, "JoinError::Panic({:?}, {msg:?}, ..)", self.id),
                 None => write!(f, "JoinError::Panic({:?}, ..)", self.id),
             },
@@ -100,5 +115,33 @@ impl std::error::Error for JoinError {}
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {
         std::io::Error::other(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_error_is_send_sync_and_converts_to_boxed_errors() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<JoinError>();
+        let e = JoinError::panic(Id::next(), Box::new("boom"));
+        assert!(e.is_panic());
+        assert!(e.to_string().contains("\"boom\""), "{e}");
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+        let io = std::io::Error::other(boxed);
+        assert!(io.to_string().contains("boom"));
+    }
+
+    #[test]
+    fn the_payload_comes_back_by_value() {
+        let e = JoinError::panic(Id::next(), Box::new(42_u32));
+        assert_eq!(e.to_string(), format!("task {} panicked", e.id()));
+        let payload = e.into_panic();
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+        let c = JoinError::cancelled(Id::next());
+        assert!(c.is_cancelled());
+        assert!(c.try_into_panic().is_err());
     }
 }
