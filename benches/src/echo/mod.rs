@@ -26,6 +26,8 @@
 //! runs every entry in every scenario and judges the targets by [`Family`].
 
 pub mod blocking;
+pub mod epitome_ct;
+pub mod epitome_mr;
 pub mod epoll_et;
 pub mod epoll_lt;
 pub mod event_loop;
@@ -101,15 +103,14 @@ pub struct Contender {
 }
 
 /// Every contender, in the order the report runs and prints them.
-///
-/// The epitome runtime contenders (`epitome-ct`, `epitome-mr`) go here, after
-/// `eventpoll-api`, each as one module with `family: Family::EpitomeRuntime`.
 pub const CONTENDERS: &[Contender] = &[
     blocking::CONTENDER,
     epoll_lt::CONTENDER,
     epoll_et::CONTENDER,
     mio_server::CONTENDER,
     eventpoll_api::CONTENDER,
+    epitome_ct::CONTENDER,
+    epitome_mr::CONTENDER,
     tokio_ct::CONTENDER,
     tokio_mt::CONTENDER,
 ];

@@ -11,9 +11,8 @@
 //! - `reuseport`: one listener per worker, all bound with `SO_REUSEPORT`; the kernel
 //!   hashes each connection to one listener's queue.
 //!
-//! The epitome multi-reactor variant is one more entry in [`VARIANTS`], with
-//! `exclusive: true` and `epitome: true`, whose `run` serves with the runtime's reactors and fills the
-//! same [`HerdStats`].
+//! - `epitome-mr`: epitome's multi-reactor runtime, a worker (and reactor) per herd
+//!   worker, each registering the shared listener with `EPOLLEXCLUSIVE`.
 //!
 //! # What each worker counts
 //!
@@ -28,6 +27,7 @@
 //! ones that never reach user space: a woken waiter that finds the listener already
 //! drained goes back to sleep inside `epoll_wait`.
 
+mod epitome_mr;
 mod epoll_workers;
 
 use std::io;
@@ -179,7 +179,13 @@ pub const VARIANTS: &[HerdVariant] = &[
         epitome: false,
         run: epoll_workers::run_reuseport,
     },
-    // The epitome multi-reactor variant goes here (exclusive: true, epitome: true).
+    HerdVariant {
+        name: "epitome-mr",
+        about: "epitome multi-reactor, accept loop per worker",
+        exclusive: true,
+        epitome: true,
+        run: epitome_mr::run,
+    },
 ];
 
 /// The variant called `name`.
