@@ -21,19 +21,13 @@ use epitome::net::{TcpListener, TcpStream};
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/http1.rs"]
+mod http1;
 
 const USAGE: &str = "\
 usage: http_hello [--addr ADDR] [--reactors N]
   --addr ADDR     address to listen on (default 127.0.0.1:8080)
   --reactors N    0: current-thread runtime (default); N: multi-reactor, N workers";
-
-const BODY: &[u8] = b"Hello, World!";
-/// The response head up to the connection header; its Content-Length is BODY's.
-const HEAD: &[u8] =
-    b"HTTP/1.1 200 OK\r\nServer: epitome\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n";
-const _: () = assert!(BODY.len() == 13, "HEAD's Content-Length must match BODY");
-const MAX_HEAD: usize = 16 * 1024;
-const MAX_BODY: usize = 1024 * 1024;
 
 fn main() -> io::Result<()> {
     let flags = cli::Flags::parse(USAGE, &["--addr", "--reactors"]);
@@ -79,34 +73,9 @@ async fn serve(stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut received: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 16 * 1024];
+    let mut chunk = vec![0u8; http1::READ_CHUNK];
     loop {
-        let mut used = 0;
-        let mut close = false;
-        loop {
-            match parse(&received[used..]) {
-                Parse::Request(req) => {
-                    respond(&mut out, &req);
-                    used += req.len;
-                    if !req.keep_alive {
-                        close = true;
-                        break;
-                    }
-                }
-                Parse::Incomplete => break,
-                Parse::Reject(status) => {
-                    out.extend_from_slice(
-                        format!(
-                            "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        )
-                        .as_bytes(),
-                    );
-                    close = true;
-                    break;
-                }
-            }
-        }
-        received.drain(..used);
+        let close = http1::answer(&mut received, &mut out);
         if !out.is_empty() {
             stream.write_all(&out).await?;
             out.clear();
@@ -120,94 +89,5 @@ async fn serve(stream: TcpStream) -> io::Result<()> {
             return Ok(());
         }
         received.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// A complete request, as far as this server cares.
-struct Request {
-    /// Bytes of head and body.
-    len: usize,
-    keep_alive: bool,
-    head_only: bool,
-    http10: bool,
-}
-
-enum Parse {
-    Request(Request),
-    Incomplete,
-    Reject(&'static str),
-}
-
-fn parse(buf: &[u8]) -> Parse {
-    let Some(head_len) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > MAX_HEAD {
-            Parse::Reject("431 Request Header Fields Too Large")
-        } else {
-            Parse::Incomplete
-        };
-    };
-    let Ok(head) = std::str::from_utf8(&buf[..head_len]) else {
-        return Parse::Reject("400 Bad Request");
-    };
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(_target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Parse::Reject("400 Bad Request");
-    };
-    let http10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ => return Parse::Reject("505 HTTP Version Not Supported"),
-    };
-    let mut keep_alive = !http10;
-    let mut body_len = 0usize;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Parse::Reject("400 Bad Request");
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            match value.parse() {
-                Ok(n) if n <= MAX_BODY => body_len = n,
-                Ok(_) => return Parse::Reject("413 Content Too Large"),
-                Err(_) => return Parse::Reject("400 Bad Request"),
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Parse::Reject("501 Not Implemented");
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        }
-    }
-    let len = head_len + 4 + body_len;
-    if buf.len() < len {
-        return Parse::Incomplete;
-    }
-    Parse::Request(Request {
-        len,
-        keep_alive,
-        head_only: method == "HEAD",
-        http10,
-    })
-}
-
-fn respond(out: &mut Vec<u8>, req: &Request) {
-    out.extend_from_slice(HEAD);
-    if !req.keep_alive {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if req.http10 {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if !req.head_only {
-        out.extend_from_slice(BODY);
     }
 }

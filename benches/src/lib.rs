@@ -3,5 +3,6 @@
 pub mod client;
 pub mod echo;
 pub mod herd;
+pub mod http;
 pub mod machine;
 pub mod sys;

@@ -1,5 +1,5 @@
-//! `server` and `herd-server`: run one contender in this process, so that the
-//! report can measure exactly that process.
+//! `server`, `herd-server` and `http-server`: run one contender in this process, so
+//! that the report can measure exactly that process.
 //!
 //! The server pins itself to `--cpu` before it starts any thread (threads inherit
 //! the mask), asks to be killed when its parent exits, binds, prints the bound
@@ -16,12 +16,14 @@ use std::sync::{Arc, mpsc};
 
 use epitome_benches::echo::{self, ServeOptions};
 use epitome_benches::herd::{self, HerdConfig, HerdStats};
-use epitome_benches::{machine, sys};
+use epitome_benches::{http, machine, sys};
 
 /// The usage line of `server`.
 pub const USAGE: &str = "server <contender> [--addr A] [--threads N] [--cpu C]";
 /// The usage line of `herd-server`.
 pub const HERD_USAGE: &str = "herd-server <variant> [--addr A] [--workers N] [--cpu C]";
+/// The usage line of `http-server`.
+pub const HTTP_USAGE: &str = "http-server <contender> [--addr A] [--cpu C]";
 
 /// fds a server may hold: the largest scenario's connections and some to spare.
 const NOFILE_WANTED: u64 = (echo::IDLE_CONNECTIONS + 1_000) as u64;
@@ -33,8 +35,9 @@ struct Options {
     cpu: Option<usize>,
 }
 
-/// Parses `<name> [--addr A] [--<count_flag> N] [--cpu C]`.
-fn parse(args: &[String], count_flag: &str) -> Result<Options, String> {
+/// Parses `<name> [--addr A] [--<count_flag> N] [--cpu C]` (without the count if
+/// `count_flag` is `None`).
+fn parse(args: &[String], count_flag: Option<&str>) -> Result<Options, String> {
     let mut it = args.iter();
     let name = it.next().ok_or("missing the name")?.clone();
     let mut options = Options {
@@ -52,7 +55,7 @@ fn parse(args: &[String], count_flag: &str) -> Result<Options, String> {
             "--cpu" => {
                 options.cpu = Some(value.parse().map_err(|e| format!("--cpu {value}: {e}"))?);
             }
-            f if f == count_flag => {
+            f if Some(f) == count_flag => {
                 options.count = Some(value.parse().map_err(|e| format!("{f} {value}: {e}"))?);
             }
             other => return Err(format!("unknown option `{other}`")),
@@ -81,7 +84,7 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
 
 /// Runs `server`; `args` are the arguments after the command name.
 pub fn main(args: &[String]) -> ExitCode {
-    let options = match parse(args, "--threads") {
+    let options = match parse(args, Some("--threads")) {
         Ok(options) => options,
         Err(e) => {
             eprintln!("server: {e}\nusage: epitome-benches {USAGE}");
@@ -117,7 +120,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// Runs `herd-server`; `args` are the arguments after the command name.
 pub fn herd_main(args: &[String]) -> ExitCode {
-    let options = match parse(args, "--workers") {
+    let options = match parse(args, Some("--workers")) {
         Ok(options) => options,
         Err(e) => {
             eprintln!("herd-server: {e}\nusage: epitome-benches {HERD_USAGE}");
@@ -168,6 +171,39 @@ pub fn herd_main(args: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herd-server {}: {e}", variant.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `http-server`; `args` are the arguments after the command name.
+pub fn http_main(args: &[String]) -> ExitCode {
+    let options = match parse(args, None) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("http-server: {e}\nusage: epitome-benches {HTTP_USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(contender) = http::find(&options.name) else {
+        let names: Vec<_> = http::CONTENDERS.iter().map(|c| c.name).collect();
+        eprintln!(
+            "http-server: unknown contender `{}`; one of: {}",
+            options.name,
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let run = || -> io::Result<()> {
+        prepare(options.cpu)?;
+        let listener = sys::listen(options.addr, false)?;
+        announce(listener.local_addr()?)?;
+        (contender.serve)(listener)
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http-server {}: {e}", contender.name);
             ExitCode::FAILURE
         }
     }

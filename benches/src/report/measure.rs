@@ -71,14 +71,14 @@ pub struct Interference {
 }
 
 /// Snapshot for [`Interference`].
-struct CpuSnapshot {
+pub(super) struct CpuSnapshot {
     cpus: Vec<process::CpuTimes>,
     server: u64,
     own: u64,
 }
 
 impl CpuSnapshot {
-    fn take(server: &ServerProcess) -> io::Result<CpuSnapshot> {
+    pub(super) fn take(server: &ServerProcess) -> io::Result<CpuSnapshot> {
         let ticks = server.cpu_ticks()?;
         Ok(CpuSnapshot {
             cpus: process::cpu_times()?,
@@ -88,7 +88,7 @@ impl CpuSnapshot {
     }
 
     /// What ran besides server and client between `self` and `later`.
-    fn interference(
+    pub(super) fn interference(
         &self,
         later: &CpuSnapshot,
         server_cpu: Option<usize>,
@@ -214,7 +214,7 @@ fn spawn_echo(setup: &Setup, contender: &Contender) -> io::Result<ServerProcess>
 }
 
 /// Starts a server and checks that it pinned itself where asked.
-fn spawn_pinned(setup: &Setup, args: &[String]) -> io::Result<ServerProcess> {
+pub(super) fn spawn_pinned(setup: &Setup, args: &[String]) -> io::Result<ServerProcess> {
     let server = ServerProcess::spawn(args)?;
     if let Some(cpu) = setup.server_cpu {
         let allowed = server.cpus_allowed()?;
@@ -242,7 +242,7 @@ fn close(streams: Vec<TcpStream>) {
 }
 
 /// Connections closed at once after which [`settle`] waits.
-const SETTLE_AFTER: usize = 1_000;
+pub(super) const SETTLE_AFTER: usize = 1_000;
 
 /// Waits until both pinned CPUs are idle (at least 90% over 50 ms), at most 200 ms
 /// (on a machine busy with other work they never are).

@@ -21,11 +21,17 @@
 //! - Idle memory: 10,000 connections opened to a fresh server, each with one round
 //!   trip; server RSS and machine-wide slab before and after.
 //! - Herd: [`herd::VARIANTS`], 8 workers, 10,000 connections opened one at a time.
+//! - HTTP hello (wrk): every HTTP contender ([`epitome_benches::http`]) loaded by
+//!   `wrk`, pinned to the client CPU (see [`http`]).
 //!
 //! `--full` runs every scenario (every connection count and message size, each
 //! with every figure); the quick default runs the scenarios the targets and plots
-//! need and finishes within about three minutes.
+//! need and finishes within about three minutes. `--only` picks contenders by name
+//! (echo or HTTP) or by group (`echo`: the echo contenders, with idle memory and the
+//! herd; `http`: the HTTP contenders); a group none of whose contenders is picked
+//! is not run.
 
+mod http;
 mod measure;
 mod output;
 mod plots;
@@ -42,12 +48,13 @@ use std::time::{Duration, Instant};
 
 use epitome_benches::echo::{self, Contender};
 use epitome_benches::herd::{self, HerdVariant};
+use epitome_benches::http::HttpContender;
 use epitome_benches::machine::{self, Machine};
 
 use measure::{HerdSample, IdleSample, LoadSample, Measured, OpenSample, Setup};
 
 /// The usage line for this command.
-pub const USAGE: &str = "report [--full] [--runs N] [--only a,b,..] [--out DIR] [--plan]";
+pub const USAGE: &str = "report [--full] [--runs N] [--only a,b,..|echo|http] [--out DIR] [--plan]";
 
 /// The CPU servers are pinned to.
 const SERVER_CPU: usize = 0;
@@ -126,6 +133,8 @@ pub struct Budget {
     /// A closed-loop run on the idle connections after the memory figure (quick
     /// mode's 10,000-connection point).
     pub after_idle: Option<Scenario>,
+    /// The HTTP scenarios (wrk), in order; each run warms up for `warmup` first.
+    pub http: Vec<http::HttpScenario>,
 }
 
 impl Budget {
@@ -153,6 +162,10 @@ impl Budget {
             open_window: Duration::from_millis(300),
             scenarios: vec![sweep(1), main, sweep(1_000)],
             after_idle: Some(sweep(echo::IDLE_CONNECTIONS)),
+            http: vec![http::HttpScenario {
+                connections: epitome_benches::http::MAIN_CONNECTIONS,
+                seconds: 1,
+            }],
         }
     }
 
@@ -184,11 +197,27 @@ impl Budget {
             open_window: Duration::from_millis(1500),
             scenarios,
             after_idle: None,
+            http: epitome_benches::http::CONNECTION_COUNTS
+                .iter()
+                .map(|&connections| http::HttpScenario {
+                    connections,
+                    seconds: if connections == epitome_benches::http::MAIN_CONNECTIONS {
+                        3
+                    } else {
+                        2
+                    },
+                })
+                .collect(),
         }
     }
 
     /// A rough forecast of the wall time, from costs seen on a quiet 2-core VM.
-    fn estimate(&self, contenders: usize, herd_variants: usize) -> Duration {
+    fn estimate(
+        &self,
+        contenders: usize,
+        herd_variants: usize,
+        http_contenders: usize,
+    ) -> Duration {
         const SPAWN: f64 = 0.03;
         const PERF_START: f64 = 0.25;
         // Opening (with its round trip) and closing a connection, and the wait for
@@ -222,6 +251,11 @@ impl Budget {
         secs += runs * (SPAWN + 0.15 + connections(echo::IDLE_CONNECTIONS) + after);
         secs +=
             (self.runs * herd_variants) as f64 * (SPAWN + 0.05 + connections(herd::CONNECTIONS));
+        secs += http::estimate(
+            self.warmup.as_secs_f64(),
+            &self.http,
+            self.runs * http_contenders,
+        );
         Duration::from_secs_f64(secs)
     }
 }
@@ -254,6 +288,8 @@ pub struct Results {
     pub idle: PerContender<IdleSample>,
     /// Herd runs, per variant.
     pub herd: Vec<(&'static HerdVariant, Vec<Measured<HerdSample>>)>,
+    /// The HTTP scenario, if it was asked for.
+    pub http: Option<http::HttpResults>,
 }
 
 struct Options {
@@ -288,8 +324,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--only" => {
                 let names: Vec<String> = value()?.split(',').map(str::to_owned).collect();
                 for name in &names {
-                    if echo::find(name).is_none() {
-                        return Err(format!("--only: unknown contender `{name}`"));
+                    let known = GROUPS.contains(&name.as_str())
+                        || echo::find(name).is_some()
+                        || epitome_benches::http::find(name).is_some();
+                    if !known {
+                        return Err(format!(
+                            "--only: `{name}` is no contender and no group ({})",
+                            GROUPS.join(", ")
+                        ));
                     }
                 }
                 options.only = Some(names);
@@ -299,6 +341,18 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// The groups `--only` takes besides contender names.
+const GROUPS: [&str; 2] = ["echo", "http"];
+
+impl Options {
+    /// Whether `--only` picks contender `name` of `group`.
+    fn picks(&self, group: &str, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name || n == group))
+    }
 }
 
 /// `target/epitome-report` of the workspace (or of `CARGO_TARGET_DIR`).
@@ -332,21 +386,20 @@ fn run(options: Options) -> io::Result<()> {
     let machine = Machine::detect();
     let contenders: Vec<&'static Contender> = echo::CONTENDERS
         .iter()
-        .filter(|c| {
-            options
-                .only
-                .as_ref()
-                .is_none_or(|names| names.iter().any(|n| n == c.name))
-        })
+        .filter(|c| options.picks("echo", c.name))
         .collect();
-    let budget = if options.full {
+    let http_contenders: Vec<&'static HttpContender> = epitome_benches::http::CONTENDERS
+        .iter()
+        .filter(|c| options.picks("http", c.name))
+        .collect();
+    let mut budget = if options.full {
         Budget::full(options.runs)
     } else {
         Budget::quick(options.runs)
     };
 
     println!(
-        "epitome report: echo servers side by side{}",
+        "epitome report: echo and HTTP servers side by side{}",
         if budget.full {
             " (--full)"
         } else {
@@ -368,13 +421,17 @@ fn run(options: Options) -> io::Result<()> {
         notes.push(note);
         None
     };
-    match machine::raise_nofile(NOFILE_WANTED) {
-        Ok(raised) => println!("limits: {raised}"),
+    let nofile = match machine::raise_nofile(NOFILE_WANTED) {
+        Ok(raised) => {
+            println!("limits: {raised}");
+            raised.to
+        }
         Err(short) => {
             println!("limits: {short}");
             notes.push(short.to_string());
+            short.soft
         }
-    }
+    };
     match busy_now() {
         Ok(busy) => {
             let shown: Vec<String> = busy
@@ -413,12 +470,46 @@ fn run(options: Options) -> io::Result<()> {
         println!("runs:   {note}");
         notes.push(note);
     }
-    let estimate = budget.estimate(contenders.len(), herd::VARIANTS.len());
+    let wrk = if http_contenders.is_empty() {
+        None
+    } else {
+        // A failure is told in the HTTP section.
+        Some(http::prepare_wrk())
+    };
+    if contenders.is_empty() {
+        budget.scenarios.clear();
+        budget.after_idle = None;
+    }
+    if !matches!(wrk, Some(Ok(_))) {
+        budget.http.clear();
+    }
+    let herd_variants = if contenders.is_empty() {
+        0
+    } else {
+        herd::VARIANTS.len()
+    };
+    let estimate = budget.estimate(contenders.len(), herd_variants, http_contenders.len());
+    let echo_plan = if contenders.is_empty() {
+        "no echo scenarios".to_owned()
+    } else {
+        format!(
+            "{} echo contenders, {} scenarios + idle memory + herd",
+            contenders.len(),
+            budget.scenarios.len() + usize::from(budget.after_idle.is_some()),
+        )
+    };
+    let http_plan = if budget.http.is_empty() {
+        "no HTTP scenario".to_owned()
+    } else {
+        format!(
+            "{} HTTP contenders at {} connection count(s)",
+            http_contenders.len(),
+            budget.http.len()
+        )
+    };
     println!(
-        "plan:   {} contenders, {} runs each, {} scenarios + idle memory + herd; estimated {:.0} s",
-        contenders.len(),
+        "plan:   {echo_plan}; {http_plan}; {} runs each; estimated {:.0} s",
         budget.runs,
-        budget.scenarios.len() + usize::from(budget.after_idle.is_some()),
         estimate.as_secs_f64()
     );
     if options.plan {
@@ -432,15 +523,25 @@ fn run(options: Options) -> io::Result<()> {
                 if s.open_loop { ", open loop" } else { "" }
             );
         }
-        println!(
-            "        {} idle connections{}; herd: {} variants",
-            echo::IDLE_CONNECTIONS,
-            budget.after_idle.map_or(String::new(), |s| format!(
-                ", then closed loop {} ms",
-                s.window.as_millis()
-            )),
-            herd::VARIANTS.len()
-        );
+        if !contenders.is_empty() {
+            println!(
+                "        {} idle connections{}; herd: {} variants",
+                echo::IDLE_CONNECTIONS,
+                budget.after_idle.map_or(String::new(), |s| format!(
+                    ", then closed loop {} ms",
+                    s.window.as_millis()
+                )),
+                herd::VARIANTS.len()
+            );
+        }
+        for s in &budget.http {
+            println!(
+                "        {:<30} {} ms warm-up, wrk {} s",
+                s.label(),
+                budget.warmup.as_millis(),
+                s.seconds
+            );
+        }
         return Ok(());
     }
     println!();
@@ -450,7 +551,16 @@ fn run(options: Options) -> io::Result<()> {
         perf,
         budget,
     };
-    let results = collect(&setup, &contenders)?;
+    // Repeats of disturbed runs, shared by every phase.
+    let allowance = Cell::new(setup.budget.repeats);
+    let mut results = collect(&setup, &contenders, &allowance)?;
+    if let Some(wrk) = wrk {
+        let scenarios = match &wrk {
+            Ok(wrk) => http::collect(&setup, wrk, &http_contenders, nofile, &allowance),
+            Err(_) => Vec::new(),
+        };
+        results.http = Some(http::HttpResults { wrk, scenarios });
+    }
     let wall = started.elapsed();
     let report = output::Report {
         machine: &machine,
@@ -479,11 +589,17 @@ fn run(options: Options) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs every phase, printing progress.
-fn collect(setup: &Setup, contenders: &[&'static Contender]) -> io::Result<Results> {
+/// Runs every echo phase (none without contenders), printing progress.
+fn collect(
+    setup: &Setup,
+    contenders: &[&'static Contender],
+    allowance: &Cell<usize>,
+) -> io::Result<Results> {
     let runs = setup.budget.runs;
-    let allowance = Cell::new(setup.budget.repeats);
     let mut results = Results::default();
+    if contenders.is_empty() {
+        return Ok(results);
+    }
     for scenario in &setup.budget.scenarios {
         let mut repeated = 0;
         let mut load: Vec<_> = contenders.iter().map(|&c| (c, Vec::new())).collect();
@@ -496,7 +612,7 @@ fn collect(setup: &Setup, contenders: &[&'static Contender]) -> io::Result<Resul
             );
             for (contender, samples) in &mut load {
                 let mut sample = measure::load_run(setup, contender, scenario);
-                if load_disturbed(&sample) && take_repeat(&allowance) {
+                if load_disturbed(&sample) && take_repeat(allowance) {
                     show!(" ({} disturbed, repeated)", contender.name);
                     repeated += 1;
                     sample = measure::load_run(setup, contender, scenario);
@@ -514,7 +630,7 @@ fn collect(setup: &Setup, contenders: &[&'static Contender]) -> io::Result<Resul
             repeated,
         };
         if scenario.open_loop {
-            let (latency, repeated) = latency_phase(setup, contenders, &done, &allowance)?;
+            let (latency, repeated) = latency_phase(setup, contenders, &done, allowance)?;
             done.latency = latency;
             done.repeated += repeated;
         }

@@ -365,36 +365,65 @@ impl Report<'_> {
         (all.iter().filter(|i| i.disturbed()).count(), all.len())
     }
 
+    /// Whether the echo phases ran (`--only` may leave them out).
+    fn echo_ran(&self) -> bool {
+        let r = self.results;
+        !(r.scenarios.is_empty() && r.idle.is_empty() && r.herd.is_empty())
+    }
+
     fn sections(&self) -> Vec<Section> {
-        let mut sections = vec![self.targets_section()];
-        for s in &self.results.scenarios {
-            sections.push(self.load_section(s));
-            if let Some(l) = self.latency_section(s) {
-                sections.push(l);
+        let mut sections = Vec::new();
+        if self.echo_ran() {
+            sections.push(self.targets_section());
+            for s in &self.results.scenarios {
+                sections.push(self.load_section(s));
+                if let Some(l) = self.latency_section(s) {
+                    sections.push(l);
+                }
             }
+            sections.push(self.idle_section());
+            sections.push(self.herd_section());
         }
-        sections.push(self.idle_section());
-        sections.push(self.herd_section());
+        sections.extend(self.http_sections());
         sections
     }
 
     fn method(&self) -> Vec<String> {
         let b = &self.setup.budget;
+        let http_ran = matches!(self.results.http.as_ref().map(|h| &h.wrk), Some(Ok(_)));
         let pin = match self.setup.server_cpu {
             Some(cpu) => format!(
                 "each server is its own process pinned to CPU {cpu}; the client (this process, \
-                 one thread, epoll) is pinned to CPU {}",
+                 one thread, epoll{}) is pinned to CPU {}",
+                if http_ran {
+                    "; wrk in the HTTP scenario"
+                } else {
+                    ""
+                },
                 super::CLIENT_CPU
             ),
             None => "client and server are not pinned apart (one CPU)".to_owned(),
         };
-        vec![
+        let mut method = vec![
             pin,
             format!(
                 "contenders interleaved run by run (A B C … A B C …), {} runs each, a fresh \
                  server per run, the median reported",
                 b.runs
             ),
+        ];
+        if http_ran {
+            method.push(
+                "HTTP: each HTTP contender loaded by wrk (closed loop; its percentiles are not \
+                 corrected for coordinated omission) after a warm-up that checks every answer; \
+                 details under the HTTP tables"
+                    .to_owned(),
+            );
+        }
+        if !self.echo_ran() {
+            return method;
+        }
+        method.extend([
             format!(
                 "closed loop: every connection keeps one message in flight; {} ms warm-up, then \
                  the measured window; server CPU from /proc/PID/stat utime/stime, context \
@@ -429,10 +458,11 @@ impl Report<'_> {
                 echo::READ_BUF / 1024,
                 echo::EVENTS
             ),
-            "the client closes its connections with a reset (SO_LINGER 0), so no TIME_WAIT \
-             sockets pile up between runs"
+            "the echo client closes its connections with a reset (SO_LINGER 0), so no \
+             TIME_WAIT sockets pile up between runs"
                 .to_owned(),
-        ]
+        ]);
+        method
     }
 
     /// The printed report.
@@ -440,7 +470,9 @@ impl Report<'_> {
         let mut out = String::new();
         for section in self.sections() {
             let _ = writeln!(out, "{}:", section.title);
-            out.push_str(&section.table.text());
+            if !section.table.is_empty() {
+                out.push_str(&section.table.text());
+            }
             for note in &section.notes {
                 let _ = writeln!(out, "  note: {note}");
             }
@@ -465,11 +497,14 @@ impl Report<'_> {
     /// `REPORT.md`.
     pub fn markdown(&self, plots: &[Plot]) -> String {
         let m = self.machine;
-        let mut out = String::from("# epitome: echo servers side by side\n\n");
+        let mut out = String::from("# epitome: echo and HTTP servers side by side\n\n");
         let _ = writeln!(out, "- date: {}", m.date);
         let _ = writeln!(out, "- CPU: {} ({} CPUs)", m.cpu_model, m.cpus);
         let _ = writeln!(out, "- kernel: {}", m.kernel);
         let _ = writeln!(out, "- rustc: {}", m.rustc);
+        if let Some(Ok(wrk)) = self.results.http.as_ref().map(|h| &h.wrk) {
+            let _ = writeln!(out, "- wrk: {}", wrk.version);
+        }
         let _ = writeln!(
             out,
             "- mode: {} ({} runs per contender), measured in {:.0} s",
@@ -500,8 +535,10 @@ impl Report<'_> {
         out.push('\n');
         for section in self.sections() {
             let _ = writeln!(out, "## {}\n", section.title);
-            out.push_str(&section.table.markdown());
-            out.push('\n');
+            if !section.table.is_empty() {
+                out.push_str(&section.table.markdown());
+                out.push('\n');
+            }
             for note in &section.notes {
                 let _ = writeln!(out, "- {note}");
             }

@@ -7,12 +7,17 @@
 //! - `ctxsw_blocking_vs_epoll.svg`: context switches per request by connection
 //!   count, the blocking server against the epoll ones (64 B);
 //! - `herd_wakeups.svg`: wakeups and listener reports per connection for each herd
-//!   variant, with the 1.05 target line.
+//!   variant, with the 1.05 target line;
+//! - `http_throughput.svg`: median req/s of each HTTP pair under wrk, epitome's bar
+//!   beside tokio's (the main connection count).
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use epitome_benches::http::{self, Runtime, Stack};
+
+use super::http::{HttpScenarioResults, pair_side};
 use super::output;
 use super::summary::{self, summarize_load};
 use super::{Results, size_label};
@@ -109,14 +114,35 @@ pub fn draw(results: &Results, dir: &Path) -> Vec<Plot> {
             });
         }
     }
-    let title = "thundering herd: wakeups per accepted connection".to_owned();
-    let file = "herd_wakeups.svg".to_owned();
-    let result = herd_bars(results, &dir.join(&file), &title);
-    plots.push(Plot {
-        file,
-        title,
-        result,
+    if !results.herd.is_empty() {
+        let title = "thundering herd: wakeups per accepted connection".to_owned();
+        let file = "herd_wakeups.svg".to_owned();
+        let result = herd_bars(results, &dir.join(&file), &title);
+        plots.push(Plot {
+            file,
+            title,
+            result,
+        });
+    }
+    let http_main = results.http.as_ref().and_then(|h| {
+        let ran = || h.scenarios.iter().filter(|s| s.skipped.is_none());
+        ran()
+            .find(|s| s.scenario.connections == http::MAIN_CONNECTIONS)
+            .or_else(|| ran().next())
     });
+    if let Some(s) = http_main {
+        let title = format!(
+            "HTTP hello (wrk, {} conns): req/s per pair",
+            s.scenario.connections
+        );
+        let file = "http_throughput.svg".to_owned();
+        let result = http_bars(s, &dir.join(&file), &title);
+        plots.push(Plot {
+            file,
+            title,
+            result,
+        });
+    }
     plots
 }
 
@@ -290,6 +316,82 @@ fn herd_bars(results: &Results, path: &Path, title: &str) -> Result<(), String> 
         .map_err(err)?
         .label("target 1.05 (exclusive modes)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// Two bars per HTTP stack: epitome's median req/s beside tokio's.
+fn http_bars(s: &HttpScenarioResults, path: &Path, title: &str) -> Result<(), String> {
+    const SIDES: [(Runtime, &str, f64); 2] = [
+        (Runtime::Epitome, "epitome", -0.35),
+        (Runtime::Tokio, "tokio", 0.02),
+    ];
+    // Per stack: its name and each side's rate, in SIDES' order.
+    let bars: Vec<(&str, [Option<f64>; 2])> = Stack::ALL
+        .iter()
+        .map(|&stack| {
+            let rate = |runtime| pair_side(s, stack, runtime).map(|m| m.rate);
+            (stack.name(), SIDES.map(|(runtime, _, _)| rate(runtime)))
+        })
+        .filter(|(_, rates)| rates.iter().any(Option::is_some))
+        .collect();
+    if bars.is_empty() {
+        return Err("no HTTP data".to_owned());
+    }
+    let n = bars.len();
+    let y_max = bars
+        .iter()
+        .flat_map(|(_, rates)| rates.iter().flatten().copied())
+        .fold(1.0f64, f64::max)
+        * 1.2;
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..y_max)
+        .map_err(err)?;
+    let names: Vec<&str> = bars.iter().map(|&(name, _)| name).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 0.01 && i >= 0.0 {
+                names
+                    .get(i as usize)
+                    .map_or(String::new(), |s| (*s).to_owned())
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("req/s (median)")
+        .y_label_formatter(&|&y| short_number(y))
+        .draw()
+        .map_err(err)?;
+    for (side, (_, label, offset)) in SIDES.iter().enumerate() {
+        let color = Palette99::pick(side).to_rgba();
+        chart
+            .draw_series(bars.iter().enumerate().filter_map(|(i, (_, rates))| {
+                let x = i as f64 + offset;
+                Some(Rectangle::new(
+                    [(x, 0.0), (x + 0.33, rates[side]?)],
+                    color.filled(),
+                ))
+            }))
+            .map_err(err)?
+            .label(*label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

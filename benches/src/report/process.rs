@@ -201,8 +201,19 @@ impl ContextSwitches {
 /// name (field 2) may contain spaces and parentheses, so fields are counted from
 /// the last `)`.
 fn parse_stat(stat: &str) -> Option<CpuTicks> {
+    stat_pair(stat, 11)
+}
+
+/// `cutime` and `cstime` (fields 16 and 17) from a `/proc/PID/stat` line: the CPU
+/// time of the children the process has waited for.
+fn parse_stat_children(stat: &str) -> Option<CpuTicks> {
+    stat_pair(stat, 13)
+}
+
+/// The two fields after the first `skip` fields that follow the command name.
+fn stat_pair(stat: &str, skip: usize) -> Option<CpuTicks> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
+    let mut fields = rest.split_whitespace().skip(skip);
     Some(CpuTicks {
         user: fields.next()?.parse().ok()?,
         system: fields.next()?.parse().ok()?,
@@ -269,11 +280,16 @@ fn parse_cpu_lines(stat: &str) -> (Vec<CpuTimes>, Vec<u64>) {
     (times, idle)
 }
 
-/// This process's user + system CPU time, in clock ticks.
+/// This process's user + system CPU time, and that of the children it has waited
+/// for, in clock ticks. A client that runs as a child (`wrk`) is counted once it
+/// has exited and been waited for; servers and perf are waited for only after the
+/// windows that read this.
 pub fn own_ticks() -> io::Result<u64> {
     let stat = fs::read_to_string("/proc/self/stat")?;
-    let t = parse_stat(&stat).ok_or_else(|| io::Error::other("unreadable /proc/self/stat"))?;
-    Ok(t.user + t.system)
+    let unreadable = || io::Error::other("unreadable /proc/self/stat");
+    let own = parse_stat(&stat).ok_or_else(unreadable)?;
+    let children = parse_stat_children(&stat).ok_or_else(unreadable)?;
+    Ok(own.user + own.system + children.user + children.system)
 }
 
 /// The `Slab:` line of `/proc/meminfo`, in KiB.
@@ -521,6 +537,15 @@ mod tests {
                 user: 57,
                 system: 31
             })
+        );
+        assert_eq!(
+            parse_stat_children(stat),
+            Some(CpuTicks { user: 0, system: 0 })
+        );
+        let waited = "1 (x) S 1 1 1 0 -1 0 0 0 0 0 5 6 7 8 20 0";
+        assert_eq!(
+            parse_stat_children(waited),
+            Some(CpuTicks { user: 7, system: 8 })
         );
     }
 

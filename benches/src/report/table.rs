@@ -28,6 +28,11 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// Whether the table has no rows (a section may be only notes).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn text(&self) -> String {
         let widths: Vec<usize> = (0..self.header.len())
             .map(|i| {
