@@ -127,38 +127,47 @@ impl UnixStream {
     }
 
     /// Reads into `buf`; `Ok(0)` is end of stream.
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read(buf).await
+    pub fn read<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.read(buf)
     }
 
     /// Reads exactly `buf.len()` bytes.
-    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_exact(buf).await
+    pub fn read_exact<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.read_exact(buf)
     }
 
     /// Reads into several buffers.
-    pub async fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.io.read_vectored(bufs).await
+    pub fn read_vectored<'a>(
+        &'a self,
+        bufs: &'a mut [IoSliceMut<'_>],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.read_vectored(bufs)
     }
 
     /// Writes from `buf`.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.write(buf).await
+    pub fn write<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.write(buf)
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        self.io.write_all(buf).await
+    pub fn write_all<'a>(&'a self, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + 'a {
+        self.io.write_all(buf)
     }
 
     /// Writes from several buffers.
-    pub async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.io.write_vectored(bufs).await
+    pub fn write_vectored<'a>(
+        &'a self,
+        bufs: &'a [IoSlice<'_>],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.write_vectored(bufs)
     }
 
     /// Reads without removing the data.
-    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.peek(buf).await
+    pub fn peek<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        self.io.peek(buf)
     }
 
     /// One read attempt without waiting.
