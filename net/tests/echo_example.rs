@@ -79,8 +79,8 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
         .recv_timeout(util::HANG)
         .expect("the server started");
     let client_rt = util::current_thread();
-    // The server's runtime and listener, and the client's runtime.
-    let fds_idle = util::fd_count();
+    // Sockets before the clients connect: the server's listener.
+    let sockets_idle = util::socket_count();
 
     let label = format!("echo example on {flavor}");
     let start = Instant::now();
@@ -94,7 +94,7 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
         // Both ends of every connection are in this process: all 1,000 are open at
         // once before the first round trip.
         util::wait_until("the server accepted every connection", || {
-            util::fd_count() >= fds_idle + 2 * CONNECTIONS
+            util::socket_count() >= sockets_idle + 2 * CONNECTIONS
         })
         .await;
         let clients: Vec<_> = streams
@@ -117,7 +117,7 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
     // The clients closed; the server sees end of stream and closes its ends.
     util::wait_sync(
         &format!("{label}: the server closed every connection"),
-        || util::fd_count() == fds_idle,
+        || util::socket_count() == sockets_idle,
     );
     stop.store(true, Ordering::Relaxed);
     server.join().expect("the server thread");

@@ -261,6 +261,17 @@ pub fn fd_count() -> usize {
         - 1
 }
 
+/// Open sockets in this process. Unlike [`fd_count`], not moved by the eventfd a
+/// multi-reactor worker's `EventPoll` opens lazily, the first time two threads wait
+/// on it at once (`prepare_notify`), which may happen at any point of a test.
+pub fn socket_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("reading /proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
 /// A socket's fd and inode: enough to tell, after it is closed, whether the fd number
 /// still names it (another test may have reused the number meanwhile).
 #[derive(Clone, Copy, Debug)]
