@@ -13,6 +13,7 @@ mod reactor_bench;
 mod report;
 mod sched_bench;
 mod server_cmd;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -28,7 +29,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         report::USAGE,
-        "every echo contender side by side; writes target/epitome-report/",
+        "every echo and HTTP contender side by side; writes target/epitome-report/",
     ),
     (
         sched_bench::USAGE,
@@ -41,6 +42,14 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         server_cmd::HERD_USAGE,
         "run one thundering-herd variant (prints its address)",
+    ),
+    (
+        server_cmd::HTTP_USAGE,
+        "run one HTTP contender (prints its address)",
+    ),
+    (
+        soak::USAGE,
+        "echo server under connection churn: every byte, fds and RSS checked",
     ),
 ];
 
@@ -68,6 +77,8 @@ fn main() -> ExitCode {
         "sched" => sched_bench::main(rest),
         "server" => server_cmd::main(rest),
         "herd-server" => server_cmd::herd_main(rest),
+        "http-server" => server_cmd::http_main(rest),
+        "soak" => soak::main(rest),
         "help" | "-h" | "--help" => {
             print!("{}", usage());
             ExitCode::SUCCESS
