@@ -91,10 +91,16 @@ impl<V> InterestTree<V> {
         let mut cur = self.root;
         while cur != NIL {
             let node = self.node(cur);
-            cur = match key.cmp(&node.key) {
-                std::cmp::Ordering::Less => node.left,
-                std::cmp::Ordering::Greater => node.right,
-                std::cmp::Ordering::Equal => return Some(cur),
+            if key == node.key {
+                return Some(cur);
+            }
+            // A select rather than a three-way branch: the compiler can make it a
+            // conditional move, and a search over shuffled fds would mispredict the
+            // branch on about half the levels.
+            cur = if key < node.key {
+                node.left
+            } else {
+                node.right
             };
         }
         None
