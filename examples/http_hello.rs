@@ -14,10 +14,9 @@
 //! at most 16 KiB (else 431), bodies of at most 1 MiB (else 413), no `Date` header.
 
 use std::io;
-use std::net::Shutdown;
 use std::sync::Arc;
 
-use epitome::net::{TcpListener, TcpStream};
+use epitome::net::TcpListener;
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -51,7 +50,7 @@ fn main() -> io::Result<()> {
                     match listener.accept().await {
                         Ok((stream, _)) => {
                             epitome::spawn(async move {
-                                let _ = serve(stream).await;
+                                let _ = http1::serve(stream).await;
                             });
                         }
                         Err(e) => eprintln!("accept: {e}"),
@@ -66,28 +65,4 @@ fn main() -> io::Result<()> {
         }
     });
     Ok(())
-}
-
-/// One connection: read, answer every complete request received, repeat.
-async fn serve(stream: TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut received: Vec<u8> = Vec::with_capacity(4096);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; http1::READ_CHUNK];
-    loop {
-        let close = http1::answer(&mut received, &mut out);
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-        }
-        if close {
-            // FIN after the last response; the client closes its side.
-            return stream.shutdown(Shutdown::Write).await;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        received.extend_from_slice(&chunk[..n]);
-    }
 }

@@ -141,6 +141,30 @@ fn respond(out: &mut Vec<u8>, req: &Request) {
     }
 }
 
+/// One connection on epitome: read, answer every complete request received, repeat.
+pub async fn serve(stream: epitome::net::TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut received: Vec<u8> = Vec::with_capacity(4096);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let close = answer(&mut received, &mut out);
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+        if close {
+            // FIN after the last response; the client closes its side.
+            return stream.shutdown(std::net::Shutdown::Write).await;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

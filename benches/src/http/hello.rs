@@ -6,7 +6,7 @@
 #[path = "../../../examples/support/http1.rs"]
 mod http1;
 
-pub use http1::{READ_CHUNK, answer};
+pub use http1::{READ_CHUNK, answer, serve};
 
 #[cfg(test)]
 mod same_body {

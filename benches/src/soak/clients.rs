@@ -4,7 +4,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -244,24 +243,5 @@ fn read_echo(stream: &mut TcpStream, sent: &[u8], back: &mut [u8]) -> Result<(),
 
 /// Closes with `SO_LINGER` 0: the kernel sends a reset, not a FIN.
 fn reset(stream: TcpStream) -> Result<(), String> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the option value is a readable `linger` of the size passed, and the fd
-    // is open for the duration of the call (`stream` owns it).
-    let res = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if res == -1 {
-        return Err(format!("SO_LINGER: {}", io::Error::last_os_error()));
-    }
-    drop(stream);
-    Ok(())
+    epitome_benches::sys::reset_on_close(&stream).map_err(|e| format!("SO_LINGER: {e}"))
 }
