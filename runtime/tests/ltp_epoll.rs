@@ -27,7 +27,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use epitome_runtime::eventpoll::{
@@ -415,9 +415,13 @@ impl Drop for Unpollable {
     }
 }
 
-/// An fd number that is certainly not open: a dup placed far above anything the tests
-/// open (fds are allocated lowest first), then closed.
+/// An fd number that is certainly not open: one near the top of the fd limit, a
+/// different one per call, that is checked to be closed. The kernel hands out the
+/// lowest free fd, so nothing the tests open reaches up there. (A dup far above the
+/// open fds, closed at once, was not enough: two tests running at the same time got
+/// the same number, and one's dup was still open while the other used it.)
 fn closed_fd() -> RawFd {
+    static TAKEN: AtomicI32 = AtomicI32::new(0);
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -425,18 +429,15 @@ fn closed_fd() -> RawFd {
     // SAFETY: `limit` is a valid rlimit to fill.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     assert_eq!(rc, 0, "getrlimit: {}", io::Error::last_os_error());
-    let floor = (limit.rlim_cur / 2).clamp(64, 100_000) as RawFd;
-    let (rx, _tx) = pipe(0);
-    // SAFETY: F_DUPFD_CLOEXEC takes an int argument and returns a new fd.
-    let fd = unsafe { libc::fcntl(rx.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) };
-    assert!(
-        fd >= 0,
-        "fcntl(F_DUPFD_CLOEXEC): {}",
-        io::Error::last_os_error()
-    );
-    // SAFETY: `fd` is a fresh duplicate owned by nobody else; dropping closes it.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    fd
+    let top = limit.rlim_cur.min(RawFd::MAX as libc::rlim_t) as RawFd - 1;
+    loop {
+        let fd = top - TAKEN.fetch_add(1, Ordering::Relaxed);
+        assert!(fd > 2, "no closed fd number left below the fd limit");
+        // SAFETY: F_GETFD takes no argument and only reads the fd's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            return fd;
+        }
+    }
 }
 
 /// Two seconds: the stand-in for the original's "wait forever" (-1) where something is
