@@ -5,6 +5,10 @@
 //! - Level-triggered: one event on A (which stays ready) reaches both waiters: the
 //!   first re-queues A and, seeing a thread asleep in the kernel wait, wakes it with a
 //!   notify, which then delivers A from the re-queued list.
+//! - A non-blocking wait beside a blocked one, one level-triggered event: both get it.
+//!   The non-blocking wait takes the poller's fast path only while no other thread is
+//!   inside `wait`; beside a sleeping thread the fast path would re-queue the item
+//!   without waking that thread, which would sleep on with the item ready.
 #![cfg(epitome_loom)]
 
 use epitome_loom_tests::check;
@@ -12,6 +16,7 @@ use epitome_runtime::__loom::{Event, FakeKernel, Poller};
 use epitome_runtime::eventpoll::{EPOLLET, EPOLLIN};
 use loom::sync::Arc;
 use loom::thread;
+use std::time::Duration;
 
 /// One wait, with room for more than the one event there is: the kernel instance's
 /// list is walked to its end, so a level-triggered item is re-queued on the poller's
@@ -66,6 +71,29 @@ fn level_triggered_event_reaches_both() {
         for w in waiters {
             assert_eq!(w.join().unwrap(), 1);
         }
+        poller.check_ready_list();
+    });
+}
+
+#[test]
+fn a_non_blocking_wait_never_strands_a_blocked_one() {
+    check("eventpoll_waiters/nonblocking_beside_blocked", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        poller.add(a, Event::new(EPOLLIN, 1)).unwrap();
+        let waiter = {
+            let poller = poller.clone();
+            thread::spawn(move || wait_one(&poller))
+        };
+        poller.kernel().set_ready(a, EPOLLIN);
+        let mut buf = [Event::default(); 2];
+        let n = poller.wait(&mut buf, Some(Duration::ZERO)).unwrap();
+        assert!(n <= 1, "one item, {n} events");
+        if n == 1 {
+            assert_eq!(buf[0].data, 1);
+        }
+        // A stays ready: the blocked waiter gets it whoever delivered first.
+        assert_eq!(waiter.join().unwrap(), 1);
         poller.check_ready_list();
     });
 }

@@ -61,6 +61,10 @@ use crate::sys::epoll::CtlOp;
 /// How many fds one `poll(2)` re-checks at most.
 const POLL_BATCH: usize = 1024;
 
+/// The item states in which a kernel report of the item is an echo (see the module
+/// docs): it has its place on our lists, or it is disarmed here.
+const UNUSUAL_REPORT: u32 = state::ON_READY_LIST | state::DISARMED | state::WALKED;
+
 fn token(slot: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(slot)
 }
@@ -88,7 +92,8 @@ struct Inner<P> {
     /// Scratch for the batched re-poll.
     pollfds: Vec<libc::pollfd>,
     polled: Vec<u32>,
-    /// Scratch: items of our list dropped as stale during this delivery.
+    /// Scratch: items of our list dropped as stale during this delivery. Empty between
+    /// deliveries: `place_requeue` clears it, and so does `walked`.
     dropped: Vec<u32>,
     /// Scratch: items marked [`state::WALKED`] during this delivery.
     walked: Vec<u32>,
@@ -103,6 +108,7 @@ impl<P> Nodes for InterestTree<Item<P>> {
 
 /// The level-triggered items one delivery re-queues: first those that came from our
 /// list, then those the kernel reported.
+#[derive(Default)]
 struct Requeue {
     list: ReadyList,
     from_ours: usize,
@@ -175,8 +181,15 @@ impl<K: Kernel> Poller<K> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The number of registered fds.
     pub fn len(&self) -> usize {
         self.lock().tree.len()
+    }
+
+    /// Whether no fd is registered.
+    #[allow(dead_code)] // `EventPoll::is_empty` asks `len`; the loom models may ask this.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// `EPOLL_CTL_ADD` (the kernel's `ep_insert`).
@@ -299,11 +312,33 @@ impl<K: Kernel> Poller<K> {
         if out.is_empty() || out.len() > EP_MAX_EVENTS {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        let mut guard = self.lock();
+        // Planted bug: take the fast path beside a thread asleep in the kernel wait.
+        let alone = guard.in_wait == 0 || cfg!(epitome_loom_mutant = "fast_path_ignores_waiters");
+        if timeout == Some(Duration::ZERO) && alone && guard.ready.is_empty() {
+            // The most frequent call (a runtime's turn between tasks, the benchmark's
+            // steady state): a wait that cannot block, with nothing on our part of the
+            // list and nobody else inside `wait`, so no waiter to hand on to and no
+            // check-in to await. The delivery is the kernel instance's reports alone,
+            // as `ep_poll` with a zero timeout goes straight to `ep_send_events`.
+            return guard.deliver_reports(&self.kernel, out);
+        }
+        self.wait_slow(guard, out, timeout)
+    }
+
+    /// Every other wait: one that may block, one that must deliver our part of the
+    /// list first, or one with other threads inside `wait`.
+    #[inline(never)]
+    fn wait_slow<'a>(
+        &'a self,
+        mut guard: MutexGuard<'a, Inner<K::Proxy>>,
+        out: &mut [Event],
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
         let deadline = match timeout {
             Some(d) if !d.is_zero() => Instant::now().checked_add(d),
             _ => None,
         };
-        let mut guard = self.lock();
         guard.in_wait += 1;
         if guard.in_wait > 1 {
             // A second waiter: from now on a delivery may have to wake another thread.
@@ -336,12 +371,7 @@ impl<K: Kernel> Poller<K> {
     ) -> (MutexGuard<'a, Inner<K::Proxy>>, io::Result<usize>) {
         let mut checked_in = false;
         loop {
-            let mut requeue = Requeue {
-                list: ReadyList::new(),
-                from_ours: 0,
-            };
-            guard.dropped.clear();
-            guard.walked.clear();
+            let mut requeue = Requeue::default();
             // Our part of the list comes first in the kernel's order.
             let mut n = match guard.walk_ours(&self.kernel, out, &mut requeue) {
                 Ok(n) => n,
@@ -352,12 +382,11 @@ impl<K: Kernel> Poller<K> {
             };
             // Then the kernel instance's part, for exactly the room that is left.
             let mut kernel_empty = false;
-            let mut first = true;
-            while n < out.len() {
+            if n < out.len() {
                 let room = out.len() - n;
                 // Sleep only with nothing to report and nothing left to tidy: items just
                 // dropped from our list still need `place_requeue` after this walk.
-                let res = if first && n == 0 && guard.dropped.is_empty() && !checked_in {
+                let res = if n == 0 && guard.dropped.is_empty() && !checked_in {
                     // Nothing to report yet: this is where a wait sleeps.
                     let t = match (timeout, deadline) {
                         (None, _) => None,
@@ -388,22 +417,29 @@ impl<K: Kernel> Poller<K> {
                 } else {
                     self.kernel.wait(&mut out[n..], Some(Duration::ZERO))
                 };
-                first = false;
-                let k = match res {
-                    Ok(k) => k,
+                match res {
+                    Ok(k) => {
+                        n += guard.take_reports(&self.kernel, out, n, k, &mut requeue);
+                        kernel_empty = k < room;
+                        if !kernel_empty {
+                            // Some reports may have been echoes; walk on for the room
+                            // that is left.
+                            match guard.take_more_reports(&self.kernel, out, n, &mut requeue) {
+                                Ok((m, empty)) => (n, kernel_empty) = (m, empty),
+                                Err(e) => {
+                                    guard.place_requeue(&self.kernel, requeue, false);
+                                    return (guard, Err(e));
+                                }
+                            }
+                        }
+                    }
                     Err(e) if n == 0 => {
                         guard.place_requeue(&self.kernel, requeue, false);
                         return (guard, Err(e));
                     }
-                    Err(_) => break,
-                };
-                n += guard.take_reports(&self.kernel, out, n, k, &mut requeue);
-                if k < room {
-                    // The kernel instance walked its whole list.
-                    kernel_empty = true;
-                    break;
+                    // Deliver what our list gave; the kernel's side waits for next time.
+                    Err(_) => {}
                 }
-                // Some reports were echoes; walk on for the room that is left.
             }
             guard.place_requeue(&self.kernel, requeue, kernel_empty);
             if n > 0 {
@@ -539,6 +575,58 @@ impl<P> Inner<P> {
         Ok(())
     }
 
+    /// A whole delivery without blocking when our part of the list is empty: the kernel
+    /// instance's reports, taken until `out` is full or the instance has walked its
+    /// whole list, then the re-queued items placed (see [`Poller::wait`]).
+    #[inline(always)]
+    fn deliver_reports<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        out: &mut [Event],
+    ) -> io::Result<usize> {
+        debug_assert!(self.ready.is_empty() && self.dropped.is_empty() && self.walked.is_empty());
+        let mut requeue = Requeue::default();
+        let k = kernel.wait(out, Some(Duration::ZERO))?;
+        let n = self.take_reports(kernel, out, 0, k, &mut requeue);
+        if k < out.len() {
+            // The kernel instance walked its whole list: the tail is ours, and with
+            // nothing walked on our list there is nothing else to tidy.
+            self.ready.append(&mut self.tree, &mut requeue.list);
+            return Ok(n);
+        }
+        let res = self.take_more_reports(kernel, out, n, &mut requeue);
+        let kernel_empty = res.as_ref().is_ok_and(|&(_, empty)| empty);
+        self.place_requeue(kernel, requeue, kernel_empty);
+        res.map(|(n, _)| n)
+    }
+
+    /// Asks the kernel instance, without blocking, for the room left in `out` after `n`
+    /// events, again and again while its reports fill that room (some may be echoes,
+    /// which take no room in the end). Returns the new count and whether the instance
+    /// walked its whole list. A kernel error ends the walk; it is returned only when
+    /// nothing has been delivered.
+    fn take_more_reports<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        out: &mut [Event],
+        mut n: usize,
+        requeue: &mut Requeue,
+    ) -> io::Result<(usize, bool)> {
+        while n < out.len() {
+            let room = out.len() - n;
+            let k = match kernel.wait(&mut out[n..], Some(Duration::ZERO)) {
+                Ok(k) => k,
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => return Ok((n, false)),
+            };
+            n += self.take_reports(kernel, out, n, k, requeue);
+            if k < room {
+                return Ok((n, true));
+            }
+        }
+        Ok((n, false))
+    }
+
     /// Delivers from our list into `out` (the first part of `ep_send_events`'s walk):
     /// each item is re-polled, with one `poll(2)` for a batch of them. Stops when `out`
     /// is full or the list is empty; returns how many events it wrote.
@@ -622,6 +710,7 @@ impl<P> Inner<P> {
 
     /// Takes the kernel's reports in `out[at..at + k]` (the rest of `ep_send_events`'s
     /// walk) and compacts the deliverable ones to `out[at..]`; returns how many.
+    #[inline(always)]
     fn take_reports<K: Kernel<Proxy = P>>(
         &mut self,
         kernel: &K,
@@ -630,49 +719,28 @@ impl<P> Inner<P> {
         k: usize,
         requeue: &mut Requeue,
     ) -> usize {
+        let out = &mut out[..at + k];
         let mut n = at;
-        for i in at..at + k {
+        for i in at..out.len() {
             let report = out[i];
             if report.data == WAKE_TOKEN {
                 continue;
             }
             let slot = report.data as u32;
             let generation = (report.data >> 32) as u32;
-            let Some(item) = self.tree.get_mut(slot) else {
-                continue;
-            };
-            if item.generation != generation {
+            let item = match self.tree.get_mut(slot) {
+                Some(item) if item.generation == generation => item,
                 // Deleted (and maybe replaced) after the kernel reported it.
-                continue;
-            }
-            let revents = match &item.proxy {
-                None => report.events,
-                // The proxy is ready: take the item's own report from it, which also
-                // leaves the item armed and not queued there.
-                Some(proxy) => match kernel.proxy_wait(proxy) {
-                    Ok(Some(events)) => events,
-                    _ => continue,
-                },
+                _ => continue,
             };
-            if item.state & (state::ON_READY_LIST | state::DISARMED | state::WALKED) != 0 {
-                // An echo: the item has its place on our lists, or is disarmed here.
-                // The kernel's oneshot side has now fired.
-                if item.has(state::ONESHOT) && !item.has(state::DISARMED) {
-                    item.state |= state::KERNEL_DISARMED;
+            let mut events = report.events & item.interest;
+            if item.proxy.is_some() || item.state & UNUSUAL_REPORT != 0 || events == 0 {
+                match self.take_unusual_report(kernel, slot, report.events) {
+                    Some(e) => events = e,
+                    None => continue,
                 }
-                item.state &= !state::MAY_ECHO;
-                continue;
             }
-            let events = revents & item.interest;
-            if events == 0 {
-                // Only possible if a modify narrowed the mask after the kernel's
-                // report; the kernel side of a oneshot item fired, so re-arm it.
-                if item.has(state::ONESHOT) {
-                    let mask = item.kernel_mask();
-                    let _ = self.home_ctl(kernel, slot, CtlOp::Modify, mask);
-                }
-                continue;
-            }
+            let item = self.tree.value_mut(slot);
             out[n] = Event {
                 events,
                 data: item.data,
@@ -685,6 +753,48 @@ impl<P> Inner<P> {
             }
         }
         n - at
+    }
+
+    /// A report of a live item that is proxied, an echo, or for events the item no
+    /// longer asks for: returns the events to deliver, if any.
+    #[cold]
+    #[inline(never)]
+    fn take_unusual_report<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        slot: u32,
+        reported: u32,
+    ) -> Option<u32> {
+        let item = self.tree.value_mut(slot);
+        let revents = match &item.proxy {
+            None => reported,
+            // The proxy is ready: take the item's own report from it, which also leaves
+            // the item armed and not queued there.
+            Some(proxy) => match kernel.proxy_wait(proxy) {
+                Ok(Some(events)) => events,
+                _ => return None,
+            },
+        };
+        if item.state & UNUSUAL_REPORT != 0 {
+            // An echo: the item has its place on our lists, or is disarmed here. The
+            // kernel's oneshot side has now fired.
+            if item.has(state::ONESHOT) && !item.has(state::DISARMED) {
+                item.state |= state::KERNEL_DISARMED;
+            }
+            item.state &= !state::MAY_ECHO;
+            return None;
+        }
+        let events = revents & item.interest;
+        if events == 0 {
+            // Only possible if a modify narrowed the mask after the kernel's report; the
+            // kernel side of a oneshot item fired, so re-arm it.
+            if item.has(state::ONESHOT) {
+                let mask = item.kernel_mask();
+                let _ = self.home_ctl(kernel, slot, CtlOp::Modify, mask);
+            }
+            return None;
+        }
+        Some(events)
     }
 
     /// Puts the re-queued level-triggered items at the tail of the ready list (the end
@@ -707,8 +817,10 @@ impl<P> Inner<P> {
             let slot = self.walked[i];
             self.tree.value_mut(slot).state &= !state::WALKED;
         }
+        self.walked.clear();
         if kernel_empty {
             self.ready.append(&mut self.tree, &mut requeue.list);
+            self.dropped.clear();
             return;
         }
         let mut i = 0;
@@ -733,5 +845,6 @@ impl<P> Inner<P> {
             let mask = self.tree.value_mut(slot).kernel_mask();
             let _ = self.reinsert(kernel, slot, mask);
         }
+        self.dropped.clear();
     }
 }

@@ -62,6 +62,7 @@ impl Epoll {
     ///
     /// `buf` must be valid for writes of `cap` `libc::epoll_event`s (it need not be
     /// aligned beyond `epoll_event`'s own alignment) and `cap` must be at least 1.
+    #[inline]
     pub(crate) unsafe fn wait(
         &self,
         buf: *mut libc::epoll_event,
@@ -73,45 +74,62 @@ impl Epoll {
         let n = match timeout {
             None => syscall!(epoll_wait(epfd, buf, cap, -1))?,
             Some(d) if d.is_zero() => syscall!(epoll_wait(epfd, buf, cap, 0))?,
-            Some(d) => {
-                if PWAIT2.load(Ordering::Relaxed) != 2 {
-                    let ts = libc::timespec {
-                        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-                        tv_nsec: d.subsec_nanos() as libc::c_long,
-                    };
-                    // SAFETY: buf/cap as the caller promised; `ts` outlives the call; a
-                    // null sigmask means "do not change the mask", as for epoll_wait.
-                    let res = unsafe {
-                        libc::syscall(
-                            libc::SYS_epoll_pwait2,
-                            epfd,
-                            buf,
-                            cap,
-                            &ts as *const libc::timespec,
-                            std::ptr::null::<libc::sigset_t>(),
-                            0usize,
-                        )
-                    };
-                    if res >= 0 {
-                        PWAIT2.store(1, Ordering::Relaxed);
-                        return Ok(res as usize);
-                    }
-                    let err = io::Error::last_os_error();
-                    if err.raw_os_error() != Some(libc::ENOSYS) {
-                        return Err(err);
-                    }
-                    PWAIT2.store(2, Ordering::Relaxed);
-                }
-                // Round up so the wait never ends before the deadline.
-                let ms = d
-                    .as_nanos()
-                    .div_ceil(1_000_000)
-                    .min(libc::c_int::MAX as u128);
-                syscall!(epoll_wait(epfd, buf, cap, ms as libc::c_int))?
-            }
+            // SAFETY: buf/cap as the caller promised.
+            Some(d) => return unsafe { wait_timed(epfd, buf, cap, d) },
         };
         Ok(n as usize)
     }
+}
+
+/// A wait with a non-zero timeout: `epoll_pwait2` for nanoseconds where the kernel has
+/// it, else `epoll_wait` with the timeout rounded up to whole milliseconds. Kept out of
+/// line so the zero-timeout and infinite waits stay a plain call.
+///
+/// # Safety
+///
+/// As for [`Epoll::wait`], with `cap` already clamped to `c_int`.
+#[inline(never)]
+unsafe fn wait_timed(
+    epfd: RawFd,
+    buf: *mut libc::epoll_event,
+    cap: libc::c_int,
+    d: Duration,
+) -> io::Result<usize> {
+    if PWAIT2.load(Ordering::Relaxed) != 2 {
+        let ts = libc::timespec {
+            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: buf/cap as the caller promised; `ts` outlives the call; a null sigmask
+        // means "do not change the mask", as for epoll_wait.
+        let res = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                epfd,
+                buf,
+                cap,
+                &ts as *const libc::timespec,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        if res >= 0 {
+            PWAIT2.store(1, Ordering::Relaxed);
+            return Ok(res as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(err);
+        }
+        PWAIT2.store(2, Ordering::Relaxed);
+    }
+    // Round up so the wait never ends before the deadline.
+    let ms = d
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .min(libc::c_int::MAX as u128);
+    let n = syscall!(epoll_wait(epfd, buf, cap, ms as libc::c_int))?;
+    Ok(n as usize)
 }
 
 impl AsRawFd for Epoll {
