@@ -733,23 +733,28 @@ impl<P> Inner<P> {
                 // Deleted (and maybe replaced) after the kernel reported it.
                 _ => continue,
             };
-            let mut events = report.events & item.interest;
-            if item.proxy.is_some() || item.state & UNUSUAL_REPORT != 0 || events == 0 {
+            let events = report.events & item.interest;
+            let usual = item.proxy.is_none() && item.state & UNUSUAL_REPORT == 0 && events != 0;
+            let (events, item) = if usual {
+                (events, item)
+            } else {
                 match self.take_unusual_report(kernel, slot, report.events) {
-                    Some(e) => events = e,
+                    Some(events) => (events, self.tree.value_mut(slot)),
                     None => continue,
                 }
-            }
-            let item = self.tree.value_mut(slot);
+            };
             out[n] = Event {
                 events,
                 data: item.data,
             };
             n += 1;
-            if item.has(state::ONESHOT) {
-                item.state |= state::DISARMED;
-            } else if !item.has(state::EDGE) {
-                requeue.list.push_back(&mut self.tree, slot);
+            match item.state & (state::ONESHOT | state::EDGE) {
+                // Level-triggered: back on the tail after this delivery.
+                0 => {
+                    requeue.list.push_back(&mut self.tree, slot);
+                }
+                state::EDGE => {}
+                _ => item.state |= state::DISARMED,
             }
         }
         n - at
