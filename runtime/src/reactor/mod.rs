@@ -123,23 +123,29 @@ impl ReactorHandle {
         res
     }
 
-    /// One turn: waits up to `timeout` on the `EventPoll` into `events`, records each
-    /// event on its source and wakes the waiters (after the registry lock is released),
-    /// then runs the hand-on hooks of events nobody here waited for. The owning worker
-    /// calls it with its own buffers; another worker may call it, without blocking, to
-    /// stand in for a worker stuck in a task that does not yield.
+    /// One turn: waits up to `timeout` on the `EventPoll` into `events`, calls
+    /// `waited` with the number of events, records each event on its source and wakes
+    /// the waiters (after the registry lock is released), then runs the hand-on hooks
+    /// of events nobody here waited for. The owning worker calls it with its own
+    /// buffers; another worker may call it, without blocking, to stand in for a worker
+    /// stuck in a task that does not yield.
+    ///
+    /// `waited` runs before any waiter is woken, so whatever it records (the metrics'
+    /// wait and event counts) is visible to a task woken by one of the events.
     pub(crate) fn turn_into(
         &self,
         events: &mut [Event],
         wake: &mut Vec<Waker>,
         unclaimed: &mut Vec<scheduled_io::UnclaimedHook>,
         timeout: Option<Duration>,
+        waited: impl FnOnce(usize),
     ) -> io::Result<usize> {
         let n = match self.poll.wait(events, timeout) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
             Err(e) => return Err(e),
         };
+        waited(n);
         if n == 0 {
             return Ok(0);
         }
@@ -228,15 +234,21 @@ impl Driver {
         ))
     }
 
-    /// Waits up to `timeout` for events and dispatches them: readiness is recorded on
-    /// each source and its waiters are woken (after the registry lock is released).
-    /// Returns how many events the wait reported.
-    pub(crate) fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+    /// Waits up to `timeout` for events and dispatches them: `waited` gets the number of
+    /// events before anything is dispatched, then readiness is recorded on each source
+    /// and its waiters are woken (after the registry lock is released). Returns how
+    /// many events the wait reported.
+    pub(crate) fn turn(
+        &mut self,
+        timeout: Option<Duration>,
+        waited: impl FnOnce(usize),
+    ) -> io::Result<usize> {
         self.handle.turn_into(
             &mut self.events,
             &mut self.wake,
             &mut self.unclaimed,
             timeout,
+            waited,
         )
     }
 }

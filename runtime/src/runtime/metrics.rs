@@ -78,7 +78,8 @@ impl RuntimeMetrics {
         self.worker(i).parks.get()
     }
 
-    /// Reactor waits (blocking or not), all workers.
+    /// Reactor waits (blocking or not), all workers; a worker standing in for a sibling
+    /// stuck in a task counts its waits on that sibling's reactor as its own.
     pub fn reactor_wait_count(&self) -> u64 {
         self.sum(|m| m.reactor_waits.get())
     }

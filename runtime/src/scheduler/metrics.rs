@@ -43,10 +43,20 @@ pub(crate) struct WorkerMetrics {
     pub(crate) remote_schedules: AtomicU64,
     /// Times the worker went to sleep in its reactor.
     pub(crate) parks: LocalCounter,
-    /// Reactor waits (blocking or not).
+    /// Reactor waits (blocking or not), including this worker's non-blocking waits on
+    /// the reactor of a sibling stuck in a task.
     pub(crate) reactor_waits: LocalCounter,
-    /// Events the reactor's waits returned.
+    /// Events those waits returned.
     pub(crate) events: LocalCounter,
     /// Resource polls answered `Pending` because a task's budget ran out.
     pub(crate) forced_yields: AtomicU64,
+}
+
+impl WorkerMetrics {
+    /// One reactor wait that returned `events` events; only the owning worker's thread
+    /// calls this.
+    pub(crate) fn count_wait(&self, events: usize) {
+        self.reactor_waits.incr_local();
+        self.events.add_local(events as u64);
+    }
 }

@@ -322,13 +322,13 @@ impl Core {
             }
             (t, None) => t,
         };
-        let metrics = &local.shared.metrics;
-        // An error (not EINTR, which the driver absorbs) would be a bug in the
+        // Counted before the events are dispatched, so a task they wake sees them
+        // counted. An error (not EINTR, which the driver absorbs) would be a bug in the
         // reactor's own fds; keep serving rather than spin or die.
-        if let Ok(events) = self.driver.borrow_mut().turn(timeout) {
-            metrics.reactor_waits.incr_local();
-            metrics.events.add_local(events as u64);
-        }
+        let _ = self
+            .driver
+            .borrow_mut()
+            .turn(timeout, |n| local.shared.metrics.count_wait(n));
         // With no timer pending before the wait, none can be due after it: a timer
         // registered meanwhile unparks this worker, and the next turn fires it.
         // Skipping the clock read and the wheel's lock is most of a turn's cost on a
@@ -399,9 +399,13 @@ impl Core {
             if events.is_empty() {
                 events.resize(256, crate::eventpoll::Event::default());
             }
+            // Counted as this worker's wait: the events are taken here, and only this
+            // thread writes its own counters.
             let _ = sibling
                 .reactor
-                .turn_into(events, wake, unclaimed, Some(Duration::ZERO));
+                .turn_into(events, wake, unclaimed, Some(Duration::ZERO), |n| {
+                    self.local.shared.metrics.count_wait(n)
+                });
             sibling.timer.fire_expired(Instant::now());
         }
     }
