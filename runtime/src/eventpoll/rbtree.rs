@@ -88,9 +88,12 @@ impl<V> InterestTree<V> {
 
     /// The slot holding `key` (the kernel's `ep_find`).
     pub(crate) fn find(&self, key: RawFd) -> Option<u32> {
+        let nodes = self.nodes.as_slice();
         let mut cur = self.root;
-        while cur != NIL {
-            let node = self.node(cur);
+        // NIL is above every slot, so one bounds check both ends the walk at a leaf and
+        // keeps the access in bounds: every search pays it once per level, and it is
+        // the whole of what every ctl adds to the kernel's own lookup.
+        while let Some(node) = nodes.get(cur as usize) {
             if key == node.key {
                 return Some(cur);
             }
