@@ -92,6 +92,7 @@ impl WorkerShared {
             owned: OwnedTasks::default(),
             batons: RefCell::new(Vec::new()),
             pinned: Cell::new(None),
+            took_remote: Cell::new(false),
         };
         Ok((
             shared,
@@ -164,6 +165,8 @@ pub(crate) struct WorkerLocal {
     /// The thread that spawned `!Send` tasks here (`spawn_local`): this worker may only
     /// be driven, or shut down, on that thread from then on.
     pub(crate) pinned: Cell<Option<crate::loom::os::thread::ThreadId>>,
+    /// Tasks came through the remote queue since the worker last parked.
+    took_remote: Cell<bool>,
 }
 
 /// A worker's loop state, held by whichever thread drives the worker.
@@ -233,6 +236,7 @@ impl WorkerLocal {
             return false;
         }
         self.queue.append(&mut list);
+        self.took_remote.set(true);
         true
     }
 
@@ -348,6 +352,17 @@ impl Core {
         {
             self.turn(Some(Duration::ZERO));
             return;
+        }
+        // Remote work came in since the last park, so more is likely on its way from a
+        // thread spawning a burst. If that thread shares this CPU, parking now would
+        // have each of its spawns write the unpark eventfd and switch to this worker
+        // for one task (the scheduler benchmark's spawn_many measured one write per
+        // spawn). Yield the CPU once first, and look again.
+        if self.local.took_remote.replace(false) {
+            std::thread::yield_now();
+            if self.local.take_remote() {
+                return;
+            }
         }
         // While a sibling is awake it may get stuck in a task that never yields; sleep
         // in short stretches then, to stand in for it (the reactor of a stuck worker is
