@@ -92,8 +92,8 @@ struct Inner<P> {
     /// Scratch for the batched re-poll.
     pollfds: Vec<libc::pollfd>,
     polled: Vec<u32>,
-    /// Scratch: items of our list dropped as stale during this delivery. Empty between
-    /// deliveries: `place_requeue` clears it, and so does `walked`.
+    /// Scratch: items of our list dropped as stale during this delivery. This list and
+    /// the next are empty between deliveries (`place_requeue` clears both).
     dropped: Vec<u32>,
     /// Scratch: items marked [`state::WALKED`] during this delivery.
     walked: Vec<u32>,
@@ -187,7 +187,9 @@ impl<K: Kernel> Poller<K> {
     }
 
     /// Whether no fd is registered.
-    #[allow(dead_code)] // `EventPoll::is_empty` asks `len`; the loom models may ask this.
+    // The loom build exports `Poller`, where a `len` wants an `is_empty`; the
+    // `EventPoll` API asks `len` itself.
+    #[allow(dead_code)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
