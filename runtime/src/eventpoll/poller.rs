@@ -385,7 +385,6 @@ impl<K: Kernel> Poller<K> {
             // Then the kernel instance's part, for exactly the room that is left.
             let mut kernel_empty = false;
             if n < out.len() {
-                let room = out.len() - n;
                 // Sleep only with nothing to report and nothing left to tidy: items just
                 // dropped from our list still need `place_requeue` after this walk.
                 let res = if n == 0 && guard.dropped.is_empty() && !checked_in {
@@ -420,21 +419,14 @@ impl<K: Kernel> Poller<K> {
                     self.kernel.wait(&mut out[n..], Some(Duration::ZERO))
                 };
                 match res {
-                    Ok(k) => {
-                        n += guard.take_reports(&self.kernel, out, n, k, &mut requeue);
-                        kernel_empty = k < room;
-                        if !kernel_empty {
-                            // Some reports may have been echoes; walk on for the room
-                            // that is left.
-                            match guard.take_more_reports(&self.kernel, out, n, &mut requeue) {
-                                Ok((m, empty)) => (n, kernel_empty) = (m, empty),
-                                Err(e) => {
-                                    guard.place_requeue(&self.kernel, requeue, false);
-                                    return (guard, Err(e));
-                                }
-                            }
+                    Ok(k) => match guard.take_kernel_reports(&self.kernel, out, n, k, &mut requeue)
+                    {
+                        Ok((m, empty)) => (n, kernel_empty) = (m, empty),
+                        Err(e) => {
+                            guard.place_requeue(&self.kernel, requeue, false);
+                            return (guard, Err(e));
                         }
-                    }
+                    },
                     Err(e) if n == 0 => {
                         guard.place_requeue(&self.kernel, requeue, false);
                         return (guard, Err(e));
@@ -578,8 +570,7 @@ impl<P> Inner<P> {
     }
 
     /// A whole delivery without blocking when our part of the list is empty: the kernel
-    /// instance's reports, taken until `out` is full or the instance has walked its
-    /// whole list, then the re-queued items placed (see [`Poller::wait`]).
+    /// instance's reports, then the re-queued items placed (see [`Poller::wait`]).
     #[inline(always)]
     fn deliver_reports<K: Kernel<Proxy = P>>(
         &mut self,
@@ -589,17 +580,31 @@ impl<P> Inner<P> {
         debug_assert!(self.ready.is_empty() && self.dropped.is_empty() && self.walked.is_empty());
         let mut requeue = Requeue::default();
         let k = kernel.wait(out, Some(Duration::ZERO))?;
-        let n = self.take_reports(kernel, out, 0, k, &mut requeue);
-        if k < out.len() {
-            // The kernel instance walked its whole list: the tail is ours, and with
-            // nothing walked on our list there is nothing else to tidy.
-            self.ready.append(&mut self.tree, &mut requeue.list);
-            return Ok(n);
-        }
-        let res = self.take_more_reports(kernel, out, n, &mut requeue);
+        let res = self.take_kernel_reports(kernel, out, 0, k, &mut requeue);
         let kernel_empty = res.as_ref().is_ok_and(|&(_, empty)| empty);
         self.place_requeue(kernel, requeue, kernel_empty);
         res.map(|(n, _)| n)
+    }
+
+    /// The kernel instance's part of a delivery: takes the `k` reports its wait just
+    /// wrote at `out[n..]` and, if they filled the room, asks for more (see
+    /// [`take_more_reports`](Self::take_more_reports)). Returns the new count and
+    /// whether the instance walked its whole list.
+    #[inline(always)]
+    fn take_kernel_reports<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        out: &mut [Event],
+        n: usize,
+        k: usize,
+        requeue: &mut Requeue,
+    ) -> io::Result<(usize, bool)> {
+        let room = out.len() - n;
+        let n = n + self.take_reports(kernel, out, n, k, requeue);
+        if k < room {
+            return Ok((n, true));
+        }
+        self.take_more_reports(kernel, out, n, requeue)
     }
 
     /// Asks the kernel instance, without blocking, for the room left in `out` after `n`
@@ -607,6 +612,7 @@ impl<P> Inner<P> {
     /// which take no room in the end). Returns the new count and whether the instance
     /// walked its whole list. A kernel error ends the walk; it is returned only when
     /// nothing has been delivered.
+    #[inline(never)]
     fn take_more_reports<K: Kernel<Proxy = P>>(
         &mut self,
         kernel: &K,
@@ -814,7 +820,27 @@ impl<P> Inner<P> {
     /// echo), a delete and add for items from our list (which also removes an echo).
     /// Items of our list dropped as stale get the same delete and add, which removes
     /// their echoes and, the fd not being ready, queues nothing.
+    #[inline(always)]
     fn place_requeue<K: Kernel<Proxy = P>>(
+        &mut self,
+        kernel: &K,
+        requeue: Requeue,
+        kernel_empty: bool,
+    ) {
+        // Nearly every delivery: the kernel instance walked its whole list and nothing
+        // was walked on our list, so the re-queued items just join our tail.
+        if kernel_empty && self.walked.is_empty() && self.dropped.is_empty() {
+            if !requeue.list.is_empty() {
+                let mut list = requeue.list;
+                self.ready.append(&mut self.tree, &mut list);
+            }
+            return;
+        }
+        self.place_requeue_slow(kernel, requeue, kernel_empty);
+    }
+
+    #[inline(never)]
+    fn place_requeue_slow<K: Kernel<Proxy = P>>(
         &mut self,
         kernel: &K,
         mut requeue: Requeue,

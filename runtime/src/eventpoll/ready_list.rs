@@ -167,6 +167,7 @@ impl ReadyList {
 
     /// Moves every item of `other` to the tail of `self`, keeping order (the kernel's
     /// `list_splice_tail_init`). O(1).
+    #[inline]
     pub(crate) fn append<S: Nodes>(&mut self, nodes: &mut S, other: &mut ReadyList) {
         if other.is_empty() {
             return;

@@ -319,6 +319,10 @@ impl<T> Wheel<T> {
             None => Duration::ZERO,
             Some(before) => Duration::from_micros(before) + Duration::from_nanos(1),
         };
+        // Cannot fail: `tick` is at most the tick of a pending deadline, and a tick
+        // starts no later than any instant in it (a deadline too far off for a u64 of
+        // microseconds saturates to the last tick, which starts before it), so the sum
+        // is at most that deadline, an `Instant` that exists.
         self.origin
             .checked_add(offset)
             .expect("a slot starts no later than a deadline in it")
