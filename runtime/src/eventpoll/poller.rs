@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use super::Event;
 use super::item::{Item, kernel_mask, state};
 use super::kernel::{Kernel, WAKE_TOKEN};
-use super::rbtree::InterestTree;
+use super::rbtree::{Entry, InterestTree};
 use super::ready_list::{Nodes, ReadyList};
 use super::{EP_MAX_EVENTS, EPOLLET, EPOLLEXCLUSIVE, EPOLLIN};
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
@@ -199,23 +199,19 @@ impl<K: Kernel> Poller<K> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let generation = inner.next_generation();
-        match inner.tree.find(fd) {
-            None => {
-                let slot = inner.tree.vacant_slot();
+        match inner.tree.entry(fd) {
+            Entry::Vacant(vacant) => {
                 // The kernel polls the fd and, if it is ready, queues it on its own
                 // ready list, where a wait finds it in the kernel's order.
                 self.kernel.ctl(
                     CtlOp::Add,
                     fd,
                     kernel_mask(event.events),
-                    token(slot, generation),
+                    token(vacant.slot(), generation),
                 )?;
-                let inserted = inner
-                    .tree
-                    .insert(fd, Item::new(event.events, event.data, generation));
-                debug_assert_eq!(inserted.ok(), Some(slot));
+                vacant.insert(Item::new(event.events, event.data, generation));
             }
-            Some(slot) => {
+            Entry::Occupied(slot) => {
                 // Either the item is live (the kernel answers EEXIST: a proxied item's
                 // fd is not in the main instance, so ask its proxy first) or its file
                 // was closed without a delete and the fd now names a new file, which
@@ -252,19 +248,21 @@ impl<K: Kernel> Poller<K> {
     pub fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(slot) = inner.tree.find(fd) else {
-            // Not ours: the kernel gives the errno (EBADF, EPERM, EINVAL or ENOENT).
-            // Should it accept (a registration we forgot after a failed delete of a
-            // dup'ed file came back under the same fd), track it as a new item.
-            let slot = inner.tree.vacant_slot();
-            let generation = inner.next_generation();
-            let token = token(slot, generation);
-            self.kernel
-                .ctl(CtlOp::Modify, fd, kernel_mask(event.events), token)?;
-            let _ = inner
-                .tree
-                .insert(fd, Item::new(event.events, event.data, generation));
-            return Ok(());
+        let generation = inner.next_generation;
+        let slot = match inner.tree.entry(fd) {
+            Entry::Occupied(slot) => slot,
+            Entry::Vacant(vacant) => {
+                // Not ours: the kernel gives the errno (EBADF, EPERM, EINVAL or
+                // ENOENT). Should it accept (a registration we forgot after a failed
+                // delete of a dup'ed file came back under the same fd), track it as a
+                // new item.
+                let token = token(vacant.slot(), generation);
+                self.kernel
+                    .ctl(CtlOp::Modify, fd, kernel_mask(event.events), token)?;
+                vacant.insert(Item::new(event.events, event.data, generation));
+                inner.next_generation();
+                return Ok(());
+            }
         };
         let item = inner.tree.value_mut(slot);
         let mask = kernel_mask(event.events);

@@ -56,6 +56,60 @@ pub(crate) struct InterestTree<V> {
     root: u32,
 }
 
+/// What [`InterestTree::entry`] found.
+pub(crate) enum Entry<'a, V> {
+    /// The key's node, by slot.
+    Occupied(u32),
+    /// The key is absent; this is where it goes.
+    Vacant(VacantEntry<'a, V>),
+}
+
+/// The place of an absent key: its parent-to-be and the side it hangs on.
+pub(crate) struct VacantEntry<'a, V> {
+    tree: &'a mut InterestTree<V>,
+    key: RawFd,
+    parent: u32,
+    left: bool,
+}
+
+impl<V> VacantEntry<'_, V> {
+    /// The slot [`insert`](Self::insert) will use.
+    pub(crate) fn slot(&self) -> u32 {
+        self.tree.values.vacant_key() as u32
+    }
+
+    /// Links a red node at the place, rebalances, and returns its slot.
+    pub(crate) fn insert(self, value: V) -> u32 {
+        let tree = self.tree;
+        assert!(
+            tree.values.vacant_key() < NIL as usize,
+            "interest tree is limited to 2^31 - 1 nodes"
+        );
+        let slot = tree.values.insert(value);
+        let node = Node {
+            key: self.key,
+            parent_color: self.parent | RED,
+            left: NIL,
+            right: NIL,
+        };
+        if slot == tree.nodes.len() {
+            tree.nodes.push(node);
+        } else {
+            tree.nodes[slot] = node;
+        }
+        let slot = slot as u32;
+        if self.parent == NIL {
+            tree.root = slot;
+        } else if self.left {
+            tree.node_mut(self.parent).left = slot;
+        } else {
+            tree.node_mut(self.parent).right = slot;
+        }
+        tree.insert_fixup(slot);
+        slot
+    }
+}
+
 impl<V> Default for InterestTree<V> {
     fn default() -> Self {
         Self::new()
@@ -79,11 +133,6 @@ impl<V> InterestTree<V> {
     #[allow(dead_code)]
     pub(crate) fn is_empty(&self) -> bool {
         self.root == NIL
-    }
-
-    /// The slot the next successful [`insert`](Self::insert) will use.
-    pub(crate) fn vacant_slot(&self) -> u32 {
-        self.values.vacant_key() as u32
     }
 
     /// The slot holding `key` (the kernel's `ep_find`).
@@ -135,52 +184,40 @@ impl<V> InterestTree<V> {
     }
 
     /// Inserts `key` (the kernel's `ep_rbtree_insert`). Returns the new node's slot, or
-    /// gives `value` back if the key is already present.
+    /// gives `value` back if the key is already present. (The poller inserts through
+    /// [`entry`](Self::entry); the property tests and the fuzz target use this.)
+    #[allow(dead_code)]
     pub(crate) fn insert(&mut self, key: RawFd, value: V) -> Result<u32, V> {
+        match self.entry(key) {
+            Entry::Vacant(vacant) => Ok(vacant.insert(value)),
+            Entry::Occupied(_) => Err(value),
+        }
+    }
+
+    /// The node holding `key`, or the place where it would go. `EPOLL_CTL_ADD` looks
+    /// the fd up (the kernel's `ep_find`) and then inserts it (`ep_rbtree_insert`,
+    /// which walks the tree again); one walk serves both here. The entry borrows the
+    /// tree, so the place cannot go stale before the insertion.
+    pub(crate) fn entry(&mut self, key: RawFd) -> Entry<'_, V> {
+        let nodes = self.nodes.as_slice();
         let mut parent = NIL;
+        let mut left = false;
         let mut cur = self.root;
-        let mut go_left = false;
-        while cur != NIL {
+        // As in `find`: one bounds check per level, a select for the next link.
+        while let Some(node) = nodes.get(cur as usize) {
+            if key == node.key {
+                return Entry::Occupied(cur);
+            }
             parent = cur;
-            let node = self.node(cur);
-            cur = match key.cmp(&node.key) {
-                std::cmp::Ordering::Less => {
-                    go_left = true;
-                    node.left
-                }
-                std::cmp::Ordering::Greater => {
-                    go_left = false;
-                    node.right
-                }
-                std::cmp::Ordering::Equal => return Err(value),
-            };
+            left = key < node.key;
+            cur = if left { node.left } else { node.right };
         }
-        assert!(
-            self.values.vacant_key() < NIL as usize,
-            "interest tree is limited to 2^31 - 1 nodes"
-        );
-        let slot = self.values.insert(value);
-        let node = Node {
+        Entry::Vacant(VacantEntry {
+            tree: self,
             key,
-            parent_color: parent | RED,
-            left: NIL,
-            right: NIL,
-        };
-        if slot == self.nodes.len() {
-            self.nodes.push(node);
-        } else {
-            self.nodes[slot] = node;
-        }
-        let slot = slot as u32;
-        if parent == NIL {
-            self.root = slot;
-        } else if go_left {
-            self.node_mut(parent).left = slot;
-        } else {
-            self.node_mut(parent).right = slot;
-        }
-        self.insert_fixup(slot);
-        Ok(slot)
+            parent,
+            left,
+        })
     }
 
     /// Removes the node in `slot` (the kernel's `rb_erase_cached` in `ep_remove`) and
@@ -646,9 +683,10 @@ mod tests {
         let mut tree = InterestTree::new();
         let a = tree.insert(10, 1u64).unwrap();
         let b = tree.insert(20, 2).unwrap();
-        assert_eq!(tree.vacant_slot(), 2);
+        assert!(matches!(tree.entry(30), Entry::Vacant(v) if v.slot() == 2));
+        assert!(matches!(tree.entry(20), Entry::Occupied(s) if s == b));
         tree.remove(a);
-        assert_eq!(tree.vacant_slot(), a);
+        assert!(matches!(tree.entry(10), Entry::Vacant(v) if v.slot() == a));
         assert_eq!(*tree.get(b).unwrap(), 2);
         assert!(tree.get(a).is_none());
         let c = tree.insert(5, 3).unwrap();
