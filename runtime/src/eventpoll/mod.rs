@@ -4,11 +4,11 @@
 //!
 //! # The parts
 //!
-//! - The **interest tree** ([`rbtree`]) holds every item keyed by fd: the kernel's
+//! - The **interest tree** (`rbtree.rs`) holds every item keyed by fd: the kernel's
 //!   `ep->rbr`, a red-black tree whose nodes come from a slab (`epi_cache`).
-//! - The **ready list** ([`ready_list`]) holds the items that may have events to
+//! - The **ready list** (`ready_list.rs`) holds the items that may have events to
 //!   report, in the kernel's order: the kernel's `ep->rdllist`.
-//! - Each **item** ([`item`]) is the kernel's `epitem`: a mask, the user's data and a
+//! - Each **item** (`item.rs`) is the kernel's `epitem`: a mask, the user's data and a
 //!   state word.
 //! - Underneath, one kernel epoll instance. Every item is registered there
 //!   edge-triggered with its own event mask, so the kernel still filters wakeups by

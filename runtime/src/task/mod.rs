@@ -1,9 +1,9 @@
 //! Tasks: one allocation each, a state word, a waker vtable, and the handles users
 //! hold (`JoinHandle`, `AbortHandle`, `JoinSet`).
 //!
-//! A task is a `Box` holding a [`raw::Header`] (state word, vtable, queue and list
+//! A task is a `Box` holding a `raw::Header` (state word, vtable, queue and list
 //! links), the handle of the scheduler that owns it, the future (later its output)
-//! and the join waker. See [`state`] for the state word and [`raw`] for who may touch
+//! and the join waker. See `state.rs` for the state word and `raw.rs` for who may touch
 //! which field.
 
 mod error;
