@@ -88,7 +88,7 @@ struct Inner<P> {
     awaiting_checkins: u32,
     /// Threads inside `wait`.
     in_wait: u32,
-    next_generation: u32,
+    generations: Generations,
     /// Scratch for the batched re-poll.
     pollfds: Vec<libc::pollfd>,
     polled: Vec<u32>,
@@ -103,6 +103,19 @@ impl<P> Nodes for InterestTree<Item<P>> {
     type Node = Item<P>;
     fn node_mut(&mut self, slot: u32) -> &mut Item<P> {
         self.value_mut(slot)
+    }
+}
+
+/// The source of item generations (see [`Item::generation`]).
+#[derive(Debug)]
+struct Generations(u32);
+
+impl Generations {
+    fn next(&mut self) -> u32 {
+        let g = self.0;
+        // Generation 0 never names a live item, so a zeroed token is never valid.
+        self.0 = g.checked_add(1).unwrap_or(1);
+        g
     }
 }
 
@@ -134,7 +147,7 @@ impl<K: Kernel> Poller<K> {
                 next_ticket: 0,
                 awaiting_checkins: 0,
                 in_wait: 0,
-                next_generation: 1,
+                generations: Generations(1),
                 pollfds: Vec::new(),
                 polled: Vec::new(),
                 dropped: Vec::new(),
@@ -198,7 +211,7 @@ impl<K: Kernel> Poller<K> {
     pub fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let generation = inner.next_generation();
+        let generation = inner.generations.next();
         match inner.tree.entry(fd) {
             Entry::Vacant(vacant) => {
                 // The kernel polls the fd and, if it is ready, queues it on its own
@@ -248,7 +261,6 @@ impl<K: Kernel> Poller<K> {
     pub fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let generation = inner.next_generation;
         let slot = match inner.tree.entry(fd) {
             Entry::Occupied(slot) => slot,
             Entry::Vacant(vacant) => {
@@ -256,11 +268,11 @@ impl<K: Kernel> Poller<K> {
                 // ENOENT). Should it accept (a registration we forgot after a failed
                 // delete of a dup'ed file came back under the same fd), track it as a
                 // new item.
+                let generation = inner.generations.next();
                 let token = token(vacant.slot(), generation);
                 self.kernel
                     .ctl(CtlOp::Modify, fd, kernel_mask(event.events), token)?;
                 vacant.insert(Item::new(event.events, event.data, generation));
-                inner.next_generation();
                 return Ok(());
             }
         };
@@ -480,13 +492,6 @@ impl<K: Kernel> Poller<K> {
 }
 
 impl<P> Inner<P> {
-    fn next_generation(&mut self) -> u32 {
-        let g = self.next_generation;
-        // Generation 0 never names a live item, so a zeroed token is never valid.
-        self.next_generation = g.checked_add(1).unwrap_or(1);
-        g
-    }
-
     /// Forgets an item whose kernel registration is already gone.
     fn remove<K: Kernel<Proxy = P>>(&mut self, kernel: &K, slot: u32) {
         self.ready.unlink(&mut self.tree, slot);

@@ -137,25 +137,32 @@ impl<V> InterestTree<V> {
 
     /// The slot holding `key` (the kernel's `ep_find`).
     pub(crate) fn find(&self, key: RawFd) -> Option<u32> {
+        // Inlined, the unused place of an absent key costs nothing.
+        self.search(key).ok()
+    }
+
+    /// The slot holding `key`, or the parent and side an absent key would hang from.
+    #[inline(always)]
+    fn search(&self, key: RawFd) -> Result<u32, (u32, bool)> {
         let nodes = self.nodes.as_slice();
+        let mut parent = NIL;
+        let mut left = false;
         let mut cur = self.root;
         // NIL is above every slot, so one bounds check both ends the walk at a leaf and
         // keeps the access in bounds: every search pays it once per level, and it is
         // the whole of what every ctl adds to the kernel's own lookup.
         while let Some(node) = nodes.get(cur as usize) {
             if key == node.key {
-                return Some(cur);
+                return Ok(cur);
             }
+            parent = cur;
             // A select rather than a three-way branch: the compiler can make it a
             // conditional move, and a search over shuffled fds would mispredict the
             // branch on about half the levels.
-            cur = if key < node.key {
-                node.left
-            } else {
-                node.right
-            };
+            left = key < node.key;
+            cur = if left { node.left } else { node.right };
         }
-        None
+        Err((parent, left))
     }
 
     /// The value in `slot`, if the slot is occupied.
@@ -199,25 +206,15 @@ impl<V> InterestTree<V> {
     /// which walks the tree again); one walk serves both here. The entry borrows the
     /// tree, so the place cannot go stale before the insertion.
     pub(crate) fn entry(&mut self, key: RawFd) -> Entry<'_, V> {
-        let nodes = self.nodes.as_slice();
-        let mut parent = NIL;
-        let mut left = false;
-        let mut cur = self.root;
-        // As in `find`: one bounds check per level, a select for the next link.
-        while let Some(node) = nodes.get(cur as usize) {
-            if key == node.key {
-                return Entry::Occupied(cur);
-            }
-            parent = cur;
-            left = key < node.key;
-            cur = if left { node.left } else { node.right };
+        match self.search(key) {
+            Ok(slot) => Entry::Occupied(slot),
+            Err((parent, left)) => Entry::Vacant(VacantEntry {
+                tree: self,
+                key,
+                parent,
+                left,
+            }),
         }
-        Entry::Vacant(VacantEntry {
-            tree: self,
-            key,
-            parent,
-            left,
-        })
     }
 
     /// Removes the node in `slot` (the kernel's `rb_erase_cached` in `ep_remove`) and

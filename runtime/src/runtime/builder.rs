@@ -14,12 +14,14 @@ use crate::scheduler::{Kind, RuntimeShared, context};
 /// Builds a runtime.
 ///
 /// ```
+/// # fn main() -> std::io::Result<()> {
 /// let rt = epitome_runtime::runtime::Builder::new_multi_reactor()
 ///     .reactors(2)
 ///     .thread_name("my-worker")
-///     .build()
-///     .unwrap();
+///     .build()?;
 /// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok(())
+/// # }
 /// ```
 pub struct Builder {
     kind: Kind,
