@@ -118,11 +118,13 @@ impl Report<'_> {
                 (Some(a), Some(b), Some(lt)) => Some(a <= b && a <= lt),
                 _ => None,
             };
+            // Three decimals: the contenders often differ only in the third, and at
+            // two the row would print a MISS beside figures that look equal.
             table.row(vec![
                 t2.clone(),
                 subject_label(c, real),
-                fmt(a, 2),
-                format!("{peer} {}, epoll-lt {}", fmt(b, 2), fmt(lt, 2)),
+                fmt(a, 3),
+                format!("{peer} {}, epoll-lt {}", fmt(b, 3), fmt(lt, 3)),
                 verdict(ok, real),
             ]);
         }
