@@ -28,6 +28,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "reactor readiness path against tokio's AsyncFd; timer lateness",
     ),
     (
+        report::instructions::USAGE,
+        "user-space instructions per request of every echo contender (callgrind)",
+    ),
+    (
         report::USAGE,
         "every echo and HTTP contender side by side; writes target/epitome-report/",
     ),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "eventpoll" => eventpoll_bench::main(rest),
         "reactor" => reactor_bench::main(rest),
+        "instructions" => report::instructions::main(rest),
         "report" => report::main(rest),
         "sched" => sched_bench::main(rest),
         "server" => server_cmd::main(rest),

@@ -32,6 +32,7 @@
 //! is not run.
 
 mod http;
+pub mod instructions;
 mod measure;
 mod output;
 mod plots;
@@ -357,10 +358,14 @@ impl Options {
 
 /// `target/epitome-report` of the workspace (or of `CARGO_TARGET_DIR`).
 fn default_out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    target_dir().join("epitome-report")
+}
+
+/// The workspace's `target` directory (or `CARGO_TARGET_DIR`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    target.join("epitome-report")
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
 }
 
 /// Runs the report; `args` are the arguments after `report`.

@@ -55,7 +55,26 @@ impl ServerProcess {
     /// while a report runs, and every server must be the code the report started
     /// with.
     pub fn spawn(args: &[String]) -> io::Result<ServerProcess> {
-        let mut child = Command::new("/proc/self/exe")
+        Self::spawn_under(&[], args)
+    }
+
+    /// [`spawn`](Self::spawn), with the server run by `launcher` (a program and its
+    /// options, such as `valgrind --tool=callgrind`), which is given this
+    /// executable's path and then `args`. `/proc/self/exe` would name the launcher
+    /// once it runs, so the launcher gets `/proc/<this pid>/exe`, which names this
+    /// file as long as this process lives (and the server dies with it).
+    pub fn spawn_under(launcher: &[String], args: &[String]) -> io::Result<ServerProcess> {
+        let mut command = match launcher.split_first() {
+            None => Command::new("/proc/self/exe"),
+            Some((program, options)) => {
+                let mut command = Command::new(program);
+                command
+                    .args(options)
+                    .arg(format!("/proc/{}/exe", std::process::id()));
+                command
+            }
+        };
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
