@@ -289,18 +289,19 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    fn prepare_notify(&self) -> io::Result<()> {
+    fn prepare_notify(&self) -> io::Result<Option<RawFd>> {
         let mut st = self.lock();
-        if st.wake_fd.is_none() {
-            let fd = st.new_file();
-            st.wake_fd = Some(fd);
-            let reg = st.regs.node_mut(fd as u32);
-            reg.registered = true;
-            reg.events = EPOLLIN | EPOLLET;
-            reg.token = WAKE_TOKEN;
-            reg.armed = true;
+        if st.wake_fd.is_some() {
+            return Ok(None);
         }
-        Ok(())
+        let fd = st.new_file();
+        st.wake_fd = Some(fd);
+        let reg = st.regs.node_mut(fd as u32);
+        reg.registered = true;
+        reg.events = EPOLLIN | EPOLLET;
+        reg.token = WAKE_TOKEN;
+        reg.armed = true;
+        Ok(Some(fd))
     }
 
     fn notify(&self) {
@@ -310,6 +311,11 @@ impl Kernel for FakeKernel {
             st.files[fd as usize] |= EPOLLIN;
             self.callback(&mut st, fd, EPOLLIN);
         }
+    }
+
+    /// The fake instance is not an fd.
+    fn instance_fd(&self) -> Option<RawFd> {
+        None
     }
 
     fn new_proxy(&self) -> io::Result<()> {

@@ -26,10 +26,13 @@ pub trait Kernel {
     /// Reads the current readiness of each fd into its `revents`, without blocking.
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()>;
     /// Makes sure [`notify`](Self::notify) can wake a waiter. Called with the
-    /// eventpoll's lock held, when a second thread enters `wait`.
-    fn prepare_notify(&self) -> io::Result<()>;
+    /// eventpoll's lock held, when a second thread enters `wait`. Returns the fd it
+    /// opened for that, on the call that opened it.
+    fn prepare_notify(&self) -> io::Result<Option<RawFd>>;
     /// Wakes one thread blocked in [`wait`](Self::wait).
     fn notify(&self);
+    /// The main instance's own fd, if it has one.
+    fn instance_fd(&self) -> Option<RawFd>;
 
     /// Creates a proxy instance.
     fn new_proxy(&self) -> io::Result<Self::Proxy>;
@@ -104,17 +107,18 @@ impl Kernel for SysKernel {
         poll_now(fds)
     }
 
-    fn prepare_notify(&self) -> io::Result<()> {
+    fn prepare_notify(&self) -> io::Result<Option<RawFd>> {
         if self.wake.get().is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let efd = EventFd::new()?;
+        let fd = efd.as_raw_fd();
         // Edge-triggered: every write is a new wakeup, so it never needs reading.
         self.epoll
-            .ctl(CtlOp::Add, efd.as_raw_fd(), EPOLLIN | EPOLLET, WAKE_TOKEN)?;
+            .ctl(CtlOp::Add, fd, EPOLLIN | EPOLLET, WAKE_TOKEN)?;
         // Callers hold the eventpoll lock, so no other thread can have set it.
         let _ = self.wake.set(efd);
-        Ok(())
+        Ok(Some(fd))
     }
 
     fn notify(&self) {
@@ -123,6 +127,10 @@ impl Kernel for SysKernel {
             // counter is already readable; nothing to report.
             let _ = efd.write();
         }
+    }
+
+    fn instance_fd(&self) -> Option<RawFd> {
+        Some(self.epoll.as_raw_fd())
     }
 
     fn new_proxy(&self) -> io::Result<Epoll> {

@@ -166,6 +166,16 @@ const _: () = assert!(std::mem::align_of::<libc::epoll_event>() <= std::mem::ali
 /// accept that add. Until then its slot in the tree is kept, and should the fd number
 /// be reused by a file that is not added, the stale item may report that file.
 ///
+/// # Its own fds
+///
+/// An eventpoll holds fds of its own: its kernel instance, an eventfd that hands a
+/// delivery on to another waiting thread (opened when a second thread first waits),
+/// and a private instance for each item modified to edge-triggered while on the ready
+/// list. The caller never opened them, so a ctl that names one of their numbers (the
+/// number of a closed fd that one of them took) answers as for a closed fd, `EBADF`,
+/// forgets an item left registered under that number, and leaves the eventpoll's own
+/// registration alone.
+///
 /// # Errors
 ///
 /// Every error is an [`io::Error`] whose [`raw_os_error`](io::Error::raw_os_error) is
@@ -198,11 +208,11 @@ impl EventPoll {
     /// # Errors
     ///
     /// In the kernel's order:
-    /// - `EBADF`: `fd` is not open;
+    /// - `EBADF`: `fd` is not open, or is one of the eventpoll's [own
+    ///   fds](Self#its-own-fds);
     /// - `EPERM`: `fd` cannot be polled (a regular file, a directory);
     /// - `EINVAL`: EPOLLEXCLUSIVE together with a bit other than EPOLLIN, EPOLLOUT,
-    ///   EPOLLERR, EPOLLHUP, EPOLLWAKEUP or EPOLLET; or `fd` is this eventpoll's own
-    ///   kernel instance;
+    ///   EPOLLERR, EPOLLHUP, EPOLLWAKEUP or EPOLLET;
     /// - `ELOOP`: `fd` is an epoll instance and adding it would make a cycle or nest
     ///   too deep;
     /// - `EEXIST`: `fd` is already registered;
@@ -220,7 +230,8 @@ impl EventPoll {
     /// # Errors
     ///
     /// In the kernel's order:
-    /// - `EBADF`: `fd` is not open;
+    /// - `EBADF`: `fd` is not open, or is one of the eventpoll's [own
+    ///   fds](Self#its-own-fds);
     /// - `EPERM`: `fd` cannot be polled;
     /// - `EINVAL`: the new mask contains EPOLLEXCLUSIVE (even when `fd` is not
     ///   registered), or the item was added with EPOLLEXCLUSIVE;
@@ -234,7 +245,8 @@ impl EventPoll {
     ///
     /// # Errors
     ///
-    /// - `EBADF`: `fd` is not open (a stale item for it is dropped);
+    /// - `EBADF`: `fd` is not open (a stale item for it is dropped), or is one of the
+    ///   eventpoll's [own fds](Self#its-own-fds);
     /// - `EPERM`: `fd` cannot be polled;
     /// - `ENOENT`: `fd` is not registered.
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {

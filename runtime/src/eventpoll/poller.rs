@@ -97,6 +97,9 @@ struct Inner<P> {
     dropped: Vec<u32>,
     /// Scratch: items marked [`state::WALKED`] during this delivery.
     walked: Vec<u32>,
+    /// Our own fds: the kernel instance's, the notify eventfd's once it is made, and
+    /// those of the proxy instances items hold now (see [`Poller::own_fd`]).
+    own_fds: Vec<RawFd>,
 }
 
 impl<P> Nodes for InterestTree<Item<P>> {
@@ -138,6 +141,7 @@ pub struct Poller<K: Kernel> {
 
 impl<K: Kernel> Poller<K> {
     pub fn new(kernel: K) -> Poller<K> {
+        let own_fds = kernel.instance_fd().into_iter().collect();
         Poller {
             kernel,
             inner: Mutex::new(Inner {
@@ -152,6 +156,7 @@ impl<K: Kernel> Poller<K> {
                 polled: Vec::new(),
                 dropped: Vec::new(),
                 walked: Vec::new(),
+                own_fds,
             }),
             checkin: Condvar::new(),
         }
@@ -211,6 +216,7 @@ impl<K: Kernel> Poller<K> {
     pub fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        self.own_fd(inner, fd)?;
         let generation = inner.generations.next();
         match inner.tree.entry(fd) {
             Entry::Vacant(vacant) => {
@@ -250,7 +256,7 @@ impl<K: Kernel> Poller<K> {
                     Item::new(event.events, event.data, generation),
                 );
                 if let Some(proxy) = old.proxy {
-                    let _ = self.kernel.ctl(CtlOp::Delete, K::proxy_fd(&proxy), 0, 0);
+                    inner.drop_proxy(&self.kernel, proxy);
                 }
             }
         }
@@ -261,6 +267,7 @@ impl<K: Kernel> Poller<K> {
     pub fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        self.own_fd(inner, fd)?;
         let slot = match inner.tree.entry(fd) {
             Entry::Occupied(slot) => slot,
             Entry::Vacant(vacant) => {
@@ -307,6 +314,7 @@ impl<K: Kernel> Poller<K> {
     pub fn delete(&self, fd: RawFd) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        self.own_fd(inner, fd)?;
         let Some(slot) = inner.tree.find(fd) else {
             return self.kernel.ctl(CtlOp::Delete, fd, 0, 0);
         };
@@ -317,6 +325,31 @@ impl<K: Kernel> Poller<K> {
             Err(_) => {}
         }
         res
+    }
+
+    /// Refuses a ctl on one of our own fds: the kernel instance, the notify eventfd
+    /// or a proxy instance. The caller never opened them; if it names one, its own fd
+    /// of that number was closed (and the number taken by ours), so it gets the answer
+    /// for a closed fd, EBADF, and an item it left registered under that number is
+    /// forgotten, as the kernel dropped its own at the close. Without this, a late
+    /// delete of such an item would remove our registration of the eventfd (a second
+    /// waiter would sleep through a hand-off), and a modify would make its wakeups
+    /// look like reports of that item.
+    #[inline]
+    fn own_fd(&self, inner: &mut Inner<K::Proxy>, fd: RawFd) -> io::Result<()> {
+        if !inner.own_fds.contains(&fd) {
+            return Ok(());
+        }
+        self.forget_own_fd(inner, fd)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forget_own_fd(&self, inner: &mut Inner<K::Proxy>, fd: RawFd) -> io::Result<()> {
+        if let Some(slot) = inner.tree.find(fd) {
+            inner.remove(&self.kernel, slot);
+        }
+        Err(io::Error::from_raw_os_error(libc::EBADF))
     }
 
     /// `epoll_wait` (the kernel's `ep_poll`).
@@ -354,9 +387,12 @@ impl<K: Kernel> Poller<K> {
         guard.in_wait += 1;
         if guard.in_wait > 1 {
             // A second waiter: from now on a delivery may have to wake another thread.
-            if let Err(e) = self.kernel.prepare_notify() {
-                guard.in_wait -= 1;
-                return Err(e);
+            match self.kernel.prepare_notify() {
+                Ok(made) => guard.own_fds.extend(made),
+                Err(e) => {
+                    guard.in_wait -= 1;
+                    return Err(e);
+                }
             }
         }
         let (mut guard, res) = self.wait_locked(guard, out, timeout, deadline);
@@ -497,8 +533,15 @@ impl<P> Inner<P> {
         self.ready.unlink(&mut self.tree, slot);
         let item = self.tree.remove(slot);
         if let Some(proxy) = item.proxy {
-            let _ = kernel.ctl(CtlOp::Delete, K::proxy_fd(&proxy), 0, 0);
+            self.drop_proxy(kernel, proxy);
         }
+    }
+
+    /// Unregisters and closes a proxy instance no item holds any more.
+    fn drop_proxy<K: Kernel<Proxy = P>>(&mut self, kernel: &K, proxy: P) {
+        let pfd = K::proxy_fd(&proxy);
+        let _ = kernel.ctl(CtlOp::Delete, pfd, 0, 0);
+        self.own_fds.retain(|&fd| fd != pfd);
     }
 
     /// `epoll_ctl` on the instance that holds the item's registration.
@@ -556,6 +599,7 @@ impl<P> Inner<P> {
                 kernel.ctl(CtlOp::Add, K::proxy_fd(&proxy), EPOLLIN | EPOLLET, token)?;
                 // Removes the main registration and any echo it had queued.
                 let _ = kernel.ctl(CtlOp::Delete, fd, 0, 0);
+                self.own_fds.push(K::proxy_fd(&proxy));
                 item.proxy = Some(proxy);
             }
             Some(proxy) => {
