@@ -47,6 +47,7 @@ mutants=(
     "ready_double_link|ready_list|never_linked_twice_never_lost|ready_list"
     "poller_no_handoff|eventpoll_waiters|level_triggered_event_reaches_both|eventpoll_waiters/level_reaches_both"
     "fast_path_ignores_waiters|eventpoll_waiters|a_non_blocking_wait_never_strands_a_blocked_one|eventpoll_waiters/nonblocking_beside_blocked"
+    "data_only_ignores_waiters|eventpoll_waiters|a_data_only_modify_beside_a_waiter_leaves_out_only_no_ops|eventpoll_waiters/data_only_modify"
     "wake_while_running_lost|task_state|wake_while_running_polls_again_exactly_once|task_state/wake_while_running"
     "complete_relaxed|task_state|join_handle_vs_completion|task_state/join_handle_vs_completion"
     "park_no_recheck|park|remote_wake_vs_park|park/remote_wake"

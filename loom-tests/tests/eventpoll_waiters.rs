@@ -9,6 +9,13 @@
 //!   The non-blocking wait takes the poller's fast path only while no other thread is
 //!   inside `wait`; beside a sleeping thread the fast path would re-queue the item
 //!   without waking that thread, which would sleep on with the item ready.
+//! - A modify that changes only the data, beside a blocked waiter, one edge-triggered
+//!   event. The poller leaves the kernel modify out when it would change nothing (the
+//!   registration is queued, or its file not ready), which it knows from the item's
+//!   state only while no thread is in the kernel wait: a thread there may have taken
+//!   the item's report and not delivered it yet, and then the kernel modify must queue
+//!   the still-ready item again. In the loom build the poller asserts, against the fake
+//!   kernel, that every kernel modify it leaves out would have changed nothing.
 #![cfg(epitome_loom)]
 
 use epitome_loom_tests::check;
@@ -94,6 +101,35 @@ fn a_non_blocking_wait_never_strands_a_blocked_one() {
         }
         // A stays ready: the blocked waiter gets it whoever delivered first.
         assert_eq!(waiter.join().unwrap(), 1);
+        poller.check_ready_list();
+    });
+}
+
+#[test]
+fn a_data_only_modify_beside_a_waiter_leaves_out_only_no_ops() {
+    check("eventpoll_waiters/data_only_modify", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        poller.add(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
+        let waiter = {
+            let poller = poller.clone();
+            thread::spawn(move || wait_one(&poller))
+        };
+        poller.kernel().set_ready(a, EPOLLIN);
+        poller.modify(a, Event::new(EPOLLIN | EPOLLET, 2)).unwrap();
+        let got = waiter.join().unwrap();
+        assert!(got == 1 || got == 2, "unknown data {got}");
+        // A is still ready; whether it is reported once more depends on whether the
+        // modify came after the waiter took it. If it is, it carries the new data.
+        let mut buf = [Event::default(); 2];
+        let n = poller.wait(&mut buf, Some(Duration::ZERO)).unwrap();
+        assert!(n <= 1, "one item, {n} events");
+        if n == 1 {
+            assert_eq!(
+                buf[0].data, 2,
+                "reported with the data from before the modify"
+            );
+        }
         poller.check_ready_list();
     });
 }

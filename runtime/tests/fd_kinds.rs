@@ -15,60 +15,9 @@ use std::fs::File;
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
 
 use epitome_runtime::eventpoll::*;
-use util::{Kernel, errno, eventfd};
-
-/// A kernel epoll instance and an `EventPoll`, given the same steps.
-struct Both {
-    kernel: Kernel,
-    ep: EventPoll,
-}
-
-impl Both {
-    fn new() -> Both {
-        Both {
-            kernel: Kernel::new(),
-            ep: EventPoll::new().expect("EventPoll::new"),
-        }
-    }
-
-    /// Applies one ctl to both; returns the shared result as an errno (0 for success).
-    fn ctl(&self, what: &str, op: &str, fd: RawFd, events: u32, data: u64) -> i32 {
-        let ev = Event { events, data };
-        let (k, e) = match op {
-            "add" => (self.kernel.add(fd, ev), self.ep.add(fd, ev)),
-            "mod" => (self.kernel.modify(fd, ev), self.ep.modify(fd, ev)),
-            "del" => (self.kernel.delete(fd), self.ep.delete(fd)),
-            _ => unreachable!("op {op}"),
-        };
-        let (k, e) = (
-            k.err().map_or(0, |e| errno(&e)),
-            e.err().map_or(0, |e| errno(&e)),
-        );
-        assert_eq!(
-            e, k,
-            "{what}: {op} fd {fd}: EventPoll errno {e}, kernel {k}"
-        );
-        k
-    }
-
-    /// One non-blocking wait on both; returns the shared (events, data) list.
-    fn wait(&self, what: &str) -> Vec<(u32, u64)> {
-        let mut k = [Event::default(); 16];
-        let mut e = [Event::default(); 16];
-        let nk = self.kernel.wait(&mut k, 0).expect("epoll_wait");
-        let ne = self
-            .ep
-            .wait(&mut e, Some(Duration::ZERO))
-            .expect("EventPoll::wait");
-        let k: Vec<_> = k[..nk].iter().map(|e| (e.events, e.data)).collect();
-        let e: Vec<_> = e[..ne].iter().map(|e| (e.events, e.data)).collect();
-        assert_eq!(e, k, "{what}: EventPoll reported {e:x?}, the kernel {k:x?}");
-        k
-    }
-}
+use util::{Both, Kernel, eventfd};
 
 /// Waits (up to 5 s) until `poll(2)` shows `events` on `fd`.
 fn settle(fd: RawFd, events: i16) {

@@ -276,6 +276,20 @@ impl Kernel for FakeKernel {
         }
     }
 
+    fn modify_changes_nothing(&self, fd: RawFd) -> bool {
+        let st = self.lock();
+        let reg = &st.regs.0[fd as usize];
+        reg.registered && reg.armed && (reg.linked || st.files[fd as usize] & reg.interest() == 0)
+    }
+
+    fn check_open(&self, fd: RawFd) -> io::Result<()> {
+        // Fake files are never closed.
+        if fd < 0 || fd as usize >= self.lock().files.len() {
+            return Err(errno(libc::EBADF));
+        }
+        Ok(())
+    }
+
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()> {
         let st = self.lock();
         for p in fds {

@@ -43,6 +43,16 @@ pub(crate) mod state {
     pub(crate) const EXCLUSIVE: u32 = 1 << 7;
     /// EPOLLWAKEUP was requested (passed to the kernel; it changes nothing reported).
     pub(crate) const WAKEUP: u32 = 1 << 8;
+    /// The item's registration is in the main kernel instance and the kernel has
+    /// reported nothing for it since our latest add or modify of it. That ctl polled
+    /// the fd and queued the registration if it was ready, and every wakeup since has
+    /// queued it (an armed edge-triggered registration is queued by each wakeup and
+    /// taken off only by a report). So if the fd is ready now, the registration is
+    /// queued, and a kernel modify with the same mask and token would change nothing
+    /// (`ep_modify` queues only a ready item that is not queued): a modify that
+    /// changes only the data need not make it. Set by add and modify (after their
+    /// kernel ctl); cleared by every kernel report of the item.
+    pub(crate) const QUIET: u32 = 1 << 9;
 }
 
 /// The bits that are never reported (the kernel's `EP_PRIVATE_BITS`).
@@ -71,7 +81,9 @@ impl<P> Item<P> {
         Item {
             interest: interest_of(events),
             data,
-            state: mode_of(events),
+            // Made right after the kernel add (or modify) that registered it and polled
+            // the fd.
+            state: mode_of(events) | state::QUIET,
             generation,
             proxy: None,
             link: Link::default(),
@@ -82,13 +94,25 @@ impl<P> Item<P> {
         self.state & bit != 0
     }
 
+    /// Whether a modify to `events` changes only the data, and the kernel side need not
+    /// hear of it (see [`state::QUIET`]): same mask and modes, no proxy, nothing
+    /// disarmed or pending an echo, not exclusive (the kernel refuses that modify).
+    /// The caller also makes sure no kernel report is in flight.
+    pub(crate) fn modify_is_data_only(&self, events: u32) -> bool {
+        events & EPOLLEXCLUSIVE == 0
+            && self.proxy.is_none()
+            && self.interest == interest_of(events)
+            && self.state & !state::ON_READY_LIST == state::QUIET | mode_of(events)
+    }
+
     /// Applies a modify: new mask and data, re-armed.
     pub(crate) fn rearm(&mut self, events: u32, data: u64) {
         self.interest = interest_of(events);
         self.data = data;
         // The kernel refuses to modify an EXCLUSIVE item and refuses EXCLUSIVE in a
         // modify, so the mode bits can simply be recomputed.
-        self.state = (self.state & state::ON_READY_LIST) | mode_of(events);
+        // Applied right after the kernel modify (or delete and add) that polled the fd.
+        self.state = (self.state & state::ON_READY_LIST) | mode_of(events) | state::QUIET;
     }
 
     /// The mask registered with the kernel for this item (see [`kernel_mask`]).

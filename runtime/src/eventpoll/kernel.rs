@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{EPOLLET, EPOLLIN, Event};
 use crate::loom::os::sync::OnceLock;
-use crate::sys::epoll::{CtlOp, Epoll, poll_now};
+use crate::sys::epoll::{CtlOp, Epoll, check_open, poll_now};
 use crate::sys::eventfd::EventFd;
 
 /// The token the notify eventfd reports with.
@@ -23,6 +23,8 @@ pub trait Kernel {
     fn ctl(&self, op: CtlOp, fd: RawFd, events: u32, token: u64) -> io::Result<()>;
     /// Waits on the main instance; on success `buf[..n]` holds `(events, token)` pairs.
     fn wait(&self, buf: &mut [Event], timeout: Option<Duration>) -> io::Result<usize>;
+    /// `EBADF` if `fd` is not an open fd; changes nothing.
+    fn check_open(&self, fd: RawFd) -> io::Result<()>;
     /// Reads the current readiness of each fd into its `revents`, without blocking.
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()>;
     /// Makes sure [`notify`](Self::notify) can wake a waiter. Called with the
@@ -49,6 +51,15 @@ pub trait Kernel {
     ) -> io::Result<()>;
     /// A non-blocking wait on a proxy instance, for its one item.
     fn proxy_wait(&self, proxy: &Self::Proxy) -> io::Result<Option<u32>>;
+
+    /// Whether a modify of `fd`'s registration, with the mask and token it has, would
+    /// change nothing in the kernel: the registration is armed, and queued if its file
+    /// is ready. Only the fake kernel can tell; the loom models assert it wherever the
+    /// eventpoll leaves such a modify out.
+    #[cfg(epitome_loom)]
+    fn modify_changes_nothing(&self, _fd: RawFd) -> bool {
+        true
+    }
 }
 
 /// The real kernel: one epoll instance, plus an eventfd (made on first need) that wakes
@@ -101,6 +112,10 @@ impl Kernel for SysKernel {
 
     fn wait(&self, buf: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
         wait_into(&self.epoll, buf, timeout)
+    }
+
+    fn check_open(&self, fd: RawFd) -> io::Result<()> {
+        check_open(fd)
     }
 
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()> {

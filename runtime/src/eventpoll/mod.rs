@@ -164,7 +164,9 @@ const _: () = assert!(std::mem::align_of::<libc::epoll_event>() <= std::mem::ali
 /// other items, a re-poll that finds the fd closed drops it from the ready list, and an
 /// `add` of the fd number (reused by a new file) replaces it, as the kernel would
 /// accept that add. Until then its slot in the tree is kept, and should the fd number
-/// be reused by a file that is not added, the stale item may report that file.
+/// be reused by a file that is not added, the stale item may report that file, and a
+/// [`modify`](Self::modify) that changes only its data may succeed where the kernel
+/// answers `ENOENT` (while the number is closed, it answers `EBADF`, as the kernel).
 ///
 /// # Its own fds
 ///
@@ -226,6 +228,14 @@ impl EventPoll {
     /// The fd is polled again; if it is ready and not already on the ready list, it
     /// joins the tail (if it is on the list it keeps its place). So modify re-arms a
     /// disarmed oneshot item and re-reports a ready edge-triggered one.
+    ///
+    /// A modify that changes only the data (same events and modes) usually makes no
+    /// `epoll_ctl`: the data is kept here, and when the kernel has reported nothing for
+    /// the item since its last add or modify, the item is already queued if its fd is
+    /// ready, so the kernel's modify would change nothing. It then costs one
+    /// `fcntl(F_GETFD)`, which checks the fd is still open. (It does make the
+    /// `epoll_ctl` while another thread is blocked in [`wait`](Self::wait), which may
+    /// hold a report of the item.)
     ///
     /// # Errors
     ///

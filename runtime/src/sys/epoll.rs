@@ -138,6 +138,12 @@ impl AsRawFd for Epoll {
     }
 }
 
+/// `fcntl(fd, F_GETFD)`: `Ok` if `fd` is an open fd, `EBADF` if not. The cheapest
+/// syscall that looks an fd up (the kernel's `fdget_raw`) and changes nothing.
+pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
+    syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
+}
+
 /// `poll(fds, 0)`: fills each `revents` with the fd's current readiness filtered by its
 /// `events` plus `POLLERR | POLLHUP | POLLNVAL`. Never blocks. `EINTR` cannot happen
 /// with a zero timeout, but is retried anyway.

@@ -1,12 +1,14 @@
 //! Helpers shared by the eventpoll integration tests: the kernel's own epoll as a
-//! reference, fd constructors and a seeded random generator.
+//! reference, the two side by side, fd constructors and a seeded random generator.
 
 #![allow(dead_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use epitome_runtime::eventpoll::Event;
+use std::time::Duration;
+
+use epitome_runtime::eventpoll::{Event, EventPoll};
 
 /// The kernel's epoll, called directly: the oracle.
 pub struct Kernel {
@@ -76,6 +78,62 @@ impl Kernel {
 impl AsRawFd for Kernel {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// A kernel epoll instance and an `EventPoll`, given the same steps.
+pub struct Both {
+    pub kernel: Kernel,
+    pub ep: EventPoll,
+}
+
+impl Both {
+    pub fn new() -> Both {
+        Both {
+            kernel: Kernel::new(),
+            ep: EventPoll::new().expect("EventPoll::new"),
+        }
+    }
+
+    /// Applies one ctl to both; returns the shared result as an errno (0 for success).
+    pub fn ctl(&self, what: &str, op: &str, fd: RawFd, events: u32, data: u64) -> i32 {
+        let ev = Event { events, data };
+        let (k, e) = match op {
+            "add" => (self.kernel.add(fd, ev), self.ep.add(fd, ev)),
+            "mod" => (self.kernel.modify(fd, ev), self.ep.modify(fd, ev)),
+            "del" => (self.kernel.delete(fd), self.ep.delete(fd)),
+            _ => unreachable!("op {op}"),
+        };
+        let (k, e) = (
+            k.err().map_or(0, |e| errno(&e)),
+            e.err().map_or(0, |e| errno(&e)),
+        );
+        assert_eq!(
+            e, k,
+            "{what}: {op} fd {fd}: EventPoll errno {e}, kernel {k}"
+        );
+        k
+    }
+
+    /// One non-blocking wait on both, with room for 16 events; returns the shared
+    /// (events, data) list.
+    pub fn wait(&self, what: &str) -> Vec<(u32, u64)> {
+        self.wait_room(what, 16)
+    }
+
+    /// One non-blocking wait on both, with room for `room` events.
+    pub fn wait_room(&self, what: &str, room: usize) -> Vec<(u32, u64)> {
+        let mut k = vec![Event::default(); room];
+        let mut e = vec![Event::default(); room];
+        let nk = self.kernel.wait(&mut k, 0).expect("epoll_wait");
+        let ne = self
+            .ep
+            .wait(&mut e, Some(Duration::ZERO))
+            .expect("EventPoll::wait");
+        let k: Vec<_> = k[..nk].iter().map(|e| (e.events, e.data)).collect();
+        let e: Vec<_> = e[..ne].iter().map(|e| (e.events, e.data)).collect();
+        assert_eq!(e, k, "{what}: EventPoll reported {e:x?}, the kernel {k:x?}");
+        k
     }
 }
 
