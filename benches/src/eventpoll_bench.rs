@@ -19,9 +19,11 @@
 //!   (mask)`) and deletes each; M is 1,000, or 10 for the smallest size so the set
 //!   stays that size, with cycles repeated to reach the same number of operations. As
 //!   many cycles again add the fds, modify each keeping the mask and changing only the
-//!   data (`modify (data)`, which `EventPoll` can answer without the kernel) and delete
-//!   them, timing only that modify: a pass timed after it would find only raw epoll's
-//!   kernel items warm. The fds are never ready, so nothing is queued. The extra fds are spread
+//!   data (`modify (data)`) and delete them, timing only that modify. `EventPoll`
+//!   answers such a modify without the kernel only for a socket or a pipe, from an
+//!   item's second one on; each of these is an eventfd's first, so it reaches the
+//!   kernel like any modify. (Timed in the main cycle, a pass after modifies that
+//!   skipped the kernel would find only raw epoll's kernel items warm.) The fds are never ready, so nothing is queued. The extra fds are spread
 //!   evenly among the registered ones and visited in a shuffled order, so neither
 //!   interest tree sees only appends at one end.
 //!
@@ -581,8 +583,9 @@ fn wait_case(n: usize, trigger: Trigger, budget: Budget, timer: Timer) -> io::Re
 /// data, modify of the mask, delete.
 ///
 /// The main cycles time add, modify of the mask and delete. The modify of the data is
-/// timed in cycles of its own (add and delete untimed): `EventPoll` answers it without
-/// the kernel, so a pass timed after it would find only raw epoll's kernel items warm.
+/// timed in cycles of its own (add and delete untimed): where `EventPoll` answers one
+/// without the kernel, a pass timed after it would find only raw epoll's kernel items
+/// warm.
 fn ctl_round<C: Contender>(
     poller: &C,
     extras: &[RawFd],

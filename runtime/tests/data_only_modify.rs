@@ -4,13 +4,17 @@
 //! modes unchanged needs the kernel only for what `ep_modify` would do there: poll the
 //! fd and queue the registration if it is ready and not queued. When the kernel has
 //! reported nothing for the item since its last add or modify, every wakeup since has
-//! queued it, so that kernel modify would change nothing and is left out (one
-//! `fcntl(F_GETFD)` still checks the fd is open). These steps compare every answer and
-//! every report with the kernel's in the states where it matters: reported and still
-//! ready, queued and not reported, not ready, oneshot armed and disarmed, carried over
-//! on the ready list, after another thread's blocked wait, and closed without a delete.
+//! queued it, so for a socket or a pipe, whose poll changes nothing else, that kernel
+//! modify would change nothing and is left out (one `fstat` per item, then one
+//! `fcntl(F_GETFD)` per modify, still checks the fd is open). Every other kind of fd
+//! gets the kernel modify, because its poll may change state. These steps compare
+//! every answer and every report with the kernel's, on an eventfd, a pipe and a
+//! socket, in the states where it matters: reported and still ready, queued and not
+//! reported, not ready, oneshot armed and disarmed, carried over on the ready list,
+//! after another thread's blocked wait, and closed without a delete; then on the two
+//! kinds of file whose poll changes state: a nested epoll and a signalfd.
 //!
-//! The last case closes a registered fd and must find its number still closed, and
+//! The closed case closes a registered fd and must find its number still closed, and
 //! tests in one binary run on parallel threads that open fds; so this file has one test,
 //! and its cases run one after another.
 
@@ -24,29 +28,86 @@ use std::thread;
 use std::time::Duration;
 
 use epitome_runtime::eventpoll::*;
-use util::{Both, errno, eventfd};
+use util::{Both, Kernel, errno, eventfd, pipe, socketpair};
 
-fn write_one(fd: RawFd) {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: `one` is valid for its 8 bytes.
-    let n = unsafe { libc::write(fd, one.as_ptr().cast(), 8) };
-    assert_eq!(n, 8, "eventfd write: {}", std::io::Error::last_os_error());
+/// The kinds of fd the cases run on: an eventfd (whose modify always reaches the
+/// kernel), a pipe and a socket (whose quiet data-only modifies do not).
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    EventFd,
+    Pipe,
+    Socket,
 }
 
-fn drain(fd: RawFd) {
-    let mut buf = [0u8; 8];
-    // SAFETY: `buf` is valid for its 8 bytes.
-    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 8) };
+const KINDS: [Kind; 3] = [Kind::EventFd, Kind::Pipe, Kind::Socket];
+
+/// A registered fd and the fd that makes it readable.
+struct Source {
+    watched: OwnedFd,
+    /// None for an eventfd, which is written through itself.
+    writer: Option<OwnedFd>,
+}
+
+impl Source {
+    fn new(kind: Kind) -> Source {
+        match kind {
+            Kind::EventFd => Source {
+                watched: eventfd(),
+                writer: None,
+            },
+            Kind::Pipe => {
+                let (r, w) = pipe();
+                Source {
+                    watched: r,
+                    writer: Some(w),
+                }
+            }
+            Kind::Socket => {
+                let (a, b) = socketpair();
+                Source {
+                    watched: a,
+                    writer: Some(b),
+                }
+            }
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.watched.as_raw_fd()
+    }
+
+    /// A wakeup: one more unit of data to read.
+    fn write_one(&self) {
+        let one = 1u64.to_ne_bytes();
+        let fd = self.writer.as_ref().unwrap_or(&self.watched).as_raw_fd();
+        // An eventfd takes 8 bytes; a pipe or socket gets 1.
+        let len = if self.writer.is_some() { 1 } else { 8 };
+        // SAFETY: `one` is valid for its 8 bytes.
+        let n = unsafe { libc::write(fd, one.as_ptr().cast(), len) };
+        assert_eq!(
+            n,
+            len as isize,
+            "write: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Reads everything there is (the fds are non-blocking).
+    fn drain(&self) {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is valid for its 256 bytes.
+        while unsafe { libc::read(self.fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    }
 }
 
 /// Edge-triggered, reported and still ready: the kernel queues it again at every
 /// modify, so each data-only modify is followed by one report with the new data.
-fn reported_and_still_ready() {
+fn reported_and_still_ready(kind: Kind) {
     let both = Both::new();
-    let efd = eventfd();
-    let fd = efd.as_raw_fd();
+    let src = Source::new(kind);
+    let fd = src.fd();
     both.ctl("et", "add", fd, EPOLLIN | EPOLLET, 1);
-    write_one(fd);
+    src.write_one();
     assert_eq!(both.wait("et: first report"), [(EPOLLIN, 1)]);
     for data in 2..6 {
         both.ctl("et: data only", "mod", fd, EPOLLIN | EPOLLET, data);
@@ -63,43 +124,43 @@ fn reported_and_still_ready() {
 
 /// Queued by a wakeup and not reported yet, or not ready at all: modifies change only
 /// the data, and the item is reported once, with the latest.
-fn queued_or_not_ready() {
+fn queued_or_not_ready(kind: Kind) {
     let both = Both::new();
-    let efd = eventfd();
-    let fd = efd.as_raw_fd();
+    let src = Source::new(kind);
+    let fd = src.fd();
     both.ctl("quiet", "add", fd, EPOLLIN | EPOLLET, 1);
     both.ctl("quiet: not ready", "mod", fd, EPOLLIN | EPOLLET, 2);
     assert_eq!(both.wait("quiet: nothing"), []);
-    write_one(fd);
+    src.write_one();
     both.ctl("quiet: queued", "mod", fd, EPOLLIN | EPOLLET, 3);
     both.ctl("quiet: queued", "mod", fd, EPOLLIN | EPOLLET, 4);
     assert_eq!(both.wait("quiet: one report"), [(EPOLLIN, 4)]);
     assert_eq!(both.wait("quiet: only one"), []);
     // Drained while queued: the report is dropped, by both.
-    drain(fd);
+    src.drain();
     both.ctl("quiet", "mod", fd, EPOLLIN | EPOLLET, 5);
-    write_one(fd);
-    drain(fd);
+    src.write_one();
+    src.drain();
     both.ctl("quiet: queued, drained", "mod", fd, EPOLLIN | EPOLLET, 6);
     assert_eq!(both.wait("quiet: drained"), []);
-    write_one(fd);
+    src.write_one();
     assert_eq!(both.wait("quiet: a new wakeup"), [(EPOLLIN, 6)]);
     both.ctl("quiet", "del", fd, 0, 0);
 }
 
 /// Oneshot: armed and not fired, the modify changes only the data; fired, it re-arms.
-fn oneshot() {
+fn oneshot(kind: Kind) {
     let both = Both::new();
-    let efd = eventfd();
-    let fd = efd.as_raw_fd();
+    let src = Source::new(kind);
+    let fd = src.fd();
     for mode in [EPOLLONESHOT, EPOLLONESHOT | EPOLLET] {
         both.ctl("oneshot", "add", fd, EPOLLIN | mode, 1);
         both.ctl("oneshot: armed", "mod", fd, EPOLLIN | mode, 2);
-        write_one(fd);
+        src.write_one();
         both.ctl("oneshot: armed, queued", "mod", fd, EPOLLIN | mode, 3);
         assert_eq!(both.wait("oneshot: fires"), [(EPOLLIN, 3)]);
         assert_eq!(both.wait("oneshot: disarmed"), []);
-        write_one(fd);
+        src.write_one();
         assert_eq!(both.wait("oneshot: disarmed, new wakeup"), []);
         both.ctl("oneshot: re-arm", "mod", fd, EPOLLIN | mode, 4);
         assert_eq!(both.wait("oneshot: re-armed"), [(EPOLLIN, 4)]);
@@ -108,18 +169,18 @@ fn oneshot() {
         assert_eq!(both.wait("oneshot: once"), [(EPOLLIN, 6)]);
         assert_eq!(both.wait("oneshot: once only"), []);
         both.ctl("oneshot", "del", fd, 0, 0);
-        drain(fd);
+        src.drain();
     }
 }
 
 /// Level-triggered items carried over from wait to wait, with one event of room:
 /// data-only modifies keep each item's place in the round robin.
-fn carried_over_keeps_its_place() {
+fn carried_over_keeps_its_place(kind: Kind) {
     let both = Both::new();
-    let fds: Vec<OwnedFd> = (0..4).map(|_| eventfd()).collect();
+    let fds: Vec<Source> = (0..4).map(|_| Source::new(kind)).collect();
     for (i, f) in fds.iter().enumerate() {
-        both.ctl("lt", "add", f.as_raw_fd(), EPOLLIN, i as u64);
-        write_one(f.as_raw_fd());
+        both.ctl("lt", "add", f.fd(), EPOLLIN, i as u64);
+        f.write_one();
     }
     let mut data = [0, 1, 2, 3];
     for step in 0..24u64 {
@@ -130,16 +191,16 @@ fn carried_over_keeps_its_place() {
         // that was not.
         let i = (step % 4) as usize;
         data[i] += 10;
-        both.ctl("lt: data only", "mod", fds[i].as_raw_fd(), EPOLLIN, data[i]);
+        both.ctl("lt: data only", "mod", fds[i].fd(), EPOLLIN, data[i]);
     }
     // One of them drained: the next pass drops it.
-    drain(fds[2].as_raw_fd());
-    both.ctl("lt", "mod", fds[2].as_raw_fd(), EPOLLIN, 99);
+    fds[2].drain();
+    both.ctl("lt", "mod", fds[2].fd(), EPOLLIN, 99);
     for _ in 0..6 {
         both.wait_room("lt: after drain", 2);
     }
     for f in &fds {
-        both.ctl("lt", "del", f.as_raw_fd(), 0, 0);
+        both.ctl("lt", "del", f.fd(), 0, 0);
     }
 }
 
@@ -177,14 +238,14 @@ fn after_another_threads_wait() {
 /// Closed without a delete (against the contract) and the number still free: the
 /// kernel dropped its item and answers EBADF; so does `EventPoll`, which forgets its
 /// stale item.
-fn closed_without_delete() {
+fn closed_without_delete(kind: Kind) {
     let both = Both::new();
-    let efd = eventfd();
-    let fd = efd.as_raw_fd();
+    let src = Source::new(kind);
+    let fd = src.fd();
     both.ctl("closed", "add", fd, EPOLLIN | EPOLLET, 1);
     both.ctl("closed: quiet", "mod", fd, EPOLLIN | EPOLLET, 2);
     let len = both.ep.len();
-    drop(efd);
+    drop(src);
     let k = both.kernel.modify(fd, Event::new(EPOLLIN | EPOLLET, 3));
     let e = both.ep.modify(fd, Event::new(EPOLLIN | EPOLLET, 3));
     assert_eq!(k.map_err(|e| errno(&e)), Err(libc::EBADF));
@@ -192,12 +253,127 @@ fn closed_without_delete() {
     assert_eq!(both.ep.len(), len - 1, "the stale item is forgotten");
 }
 
+/// A nested epoll: polling it drops the items of its ready list that are no longer
+/// ready (`__ep_eventpoll_poll`), so an item dropped by the modify's poll and woken
+/// again joins the tail of the nested list, behind an item it was in front of. The
+/// sequence runs once under the kernel's epoll and once under `EventPoll`, each with
+/// its own nested instance, and the nested instances must report in the same order.
+fn nested_epoll() {
+    fn run(add: impl Fn(RawFd, Event), modify: impl Fn(RawFd, Event)) -> Vec<u64> {
+        let inner = Kernel::new();
+        let (a, b) = (Source::new(Kind::EventFd), Source::new(Kind::EventFd));
+        inner.add(a.fd(), Event::new(EPOLLIN, 1)).unwrap();
+        inner.add(b.fd(), Event::new(EPOLLIN, 2)).unwrap();
+        a.write_one();
+        b.write_one();
+        // The nested ready list is [a, b]; the add's poll stops at a, which is ready,
+        // and so do the polls of the first data-only modifies (`EventPoll` looks the
+        // file up at the second).
+        add(inner.as_raw_fd(), Event::new(EPOLLIN, 7));
+        modify(inner.as_raw_fd(), Event::new(EPOLLIN, 8));
+        modify(inner.as_raw_fd(), Event::new(EPOLLIN, 9));
+        // a is no longer ready but still on the nested list, until a poll drops it.
+        a.drain();
+        modify(inner.as_raw_fd(), Event::new(EPOLLIN, 10));
+        a.write_one();
+        let mut out = [Event::default(); 4];
+        let n = inner.wait(&mut out, 0).unwrap();
+        out[..n].iter().map(|e| e.data).collect()
+    }
+    let kernel = Kernel::new();
+    let want = run(
+        |fd, ev| kernel.add(fd, ev).unwrap(),
+        |fd, ev| kernel.modify(fd, ev).unwrap(),
+    );
+    assert_eq!(
+        want,
+        [2, 1],
+        "the kernel's modify dropped a from the nested list"
+    );
+    let ep = EventPoll::new().unwrap();
+    let got = run(
+        |fd, ev| ep.add(fd, ev).unwrap(),
+        |fd, ev| ep.modify(fd, ev).unwrap(),
+    );
+    assert_eq!(
+        got, want,
+        "the nested epoll's order after a data-only modify"
+    );
+}
+
+/// A signalfd answers for the thread that polls it: a signal pending on another
+/// thread makes it ready there only. Added by this thread (not ready), modified by a
+/// thread with the signal pending: the kernel's modify polls from that thread and
+/// queues the item, so a data-only modify must reach the kernel too, however many
+/// data-only modifies came before.
+fn signalfd_polled_by_another_thread() {
+    let both = Both::new();
+    // SAFETY: the sigset is initialised by sigemptyset before use; signalfd takes a
+    // valid pointer to it.
+    let sfd = unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        assert!(fd >= 0, "signalfd: {}", std::io::Error::last_os_error());
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    };
+    let fd = sfd.as_raw_fd();
+    let (pending_tx, pending_rx) = std::sync::mpsc::channel();
+    let (added_tx, added_rx) = std::sync::mpsc::channel();
+    thread::scope(|scope| {
+        let both = &both;
+        scope.spawn(move || {
+            // SAFETY: the sigset is initialised before use; the signal is blocked in
+            // this thread only, sent to this thread only, and read back below.
+            unsafe {
+                let mut set = std::mem::zeroed::<libc::sigset_t>();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                assert_eq!(
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+                    0
+                );
+                let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+                assert_eq!(
+                    libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGUSR2),
+                    0
+                );
+            }
+            pending_tx.send(()).unwrap();
+            added_rx.recv().unwrap();
+            both.ctl("signalfd: data only, other thread", "mod", fd, EPOLLIN, 2);
+            assert_eq!(both.wait("signalfd: ready here"), [(EPOLLIN, 2)]);
+            // Take the signal, so it is not left pending.
+            let mut info = [0u8; 128];
+            // SAFETY: `info` is valid for its 128 bytes, one signalfd_siginfo.
+            let n = unsafe { libc::read(fd, info.as_mut_ptr().cast(), info.len()) };
+            assert_eq!(n, 128, "the signal read back");
+        });
+        pending_rx.recv().unwrap();
+        both.ctl("signalfd: not ready in this thread", "add", fd, EPOLLIN, 1);
+        // Data-only modifies here, where it is not ready: `EventPoll` has looked the
+        // file up by the second.
+        for data in [3, 4, 5] {
+            both.ctl("signalfd: data only, this thread", "mod", fd, EPOLLIN, data);
+        }
+        assert_eq!(both.wait("signalfd: nothing here"), []);
+        added_tx.send(()).unwrap();
+    });
+    both.ctl("signalfd", "del", fd, 0, 0);
+}
+
 #[test]
 fn data_only_modifies_match_the_kernel() {
-    reported_and_still_ready();
-    queued_or_not_ready();
-    oneshot();
-    carried_over_keeps_its_place();
+    for kind in KINDS {
+        eprintln!("{kind:?}");
+        reported_and_still_ready(kind);
+        queued_or_not_ready(kind);
+        oneshot(kind);
+        carried_over_keeps_its_place(kind);
+        closed_without_delete(kind);
+    }
     after_another_threads_wait();
-    closed_without_delete();
+    nested_epoll();
+    signalfd_polled_by_another_thread();
 }

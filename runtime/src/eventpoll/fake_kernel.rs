@@ -290,6 +290,11 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    fn poll_is_pure(&self, fd: RawFd) -> io::Result<bool> {
+        // A fake file's poll only reads its readiness.
+        self.check_open(fd).map(|()| true)
+    }
+
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()> {
         let st = self.lock();
         for p in fds {

@@ -53,6 +53,21 @@ pub(crate) mod state {
     /// changes only the data need not make it. Set by add and modify (after their
     /// kernel ctl); cleared by every kernel report of the item.
     pub(crate) const QUIET: u32 = 1 << 9;
+    /// A modify that changed only the data has been made (through the kernel). The
+    /// next one looks the file up (see [`FILE_KNOWN`]), so an item modified once
+    /// never pays for the lookup. Set by the first such modify; kept for the item's life.
+    pub(crate) const DATA_MODIFIED: u32 = 1 << 12;
+    /// Whether the fd's poll changes no state has been looked up ([`POLL_PURE`] holds
+    /// the answer). Set by the second modify that changes only the data; kept for the
+    /// item's life, as the file behind a registered fd does not change while the fd
+    /// is open (closing it without a delete breaks the contract).
+    pub(crate) const FILE_KNOWN: u32 = 1 << 10;
+    /// The fd is a socket or a pipe, whose poll changes no state (see
+    /// `sys::epoll::poll_is_pure`): leaving a kernel modify out skips nothing but the
+    /// queueing that [`QUIET`] shows is not needed. Meaningful with [`FILE_KNOWN`].
+    pub(crate) const POLL_PURE: u32 = 1 << 11;
+    /// The bits that describe the file rather than the registration.
+    pub(crate) const FILE_BITS: u32 = DATA_MODIFIED | FILE_KNOWN | POLL_PURE;
 }
 
 /// The bits that are never reported (the kernel's `EP_PRIVATE_BITS`).
@@ -102,7 +117,8 @@ impl<P> Item<P> {
         events & EPOLLEXCLUSIVE == 0
             && self.proxy.is_none()
             && self.interest == interest_of(events)
-            && self.state & !state::ON_READY_LIST == state::QUIET | mode_of(events)
+            && self.state & !(state::ON_READY_LIST | state::FILE_BITS)
+                == state::QUIET | mode_of(events)
     }
 
     /// Applies a modify: new mask and data, re-armed.
@@ -112,7 +128,9 @@ impl<P> Item<P> {
         // The kernel refuses to modify an EXCLUSIVE item and refuses EXCLUSIVE in a
         // modify, so the mode bits can simply be recomputed.
         // Applied right after the kernel modify (or delete and add) that polled the fd.
-        self.state = (self.state & state::ON_READY_LIST) | mode_of(events) | state::QUIET;
+        self.state = (self.state & (state::ON_READY_LIST | state::FILE_BITS))
+            | mode_of(events)
+            | state::QUIET;
     }
 
     /// The mask registered with the kernel for this item (see [`kernel_mask`]).

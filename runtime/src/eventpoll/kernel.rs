@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{EPOLLET, EPOLLIN, Event};
 use crate::loom::os::sync::OnceLock;
-use crate::sys::epoll::{CtlOp, Epoll, check_open, poll_now};
+use crate::sys::epoll::{CtlOp, Epoll, check_open, poll_is_pure, poll_now};
 use crate::sys::eventfd::EventFd;
 
 /// The token the notify eventfd reports with.
@@ -25,6 +25,9 @@ pub trait Kernel {
     fn wait(&self, buf: &mut [Event], timeout: Option<Duration>) -> io::Result<usize>;
     /// `EBADF` if `fd` is not an open fd; changes nothing.
     fn check_open(&self, fd: RawFd) -> io::Result<()>;
+    /// Whether polling `fd` is known to change no state (`EBADF` if it is not open):
+    /// only then may a kernel modify whose poll would queue nothing be left out.
+    fn poll_is_pure(&self, fd: RawFd) -> io::Result<bool>;
     /// Reads the current readiness of each fd into its `revents`, without blocking.
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()>;
     /// Makes sure [`notify`](Self::notify) can wake a waiter. Called with the
@@ -116,6 +119,10 @@ impl Kernel for SysKernel {
 
     fn check_open(&self, fd: RawFd) -> io::Result<()> {
         check_open(fd)
+    }
+
+    fn poll_is_pure(&self, fd: RawFd) -> io::Result<bool> {
+        poll_is_pure(fd)
     }
 
     fn poll(&self, fds: &mut [libc::pollfd]) -> io::Result<()> {

@@ -47,7 +47,10 @@
 //! (that ctl polled it, and every wakeup since queued it), so the re-poll would change
 //! nothing and the kernel modify is left out. A report taken by a thread blocked in
 //! the kernel wait clears the bit only when that thread checks in, so beside such a
-//! thread the kernel modify is always made.
+//! thread the kernel modify is always made. And only for sockets and pipes
+//! ([`state::POLL_PURE`]): for other files the kernel's poll may itself change state
+//! (a nested epoll drops stale ready items, `/proc/self/mounts` consumes its change
+//! event, a signalfd answers for the calling thread), which leaving it out would not.
 //!
 //! # Fields and locking
 //!
@@ -301,14 +304,13 @@ impl<K: Kernel> Poller<K> {
         // Only the data changes and the kernel side is quiet: the kernel modify would
         // change nothing there, and the data lives here. Unless a waiter is blocked in
         // (or just back from) the kernel wait: it may hold a report of the item that
-        // has not cleared QUIET yet. The fd must still be open, or the kernel's answer
-        // (EBADF, and the stale item forgotten) is the one below.
+        // has not cleared QUIET yet.
         // Planted bug: leave the kernel modify out beside a thread in the kernel wait.
         let no_report_in_flight =
             inner.blocked.is_empty() || cfg!(epitome_loom_mutant = "data_only_ignores_waiters");
         if item.modify_is_data_only(event.events)
             && no_report_in_flight
-            && self.kernel.check_open(fd).is_ok()
+            && Self::poll_is_pure(&self.kernel, fd, item)
         {
             #[cfg(epitome_loom)]
             assert!(
@@ -359,6 +361,34 @@ impl<K: Kernel> Poller<K> {
             Err(_) => {}
         }
         res
+    }
+
+    /// Whether the kernel modify's poll of the item's fd would change nothing but the
+    /// queueing (see [`state::POLL_PURE`]), and the fd is still open: if it is closed,
+    /// the kernel's answer (EBADF, and the stale item forgotten) is the modify's. The
+    /// file's kind is looked up once per item (`fstat`, which also says whether the fd
+    /// is open; it costs about what the kernel modify does), at its second data-only
+    /// modify, so an item modified once never pays for it. After that a socket or pipe
+    /// costs an open-fd check (`fcntl`, about two thirds of a kernel modify) and any
+    /// other file goes straight to the kernel.
+    fn poll_is_pure(kernel: &K, fd: RawFd, item: &mut Item<K::Proxy>) -> bool {
+        if item.has(state::FILE_KNOWN) {
+            return item.has(state::POLL_PURE) && kernel.check_open(fd).is_ok();
+        }
+        if !item.has(state::DATA_MODIFIED) {
+            item.state |= state::DATA_MODIFIED;
+            return false;
+        }
+        match kernel.poll_is_pure(fd) {
+            Ok(pure) => {
+                item.state |= state::FILE_KNOWN;
+                if pure {
+                    item.state |= state::POLL_PURE;
+                }
+                pure
+            }
+            Err(_) => false,
+        }
     }
 
     /// Refuses a ctl on one of our own fds: the kernel instance, the notify eventfd

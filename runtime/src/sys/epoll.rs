@@ -144,6 +144,24 @@ pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
 }
 
+/// Whether polling `fd` is known to change nothing: `fstat` says it is a socket or a
+/// pipe (`EBADF` if it is not open). Their poll functions (`sock_poll` and the
+/// protocols', `pipe_poll`) only read state; a poll that connects a wakeup relay
+/// (`unix_dgram_poll`'s `unix_dgram_peer_wake_me`) leaves it as the last poll left it.
+/// Other files may change state when polled: a nested epoll drops its stale ready
+/// items (`__ep_eventpoll_poll`), `/proc/self/mounts` and sysctl files consume their
+/// change event (`mounts_poll`, `proc_sys_poll`), and a signalfd answers for the
+/// calling thread. `fstat` cannot tell an eventfd from an epoll or a signalfd (they
+/// share one anonymous inode), so those count as unknown.
+pub(crate) fn poll_is_pure(fd: RawFd) -> io::Result<bool> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a writable stat buffer; fstat fills it or fails.
+    syscall!(fstat(fd, st.as_mut_ptr()))?;
+    // SAFETY: fstat succeeded, so it filled `st`.
+    let kind = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
+    Ok(kind == libc::S_IFSOCK || kind == libc::S_IFIFO)
+}
+
 /// `poll(fds, 0)`: fills each `revents` with the fd's current readiness filtered by its
 /// `events` plus `POLLERR | POLLHUP | POLLNVAL`. Never blocks. `EINTR` cannot happen
 /// with a zero timeout, but is retried anyway.
