@@ -4,12 +4,13 @@
 //! modes unchanged needs the kernel only for what `ep_modify` would do there: poll the
 //! fd and queue the registration if it is ready and not queued. When the kernel has
 //! reported nothing for the item since its last add or modify, every wakeup since has
-//! queued it, so for a socket or a pipe, whose poll changes nothing else, that kernel
-//! modify would change nothing and is left out (one `fstat` per item, then one
+//! queued it, so for a socket, a pipe, an eventfd or a timerfd, whose poll changes
+//! nothing else, that kernel modify would change nothing and is left out from the
+//! item's second data-only modify on (a lookup of the file once per item, then one
 //! `fcntl(F_GETFD)` per modify, still checks the fd is open). Every other kind of fd
 //! gets the kernel modify, because its poll may change state. These steps compare
-//! every answer and every report with the kernel's, on an eventfd, a pipe and a
-//! socket, in the states where it matters: reported and still ready, queued and not
+//! every answer and every report with the kernel's, on each of those four kinds, in
+//! the states where it matters: reported and still ready, queued and not
 //! reported, not ready, oneshot armed and disarmed, carried over on the ready list,
 //! after another thread's blocked wait, and closed without a delete; then on the two
 //! kinds of file whose poll changes state: a nested epoll and a signalfd.
@@ -30,22 +31,25 @@ use std::time::Duration;
 use epitome_runtime::eventpoll::*;
 use util::{Both, Kernel, errno, eventfd, pipe, socketpair};
 
-/// The kinds of fd the cases run on: an eventfd (whose modify always reaches the
-/// kernel), a pipe and a socket (whose quiet data-only modifies do not).
+/// The kinds of fd the cases run on, all of them files whose poll changes nothing, so
+/// that `EventPoll` leaves out the kernel modify of a quiet item from its second
+/// data-only modify on.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     EventFd,
+    TimerFd,
     Pipe,
     Socket,
 }
 
-const KINDS: [Kind; 3] = [Kind::EventFd, Kind::Pipe, Kind::Socket];
+const KINDS: [Kind; 4] = [Kind::EventFd, Kind::TimerFd, Kind::Pipe, Kind::Socket];
 
 /// A registered fd and the fd that makes it readable.
 struct Source {
     watched: OwnedFd,
-    /// None for an eventfd, which is written through itself.
+    /// None for an eventfd or a timerfd, which are made readable through themselves.
     writer: Option<OwnedFd>,
+    timer: bool,
 }
 
 impl Source {
@@ -54,12 +58,26 @@ impl Source {
             Kind::EventFd => Source {
                 watched: eventfd(),
                 writer: None,
+                timer: false,
             },
+            Kind::TimerFd => {
+                let flags = libc::TFD_NONBLOCK | libc::TFD_CLOEXEC;
+                // SAFETY: plain syscall.
+                let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) };
+                assert!(fd >= 0, "timerfd: {}", std::io::Error::last_os_error());
+                Source {
+                    // SAFETY: timerfd_create returned a new fd that nothing else owns.
+                    watched: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                    writer: None,
+                    timer: true,
+                }
+            }
             Kind::Pipe => {
                 let (r, w) = pipe();
                 Source {
                     watched: r,
                     writer: Some(w),
+                    timer: false,
                 }
             }
             Kind::Socket => {
@@ -67,6 +85,7 @@ impl Source {
                 Source {
                     watched: a,
                     writer: Some(b),
+                    timer: false,
                 }
             }
         }
@@ -78,6 +97,35 @@ impl Source {
 
     /// A wakeup: one more unit of data to read.
     fn write_one(&self) {
+        if self.timer {
+            // One expiry a nanosecond from now; its wakeup has happened once the fd
+            // polls readable.
+            let it = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1,
+                },
+            };
+            let mut pfd = libc::pollfd {
+                fd: self.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `it` and `pfd` are valid for the calls; a null old value is
+            // allowed.
+            unsafe {
+                assert_eq!(
+                    libc::timerfd_settime(self.fd(), 0, &it, std::ptr::null_mut()),
+                    0
+                );
+                assert_eq!(libc::poll(&mut pfd, 1, 10_000), 1, "the timer expired");
+            }
+            return;
+        }
         let one = 1u64.to_ne_bytes();
         let fd = self.writer.as_ref().unwrap_or(&self.watched).as_raw_fd();
         // An eventfd takes 8 bytes; a pipe or socket gets 1.

@@ -62,7 +62,7 @@ pub(crate) mod state {
     /// item's life, as the file behind a registered fd does not change while the fd
     /// is open (closing it without a delete breaks the contract).
     pub(crate) const FILE_KNOWN: u32 = 1 << 10;
-    /// The fd is a socket or a pipe, whose poll changes no state (see
+    /// The fd is a socket, a pipe, an eventfd or a timerfd, whose poll changes no state (see
     /// `sys::epoll::poll_is_pure`): leaving a kernel modify out skips nothing but the
     /// queueing that [`QUIET`] shows is not needed. Meaningful with [`FILE_KNOWN`].
     pub(crate) const POLL_PURE: u32 = 1 << 11;

@@ -229,16 +229,17 @@ impl EventPoll {
     /// joins the tail (if it is on the list it keeps its place). So modify re-arms a
     /// disarmed oneshot item and re-reports a ready edge-triggered one.
     ///
-    /// A modify that changes only the data (same events and modes) of a socket or a
-    /// pipe usually makes no `epoll_ctl`: the data is kept here, and when the kernel
-    /// has reported nothing for the item since its last add or modify, the item is
-    /// already queued if its fd is ready, so the kernel's modify would change nothing.
-    /// It then costs one `fcntl(F_GETFD)`, which checks the fd is still open. The
-    /// second such modify of an item looks up its file once (`fstat`); the first, and
-    /// every one of another kind of fd (an eventfd, a nested epoll, a signalfd, a
-    /// `/proc` file, whose poll may change state or cannot be told apart from one that
-    /// does), make the `epoll_ctl`. So does one made while another thread is blocked in
-    /// [`wait`](Self::wait), which may hold a report of the item.
+    /// A modify that changes only the data (same events and modes) of a socket, a
+    /// pipe, an eventfd or a timerfd usually makes no `epoll_ctl`: the data is kept
+    /// here, and when the kernel has reported nothing for the item since its last add
+    /// or modify, the item is already queued if its fd is ready, so the kernel's
+    /// modify would change nothing. It then costs one `fcntl(F_GETFD)`, which checks
+    /// the fd is still open. The second such modify of an item looks its file up once
+    /// (`fstat`, and for an anonymous-inode file its name in `/proc/self/fd`); the
+    /// first, and every one of another kind of fd (a nested epoll, a signalfd, a
+    /// `/proc` file: files whose poll may change state), make the `epoll_ctl`. So does
+    /// one made while another thread is blocked in [`wait`](Self::wait), which may hold
+    /// a report of the item.
     ///
     /// # Errors
     ///

@@ -47,8 +47,8 @@
 //! (that ctl polled it, and every wakeup since queued it), so the re-poll would change
 //! nothing and the kernel modify is left out. A report taken by a thread blocked in
 //! the kernel wait clears the bit only when that thread checks in, so beside such a
-//! thread the kernel modify is always made. And only for sockets and pipes
-//! ([`state::POLL_PURE`]): for other files the kernel's poll may itself change state
+//! thread the kernel modify is always made. And only for sockets, pipes, eventfds and
+//! timerfds ([`state::POLL_PURE`]): for other files the kernel's poll may itself change state
 //! (a nested epoll drops stale ready items, `/proc/self/mounts` consumes its change
 //! event, a signalfd answers for the calling thread), which leaving it out would not.
 //!
@@ -367,10 +367,11 @@ impl<K: Kernel> Poller<K> {
     /// queueing (see [`state::POLL_PURE`]), and the fd is still open: if it is closed,
     /// the kernel's answer (EBADF, and the stale item forgotten) is the modify's. The
     /// file's kind is looked up once per item (`fstat`, which also says whether the fd
-    /// is open; it costs about what the kernel modify does), at its second data-only
-    /// modify, so an item modified once never pays for it. After that a socket or pipe
-    /// costs an open-fd check (`fcntl`, about two thirds of a kernel modify) and any
-    /// other file goes straight to the kernel.
+    /// is open and costs about what the kernel modify does, then for an anonymous-inode
+    /// file a `readlink`, a few microseconds), at its second data-only modify, so an
+    /// item modified once never pays for it. After that a file whose poll changes
+    /// nothing costs an open-fd check (`fcntl`, about two thirds of a kernel modify)
+    /// and any other file goes straight to the kernel.
     fn poll_is_pure(kernel: &K, fd: RawFd, item: &mut Item<K::Proxy>) -> bool {
         if item.has(state::FILE_KNOWN) {
             return item.has(state::POLL_PURE) && kernel.check_open(fd).is_ok();

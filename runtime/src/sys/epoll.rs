@@ -144,22 +144,34 @@ pub(crate) fn check_open(fd: RawFd) -> io::Result<()> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
 }
 
-/// Whether polling `fd` is known to change nothing: `fstat` says it is a socket or a
-/// pipe (`EBADF` if it is not open). Their poll functions (`sock_poll` and the
-/// protocols', `pipe_poll`) only read state; a poll that connects a wakeup relay
-/// (`unix_dgram_poll`'s `unix_dgram_peer_wake_me`) leaves it as the last poll left it.
-/// Other files may change state when polled: a nested epoll drops its stale ready
-/// items (`__ep_eventpoll_poll`), `/proc/self/mounts` and sysctl files consume their
-/// change event (`mounts_poll`, `proc_sys_poll`), and a signalfd answers for the
-/// calling thread. `fstat` cannot tell an eventfd from an epoll or a signalfd (they
-/// share one anonymous inode), so those count as unknown.
+/// Whether polling `fd` is known to change nothing: a socket, a pipe, an eventfd or a
+/// timerfd (`EBADF` if it is not open). Their poll functions (`sock_poll` and the
+/// protocols', `pipe_poll`, `eventfd_poll`, `timerfd_poll`) only read state; a poll
+/// that connects a wakeup relay (`unix_dgram_poll`'s `unix_dgram_peer_wake_me`)
+/// leaves it as the last poll left it. Other files may change state when polled: a
+/// nested epoll drops its stale ready items (`__ep_eventpoll_poll`),
+/// `/proc/self/mounts` and sysctl files consume their change event (`mounts_poll`,
+/// `proc_sys_poll`), and a signalfd answers for the calling thread.
+///
+/// `fstat` tells sockets and pipes; eventfds, timerfds, epolls and signalfds share one
+/// anonymous inode, told apart only by the name the kernel gives the file
+/// (`anon_inode_getfile`), read from `/proc/self/fd` (a few microseconds: callers look
+/// a file up once). Without `/proc` such a file counts as unknown.
 pub(crate) fn poll_is_pure(fd: RawFd) -> io::Result<bool> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is a writable stat buffer; fstat fills it or fails.
     syscall!(fstat(fd, st.as_mut_ptr()))?;
     // SAFETY: fstat succeeded, so it filled `st`.
     let kind = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
-    Ok(kind == libc::S_IFSOCK || kind == libc::S_IFIFO)
+    if kind == libc::S_IFSOCK || kind == libc::S_IFIFO {
+        return Ok(true);
+    }
+    // The link of any file with a path starts with '/', so these names are only ever
+    // the kernel's own.
+    let pure = std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|name| {
+        name.as_os_str() == "anon_inode:[eventfd]" || name.as_os_str() == "anon_inode:[timerfd]"
+    });
+    Ok(pure)
 }
 
 /// `poll(fds, 0)`: fills each `revents` with the fd's current readiness filtered by its
