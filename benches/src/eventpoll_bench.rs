@@ -26,12 +26,11 @@
 //!   runtime registers). `EventPoll` answers a steady-state data-only modify of either
 //!   without the kernel (an item's first one reaches the kernel and its second looks
 //!   the file up: their polls change nothing, so the kernel modify can be left out).
-//!   (Timed in the main
-//!   cycle, a pass after modifies that skipped the kernel would find only raw epoll's
-//!   kernel items warm.) The fds are never ready (an unbound UDP socket is only
-//!   writable), so nothing is queued. The extra fds are spread
-//!   evenly among the registered ones and visited in a shuffled order, so neither
-//!   interest tree sees only appends at one end.
+//!   (Timed in the main cycle, a pass after modifies that skipped the kernel would
+//!   find only raw epoll's kernel items warm.) The fds are never ready (an unbound UDP
+//!   socket is only writable), so nothing is queued. The extra fds are spread evenly
+//!   among the registered ones and visited in a shuffled order, so neither interest
+//!   tree sees only appends at one end.
 //!
 //! # Method
 //!

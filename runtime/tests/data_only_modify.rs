@@ -29,7 +29,7 @@ use std::thread;
 use std::time::Duration;
 
 use epitome_runtime::eventpoll::*;
-use util::{Both, Kernel, errno, eventfd, pipe, socketpair};
+use util::{Both, Kernel, errno, eventfd, owned, pipe, socketpair};
 
 /// The kinds of fd the cases run on, all of them files whose poll changes nothing, so
 /// that `EventPoll` leaves out the kernel modify of a quiet item from its second
@@ -49,7 +49,7 @@ struct Source {
     watched: OwnedFd,
     /// None for an eventfd or a timerfd, which are made readable through themselves.
     writer: Option<OwnedFd>,
-    timer: bool,
+    kind: Kind,
 }
 
 impl Source {
@@ -58,18 +58,15 @@ impl Source {
             Kind::EventFd => Source {
                 watched: eventfd(),
                 writer: None,
-                timer: false,
+                kind,
             },
             Kind::TimerFd => {
                 let flags = libc::TFD_NONBLOCK | libc::TFD_CLOEXEC;
-                // SAFETY: plain syscall.
-                let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) };
-                assert!(fd >= 0, "timerfd: {}", std::io::Error::last_os_error());
                 Source {
-                    // SAFETY: timerfd_create returned a new fd that nothing else owns.
-                    watched: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                    // SAFETY: plain syscall.
+                    watched: owned(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) }),
                     writer: None,
-                    timer: true,
+                    kind,
                 }
             }
             Kind::Pipe => {
@@ -77,7 +74,7 @@ impl Source {
                 Source {
                     watched: r,
                     writer: Some(w),
-                    timer: false,
+                    kind,
                 }
             }
             Kind::Socket => {
@@ -85,7 +82,7 @@ impl Source {
                 Source {
                     watched: a,
                     writer: Some(b),
-                    timer: false,
+                    kind,
                 }
             }
         }
@@ -97,7 +94,7 @@ impl Source {
 
     /// A wakeup: one more unit of data to read.
     fn write_one(&self) {
-        if self.timer {
+        if let Kind::TimerFd = self.kind {
             // One expiry a nanosecond from now; its wakeup has happened once the fd
             // polls readable.
             let it = libc::itimerspec {
@@ -355,29 +352,29 @@ fn nested_epoll() {
 /// queues the item, so a data-only modify must reach the kernel too, however many
 /// data-only modifies came before.
 fn signalfd_polled_by_another_thread() {
+    /// The set holding SIGUSR2 alone.
+    fn sigusr2_set() -> libc::sigset_t {
+        // SAFETY: a zeroed sigset is valid storage, which sigemptyset initialises.
+        unsafe {
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            set
+        }
+    }
     let both = Both::new();
-    // SAFETY: the sigset is initialised by sigemptyset before use; signalfd takes a
-    // valid pointer to it.
-    let sfd = unsafe {
-        let mut set = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGUSR2);
-        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
-        assert!(fd >= 0, "signalfd: {}", std::io::Error::last_os_error());
-        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    };
+    let set = sigusr2_set();
+    // SAFETY: `set` is an initialised sigset.
+    let sfd = owned(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) });
     let fd = sfd.as_raw_fd();
     let (pending_tx, pending_rx) = std::sync::mpsc::channel();
     let (added_tx, added_rx) = std::sync::mpsc::channel();
     thread::scope(|scope| {
         let both = &both;
         scope.spawn(move || {
-            // SAFETY: the sigset is initialised before use; the signal is blocked in
-            // this thread only, sent to this thread only, and read back below.
+            // SAFETY: `set` is an initialised sigset; the signal is blocked in this
+            // thread only, sent to this thread only, and read back below.
             unsafe {
-                let mut set = std::mem::zeroed::<libc::sigset_t>();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGUSR2);
                 assert_eq!(
                     libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
                     0

@@ -55,17 +55,19 @@ pub(crate) mod state {
     pub(crate) const QUIET: u32 = 1 << 9;
     /// A modify that changed only the data has been made (through the kernel). The
     /// next one looks the file up (see [`FILE_KNOWN`]), so an item modified once
-    /// never pays for the lookup. Set by the first such modify; kept for the item's life.
-    pub(crate) const DATA_MODIFIED: u32 = 1 << 12;
+    /// never pays for the lookup. Set by the first such modify; kept for the item's
+    /// life.
+    pub(crate) const DATA_MODIFIED: u32 = 1 << 10;
     /// Whether the fd's poll changes no state has been looked up ([`POLL_PURE`] holds
     /// the answer). Set by the second modify that changes only the data; kept for the
     /// item's life, as the file behind a registered fd does not change while the fd
     /// is open (closing it without a delete breaks the contract).
-    pub(crate) const FILE_KNOWN: u32 = 1 << 10;
-    /// The fd is a socket, a pipe, an eventfd or a timerfd, whose poll changes no state (see
-    /// `sys::epoll::poll_is_pure`): leaving a kernel modify out skips nothing but the
-    /// queueing that [`QUIET`] shows is not needed. Meaningful with [`FILE_KNOWN`].
-    pub(crate) const POLL_PURE: u32 = 1 << 11;
+    pub(crate) const FILE_KNOWN: u32 = 1 << 11;
+    /// The fd is a socket, a pipe, an eventfd or a timerfd, whose poll changes no
+    /// state (see `sys::epoll::poll_is_pure`): leaving a kernel modify out skips
+    /// nothing but the queueing that [`QUIET`] shows is not needed. Meaningful with
+    /// [`FILE_KNOWN`].
+    pub(crate) const POLL_PURE: u32 = 1 << 12;
     /// The bits that describe the file rather than the registration.
     pub(crate) const FILE_BITS: u32 = DATA_MODIFIED | FILE_KNOWN | POLL_PURE;
 }

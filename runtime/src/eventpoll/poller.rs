@@ -48,9 +48,10 @@
 //! nothing and the kernel modify is left out. A report taken by a thread blocked in
 //! the kernel wait clears the bit only when that thread checks in, so beside such a
 //! thread the kernel modify is always made. And only for sockets, pipes, eventfds and
-//! timerfds ([`state::POLL_PURE`]): for other files the kernel's poll may itself change state
-//! (a nested epoll drops stale ready items, `/proc/self/mounts` consumes its change
-//! event, a signalfd answers for the calling thread), which leaving it out would not.
+//! timerfds ([`state::POLL_PURE`]): for other files the kernel's poll may itself
+//! change state (a nested epoll drops stale ready items, `/proc/self/mounts` consumes
+//! its change event, a signalfd answers for the calling thread), which leaving it out
+//! would not.
 //!
 //! # Fields and locking
 //!
@@ -310,7 +311,7 @@ impl<K: Kernel> Poller<K> {
             inner.blocked.is_empty() || cfg!(epitome_loom_mutant = "data_only_ignores_waiters");
         if item.modify_is_data_only(event.events)
             && no_report_in_flight
-            && Self::poll_is_pure(&self.kernel, fd, item)
+            && Self::poll_is_pure_and_open(&self.kernel, fd, item)
         {
             #[cfg(epitome_loom)]
             assert!(
@@ -372,7 +373,7 @@ impl<K: Kernel> Poller<K> {
     /// item modified once never pays for it. After that a file whose poll changes
     /// nothing costs an open-fd check (`fcntl`, about two thirds of a kernel modify)
     /// and any other file goes straight to the kernel.
-    fn poll_is_pure(kernel: &K, fd: RawFd, item: &mut Item<K::Proxy>) -> bool {
+    fn poll_is_pure_and_open(kernel: &K, fd: RawFd, item: &mut Item<K::Proxy>) -> bool {
         if item.has(state::FILE_KNOWN) {
             return item.has(state::POLL_PURE) && kernel.check_open(fd).is_ok();
         }

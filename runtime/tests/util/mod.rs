@@ -142,7 +142,9 @@ pub fn errno(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(-1)
 }
 
-fn owned(fd: libc::c_int) -> OwnedFd {
+/// Takes ownership of an fd a syscall just returned (panics with the errno if it
+/// failed).
+pub fn owned(fd: libc::c_int) -> OwnedFd {
     assert!(fd >= 0, "{}", io::Error::last_os_error());
     // SAFETY: the fd was just created and nothing else owns it.
     unsafe { OwnedFd::from_raw_fd(fd) }
