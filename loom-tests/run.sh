@@ -7,14 +7,14 @@
 #
 # Exits non-zero if a model fails or a mutant is not caught.
 #
-# Builds: release mode with debug assertions and overflow checks on (the runtime's
-# state-word asserts are part of what the models check), RUSTFLAGS="--cfg epitome_loom"
-# for the models and additionally --cfg epitome_loom_mutant="NAME" for each mutant. Every
-# configuration has its own target directory under target/loom/ (a RUSTFLAGS change
-# rebuilds every crate, loom included), so a configuration is built once, and a second
-# run rebuilds only what changed. Each mutant build compiles only the test binary of the
-# model that guards it. Preemption bounds are set per model in the test files
-# (`LOOM_MAX_PREEMPTIONS` overrides them all).
+# The models are unit tests of epitome-runtime in its loom build (runtime/src/loom/models/,
+# one file per model family). Builds: release mode with debug assertions and overflow
+# checks on (the runtime's state-word asserts are part of what the models check),
+# RUSTFLAGS="--cfg epitome_loom" for the models and additionally
+# --cfg epitome_loom_mutant="NAME" for each mutant. Every configuration has its own target
+# directory under target/loom/ (a RUSTFLAGS change rebuilds every crate, loom included), so
+# a configuration is built once, and a second run rebuilds only what changed. Preemption
+# bounds are set per model in the model files (`LOOM_MAX_PREEMPTIONS` overrides them all).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,8 +36,8 @@ for pkg in regex-automata regex-syntax tracing-subscriber matchers sharded-slab;
     cargo_config+=(--config "profile.release.package.$pkg.opt-level=0")
 done
 
-# Which model (test binary, test function, model name as printed) guards each mutant.
-# mutant | test binary | test function | loom model
+# Which model (model file, test function, model name as printed) guards each mutant.
+# mutant | model file | test function | loom model
 mutants=(
     "clear_without_generation|readiness_clear|a_newer_event_is_never_erased|readiness_clear"
     "slot_no_recheck|waiter_registration|fast_path_no_lost_wakeup|waiter_registration/fast_path"
@@ -58,39 +58,36 @@ mutants=(
 start=$(date +%s)
 failed=0
 
-# Builds the configuration `$1` (a directory name) with extra RUSTFLAGS `$2`, for the
-# test binaries `$3...` (all if none); prints "NAME PATH" per test binary.
+# Builds the configuration `$1` (a directory name) with extra RUSTFLAGS `$2`; prints the
+# path of the runtime's unit-test binary, which holds every model.
 build() {
     local name=$1 flags=$2
-    shift 2
-    local tests=()
-    for t in "$@"; do tests+=(--test "$t"); done
-    [[ ${#tests[@]} -eq 0 ]] && tests=(--tests)
     local log=$logs/build-$name.log
     if ! CARGO_TARGET_DIR=$base_dir/$name RUSTFLAGS="--cfg epitome_loom $flags" \
-        cargo test --release -p epitome-loom-tests "${tests[@]}" --no-run "${cargo_config[@]}" \
+        cargo test --release -p epitome-runtime --lib --no-run "${cargo_config[@]}" \
         >"$log" 2>&1; then
         echo "build of $name failed; see $log" >&2
         return 1
     fi
-    sed -n 's|^ *Executable tests/\([a-z_]*\)\.rs (\(.*\))$|\1 \2|p' "$log"
+    sed -n 's|^ *Executable unittests src/lib\.rs (\(.*\))$|\1|p' "$log"
 }
+
+# The model files, one test run each.
+model_files=$(ls "$root/runtime/src/loom/models" | sed -n 's/\.rs$//p' | grep -v '^mod$')
 
 # --- The models -----------------------------------------------------------------------
 echo "== building the models" >&2
-declare -A exe
-if ! built=$(build models ""); then
+if ! exe=$(build models ""); then
     exit 1
 fi
-while read -r name path; do exe[$name]=$path; done <<<"$built"
 
 declare -A bound explored passed
 model_order=()
-for bin in $(printf '%s\n' "${!exe[@]}" | sort); do
+for bin in $model_files; do
     log=$logs/run-$bin.log
     echo "== running $bin" >&2
     t0=$(date +%s)
-    "${exe[$bin]}" --nocapture --test-threads=2 >"$log" 2>&1
+    "$exe" "loom::models::$bin::" --nocapture --test-threads=2 >"$log" 2>&1
     status=$?
     echo "   $(($(date +%s) - t0)) s" >&2
     while read -r model b n; do
@@ -123,13 +120,12 @@ for m in "${mutants[@]}"; do
     echo "== mutant $mutant: $bin::$test" >&2
     verdict=no
     reason="build failed"
-    if built=$(build "mutant-$mutant" "--cfg epitome_loom_mutant=\"$mutant\"" "$bin"); then
-        path=$(awk -v b="$bin" '$1 == b { print $2 }' <<<"$built")
+    if path=$(build "mutant-$mutant" "--cfg epitome_loom_mutant=\"$mutant\""); then
         log=$logs/mutant-$mutant.log
         # Bash's "Aborted" job report (loom aborts after a deadlock panic) goes to
         # /dev/null rather than the terminal; the log has the panic.
         status=$({
-            timeout 600 "$path" --exact "$test" --nocapture >"$log" 2>&1
+            timeout 600 "$path" --exact "loom::models::$bin::$test" --nocapture >"$log" 2>&1
             echo $?
         } 2>/dev/null)
         if [[ $status -eq 124 ]]; then
@@ -186,7 +182,7 @@ if $record; then
         echo "  interleaving was explored (no preemption bound). Each mutant is its own build;"
         echo "  the wall time below includes every build, from an empty target/loom or not."
         echo "- Two real bugs were found by these models and fixed: see \"What the models"
-        echo "  found\" in loom-tests/src/lib.rs."
+        echo "  found\" in runtime/src/loom/models/mod.rs."
         echo
         cat "$logs/table.md"
     } >"$root/loom-tests/RESULTS.md"

@@ -11,9 +11,6 @@
 //! - [`time`]: sleeps, timeouts and intervals on a hierarchical timing wheel.
 
 #![warn(missing_docs)]
-// Under `--cfg epitome_loom` the internals reachable through `__loom` are a test hook,
-// not API: they need no docs.
-#![cfg_attr(epitome_loom, allow(missing_docs))]
 #![cfg(target_os = "linux")]
 
 pub(crate) mod loom;
@@ -33,26 +30,6 @@ pub mod time;
 use std::future::Future;
 
 use task::JoinHandle;
-
-/// The internals the loom models in `loom-tests/` drive, exported only under
-/// `--cfg epitome_loom` (the normal build has no such module). Not API.
-#[cfg(epitome_loom)]
-#[doc(hidden)]
-pub mod __loom {
-    pub use crate::eventpoll::Event;
-    pub use crate::eventpoll::fake_kernel::FakeKernel;
-    pub use crate::eventpoll::kernel::{Kernel, WAKE_TOKEN};
-    pub use crate::eventpoll::poller::Poller;
-    pub use crate::reactor::scheduled_io::{
-        Direction, ReadyEvent, ScheduledIo, UnclaimedHook, WaitPoll, WaiterNode, bits,
-    };
-    pub use crate::scheduler::park::{ParkState, Parker, Wakeup};
-    pub use crate::scheduler::queue::{RemoteQueue, TaskList};
-    pub use crate::scheduler::worker::cancel_unbound;
-    pub use crate::task::raw::Header;
-    pub use crate::task::schedule::{Notified, Schedule, new_task};
-    pub use crate::time::driver::{Polled, TimerShared, Unpark};
-}
 
 /// The data structures the fuzz targets drive, only under `--cfg fuzzing`. Not API.
 #[cfg(fuzzing)]

@@ -152,11 +152,6 @@ impl FakeKernel {
         self.lock().files[fd as usize] &= !events;
     }
 
-    /// Threads now blocked in `wait`.
-    pub fn blocked(&self) -> usize {
-        self.lock().blocked
-    }
-
     /// `ep_poll_callback`: queue `fd`'s registration unless it is linked already, and
     /// wake one waiter.
     fn callback(&self, st: &mut State, fd: RawFd, events: u32) {

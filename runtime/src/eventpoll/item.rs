@@ -75,14 +75,30 @@ pub(crate) mod state {
 /// The bits that are never reported (the kernel's `EP_PRIVATE_BITS`).
 pub(crate) const PRIVATE_BITS: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
 
-/// A registered item. `P` is the kernel's proxy type (see `Poller`).
+/// What an item carries for its owner, and reports as [`Event::data`](super::Event):
+/// the user's `u64` for the public `EventPoll`, the source's readiness state for the
+/// reactor (the kernel's epitem points straight at its file in the same way).
+pub(crate) trait ItemData {
+    /// The value reported with the item's events.
+    fn data(&self) -> u64;
+}
+
+impl ItemData for u64 {
+    #[inline]
+    fn data(&self) -> u64 {
+        *self
+    }
+}
+
+/// A registered item. `P` is the kernel's proxy type (see `Poller`), `D` what the item
+/// carries (see [`ItemData`]).
 #[derive(Debug)]
-pub(crate) struct Item<P> {
+pub(crate) struct Item<P, D> {
     /// Requested events with EPOLLERR | EPOLLHUP always added (as `ep_insert` and
     /// `ep_modify` do), private bits removed.
     pub(crate) interest: u32,
-    /// Returned with every event; the latest add/modify's value.
-    pub(crate) data: u64,
+    /// Returned with every event (its [`ItemData::data`]); the latest add/modify's.
+    pub(crate) data: D,
     /// See [`state`].
     pub(crate) state: u32,
     /// Distinguishes this item from earlier occupants of its slot in kernel tokens.
@@ -93,8 +109,8 @@ pub(crate) struct Item<P> {
     link: Link,
 }
 
-impl<P> Item<P> {
-    pub(crate) fn new(events: u32, data: u64, generation: u32) -> Item<P> {
+impl<P, D> Item<P, D> {
+    pub(crate) fn new(events: u32, data: D, generation: u32) -> Item<P, D> {
         Item {
             interest: interest_of(events),
             data,
@@ -123,16 +139,17 @@ impl<P> Item<P> {
                 == state::QUIET | mode_of(events)
     }
 
-    /// Applies a modify: new mask and data, re-armed.
-    pub(crate) fn rearm(&mut self, events: u32, data: u64) {
+    /// Applies a modify: new mask and data, re-armed. Returns the old data.
+    pub(crate) fn rearm(&mut self, events: u32, data: D) -> D {
         self.interest = interest_of(events);
-        self.data = data;
+        let old = std::mem::replace(&mut self.data, data);
         // The kernel refuses to modify an EXCLUSIVE item and refuses EXCLUSIVE in a
         // modify, so the mode bits can simply be recomputed.
         // Applied right after the kernel modify (or delete and add) that polled the fd.
         self.state = (self.state & (state::ON_READY_LIST | state::FILE_BITS))
             | mode_of(events)
             | state::QUIET;
+        old
     }
 
     /// The mask registered with the kernel for this item (see [`kernel_mask`]).
@@ -180,7 +197,7 @@ fn mode_of(events: u32) -> u32 {
     s
 }
 
-impl<P> ListNode for Item<P> {
+impl<P, D> ListNode for Item<P, D> {
     fn link(&mut self) -> &mut Link {
         &mut self.link
     }

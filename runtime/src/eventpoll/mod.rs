@@ -37,13 +37,19 @@
 //! here the callback is a kernel report read by a waiter, so one lock suffices). A
 //! waiter does not hold it while blocked in the kernel.
 
-#[cfg(epitome_loom)]
+mod ctl;
+mod ep_poll;
+#[cfg(all(test, epitome_loom))]
 pub(crate) mod fake_kernel;
 mod item;
 pub(crate) mod kernel;
 pub(crate) mod poller;
+mod proxy;
 pub(crate) mod rbtree;
 pub(crate) mod ready_list;
+mod send_events;
+
+pub(crate) use item::ItemData;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -220,7 +226,7 @@ impl EventPoll {
     /// - `EEXIST`: `fd` is already registered;
     /// - `ENOMEM`, `ENOSPC` (the per-user `max_user_watches` limit).
     pub fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
-        self.poller.add(fd, event)
+        self.poller.add(fd, event.events, event.data)
     }
 
     /// Replaces the mask and data of a registered `fd` (`EPOLL_CTL_MOD`).
@@ -251,7 +257,7 @@ impl EventPoll {
     ///   registered), or the item was added with EPOLLEXCLUSIVE;
     /// - `ENOENT`: `fd` is not registered.
     pub fn modify(&self, fd: RawFd, event: Event) -> io::Result<()> {
-        self.poller.modify(fd, event)
+        self.poller.modify(fd, event.events, event.data)
     }
 
     /// Removes `fd` from the interest tree and the ready list (`EPOLL_CTL_DEL`). Call it

@@ -552,7 +552,7 @@ impl<V> InterestTree<V> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;

@@ -68,7 +68,7 @@ impl ReadyList {
         self.head == NIL
     }
 
-    #[cfg(any(test, epitome_loom))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -77,7 +77,7 @@ impl ReadyList {
     /// `len` steps (so no item is on it twice), every item on it is flagged linked and
     /// its `prev` link names the item before it. `slots` bounds the walk (the number of
     /// items that could be on it). For the loom models.
-    #[cfg(epitome_loom)]
+    #[cfg(all(test, epitome_loom))]
     pub(crate) fn check<S: Nodes>(&self, nodes: &mut S, slots: usize) {
         let mut prev = NIL;
         let mut cur = self.head;
@@ -190,7 +190,7 @@ impl ReadyList {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
     use std::collections::VecDeque;

@@ -15,14 +15,13 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::task::Waker;
 use std::time::Duration;
 
-use slab::Slab;
-
+use crate::eventpoll::kernel::SysKernel;
+use crate::eventpoll::poller::Poller;
 use crate::eventpoll::{
-    EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, EventPoll,
+    EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, ItemData,
 };
-use crate::loom::os::sync::atomic::AtomicU32;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::sys::eventfd::EventFd;
 use scheduled_io::ScheduledIo;
 
@@ -48,87 +47,59 @@ pub(crate) enum Interest {
     Shared(scheduled_io::UnclaimedHook),
 }
 
-/// What other threads reach: the `EventPoll` and the registry of sources.
+/// What an item of the reactor's eventpoll carries: the source's readiness state, whose
+/// address is the event's data (so a turn reaches it with no lookup), or nothing for the
+/// worker's unpark eventfd.
+pub(crate) struct Source(Option<Arc<ScheduledIo>>);
+
+impl ItemData for Source {
+    #[inline]
+    fn data(&self) -> u64 {
+        match &self.0 {
+            Some(io) => Arc::as_ptr(io) as u64,
+            None => UNPARK_TOKEN,
+        }
+    }
+}
+
+/// What other threads reach: the eventpoll, whose items are the registry of sources.
 pub(crate) struct ReactorHandle {
-    pub(crate) poll: EventPoll,
-    sources: Mutex<Slab<Entry>>,
-    /// Registered sources (a gauge for metrics and leak checks).
-    registered: AtomicUsize,
+    poll: Poller<SysKernel, Source>,
     /// The runtime shut down: no turn will dispatch events any more.
     shut_down: AtomicBool,
 }
 
-struct Entry {
-    io: Arc<ScheduledIo>,
-    generation: u32,
-}
-
-fn token(slot: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | slot as u64
-}
-
 impl ReactorHandle {
-    /// Registers `fd` (edge-triggered, read and write): returns its shared state and its
-    /// token for [`deregister`](Self::deregister).
-    pub(crate) fn register(
-        &self,
-        fd: RawFd,
-        interest: Interest,
-    ) -> io::Result<(Arc<ScheduledIo>, u64)> {
+    /// Registers `fd` (edge-triggered, read and write): returns its shared state, which
+    /// the eventpoll item holds too until [`deregister`](Self::deregister).
+    pub(crate) fn register(&self, fd: RawFd, interest: Interest) -> io::Result<Arc<ScheduledIo>> {
         let (mask, hook) = match interest {
             Interest::Source => (SOURCE_EVENTS, None),
             Interest::Shared(hook) => (SHARED_EVENTS, Some(hook)),
         };
         let io = Arc::new(ScheduledIo::new(hook));
-        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = sources.vacant_key();
-        if slot >= u32::MAX as usize {
-            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-        }
-        // A per-registration generation, so a late event for a freed slot is ignored.
-        static GENERATION: AtomicU32 = AtomicU32::new(1);
-        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-        let token = token(slot, generation);
-        // Hold the registry lock across the add, so no event for the token can be
-        // dispatched before the entry exists.
-        self.poll.add(fd, Event::new(mask, token))?;
-        sources.insert(Entry {
-            io: io.clone(),
-            generation,
-        });
-        self.registered.fetch_add(1, Ordering::Relaxed);
-        Ok((io, token))
+        self.poll.add(fd, mask, Source(Some(io.clone())))?;
+        Ok(io)
     }
 
-    /// Deletes `fd` from the `EventPoll` (before its owner closes it: the contract of a
-    /// user-space eventpoll) and forgets the source, waking its waiters so none sleeps
-    /// on a source that is gone.
-    pub(crate) fn deregister(&self, fd: RawFd, token: u64) -> io::Result<()> {
+    /// Deletes `fd` from the eventpoll (before its owner closes it: the contract of a
+    /// user-space eventpoll), which drops the item's hold on `io`, and wakes its waiters
+    /// so none sleeps on a source that is gone. Once this returns, no turn dispatches to
+    /// `io`: a turn dispatches under the eventpoll's lock, which the delete takes.
+    pub(crate) fn deregister(&self, fd: RawFd, io: &ScheduledIo) -> io::Result<()> {
         let res = self.poll.delete(fd);
-        let slot = (token & u64::from(u32::MAX)) as usize;
-        let generation = (token >> 32) as u32;
         let mut wake = Vec::new();
-        {
-            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-            if sources
-                .get(slot)
-                .is_some_and(|e| e.generation == generation)
-            {
-                let entry = sources.remove(slot);
-                self.registered.fetch_sub(1, Ordering::Relaxed);
-                entry.io.wake_all(&mut wake);
-            }
-        }
+        io.wake_all(&mut wake);
         wake.into_iter().for_each(Waker::wake);
         res
     }
 
-    /// One turn: waits up to `timeout` on the `EventPoll` into `events`, calls
-    /// `waited` with the number of events, records each event on its source and wakes
-    /// the waiters (after the registry lock is released), then runs the hand-on hooks
-    /// of events nobody here waited for. The owning worker calls it with its own
-    /// buffers; another worker may call it, without blocking, to stand in for a worker
-    /// stuck in a task that does not yield.
+    /// One turn: waits up to `timeout` on the eventpoll into `events`, calls `waited`
+    /// with the number of events, records each event on its source (collecting the
+    /// waiters to wake), then wakes them once the eventpoll's lock is released, then
+    /// runs the hand-on hooks of events nobody here waited for. The owning worker
+    /// calls it with its own buffers; another worker may call it, without blocking, to
+    /// stand in for a worker stuck in a task that does not yield.
     ///
     /// `waited` runs before any waiter is woken, so whatever it records (the metrics'
     /// wait and event counts) is visible to a task woken by one of the events.
@@ -140,28 +111,24 @@ impl ReactorHandle {
         timeout: Option<Duration>,
         waited: impl FnOnce(usize),
     ) -> io::Result<usize> {
-        let n = match self.poll.wait(events, timeout) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(e),
-        };
-        waited(n);
-        if n == 0 {
-            return Ok(0);
-        }
-        {
-            let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-            for ev in &events[..n] {
+        let res = self.poll.wait_then(events, timeout, |events| {
+            waited(events.len());
+            for ev in events {
                 if ev.data == UNPARK_TOKEN {
                     continue;
                 }
-                let slot = (ev.data & u64::from(u32::MAX)) as usize;
-                let generation = (ev.data >> 32) as u32;
-                if let Some(entry) = sources.get(slot).filter(|e| e.generation == generation) {
-                    entry.io.dispatch(ev.events, wake, unclaimed);
-                }
+                // SAFETY: every other item's data is the address of the `ScheduledIo`
+                // its `Source` holds an `Arc` of, and the item is alive while this
+                // closure runs (under the eventpoll's lock; see `Poller::wait_then`).
+                let io = unsafe { &*(ev.data as *const ScheduledIo) };
+                io.dispatch(ev.events, wake, unclaimed);
             }
-        }
+        });
+        let n = match res {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
+        };
         for w in wake.drain(..) {
             w.wake();
         }
@@ -174,7 +141,8 @@ impl ReactorHandle {
 
     /// Sources registered now.
     pub(crate) fn registered(&self) -> usize {
-        self.registered.load(Ordering::Relaxed)
+        // Every item but the unpark eventfd's.
+        self.poll.len().saturating_sub(1)
     }
 
     #[inline]
@@ -187,14 +155,11 @@ impl ReactorHandle {
     pub(crate) fn shutdown(&self) {
         self.shut_down.store(true, Ordering::Release);
         let mut wake = Vec::new();
-        for (_, e) in self
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            e.io.wake_all(&mut wake);
-        }
+        self.poll.for_each_data(|source| {
+            if let Some(io) = &source.0 {
+                io.wake_all(&mut wake);
+            }
+        });
         wake.into_iter().for_each(Waker::wake);
     }
 }
@@ -211,15 +176,10 @@ impl Driver {
     /// A reactor whose `EventPoll` also watches `unpark` (edge-triggered: every write is
     /// a wakeup, so the eventfd never needs reading).
     pub(crate) fn new(unpark: &EventFd) -> io::Result<(Driver, Arc<ReactorHandle>)> {
-        let poll = EventPoll::new()?;
-        poll.add(
-            unpark.as_raw_fd(),
-            Event::new(EPOLLIN | EPOLLET, UNPARK_TOKEN),
-        )?;
+        let poll = Poller::new(SysKernel::new()?);
+        poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source(None))?;
         let handle = Arc::new(ReactorHandle {
             poll,
-            sources: Mutex::new(Slab::new()),
-            registered: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
         });
         let events = vec![Event::default(); EVENTS_PER_TURN].into_boxed_slice();

@@ -17,7 +17,6 @@ use crate::scheduler::context;
 pub(crate) struct Registration {
     handle: Arc<ReactorHandle>,
     io: Arc<ScheduledIo>,
-    token: u64,
     fd: RawFd,
 }
 
@@ -44,13 +43,8 @@ impl Registration {
         fd: RawFd,
         interest: Interest,
     ) -> io::Result<Registration> {
-        let (io, token) = handle.register(fd, interest)?;
-        Ok(Registration {
-            handle,
-            io,
-            token,
-            fd,
-        })
+        let io = handle.register(fd, interest)?;
+        Ok(Registration { handle, io, fd })
     }
 
     pub(crate) fn io(&self) -> &ScheduledIo {
@@ -66,7 +60,7 @@ impl Registration {
 
     /// Deletes the fd from the reactor. Call before closing it.
     pub(crate) fn deregister(&self) -> io::Result<()> {
-        self.handle.deregister(self.fd, self.token)
+        self.handle.deregister(self.fd, &self.io)
     }
 
     #[inline]

@@ -717,7 +717,7 @@ impl Waiters {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
     use crate::loom::os::sync::Arc as StdArc;

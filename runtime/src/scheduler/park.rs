@@ -51,7 +51,7 @@ impl<W: Wakeup> Parker<W> {
     }
 
     /// The wakeup (for the loom model, whose worker sleeps on it).
-    #[cfg(epitome_loom)]
+    #[cfg(all(test, epitome_loom))]
     pub fn wakeup(&self) -> &W {
         &self.wakeup
     }

@@ -118,7 +118,7 @@ impl From<JoinError> for std::io::Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
 

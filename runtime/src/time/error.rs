@@ -31,7 +31,7 @@ impl From<Elapsed> for io::Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
 

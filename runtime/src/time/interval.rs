@@ -178,7 +178,7 @@ const _: fn() = || {
     assert::<Interval>();
 };
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::MissedTickBehavior::{Burst, Delay, Skip};
     use super::*;

@@ -37,7 +37,7 @@ mod sleep;
 mod timeout;
 pub(crate) mod wheel;
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod test_util;
 
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};

@@ -164,7 +164,7 @@ const _: fn() = || {
     assert::<Sleep>();
 };
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
     use crate::time::test_util::{Harness, Recorder, Rng};

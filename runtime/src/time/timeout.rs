@@ -96,7 +96,7 @@ const _: fn() = || {
     assert::<Timeout<std::future::Pending<()>>>();
 };
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod tests {
     use super::*;
     use crate::time::sleep::sleep;

@@ -9,13 +9,11 @@
 //! - The last reference dropped by a waker on another thread, racing completion: the
 //!   task is freed exactly once (a leak would show as a leaked loom `Arc`, a double
 //!   free as a second drop of it).
-#![cfg(epitome_loom)]
-
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use epitome_loom_tests::{DropCounter, ModelScheduler, PollFn, check, counting_waker, poll_once};
-use epitome_runtime::__loom::new_task;
+use super::{DropCounter, ModelScheduler, PollFn, check, counting_waker, poll_once};
+use crate::task::new_task;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;

@@ -8,11 +8,11 @@
 //! waits until it has seen A and B, draining B when it sees it (so the poller's re-poll
 //! drops B from its own list). Every change to the fake kernel's list, and the
 //! poller's list after every wait, is checked to be well formed.
-#![cfg(epitome_loom)]
-
-use epitome_loom_tests::check;
-use epitome_runtime::__loom::{Event, FakeKernel, Poller};
-use epitome_runtime::eventpoll::{EPOLLET, EPOLLIN};
+use super::check;
+use crate::eventpoll::Event;
+use crate::eventpoll::fake_kernel::FakeKernel;
+use crate::eventpoll::poller::Poller;
+use crate::eventpoll::{EPOLLET, EPOLLIN};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -23,9 +23,9 @@ fn never_linked_twice_never_lost() {
         let a = poller.kernel().new_file();
         let b = poller.kernel().new_file();
         let c = poller.kernel().new_file();
-        poller.add(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
-        poller.add(b, Event::new(EPOLLIN, 2)).unwrap();
-        poller.add(c, Event::new(EPOLLIN | EPOLLET, 3)).unwrap();
+        poller.add(a, EPOLLIN | EPOLLET, 1).unwrap();
+        poller.add(b, EPOLLIN, 2).unwrap();
+        poller.add(c, EPOLLIN | EPOLLET, 3).unwrap();
 
         let device = {
             let poller = poller.clone();

@@ -6,13 +6,13 @@
 //!   A's waker is woken at most once.
 //! - A `Sleep` polled again with a new waker while the worker fires it: the poll
 //!   reports the fire, or the new waker is the one woken.
-#![cfg(epitome_loom)]
-
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use epitome_loom_tests::{check, counting_waker};
-use epitome_runtime::__loom::{Polled, TimerShared, Unpark};
+use super::{check, counting_waker};
+use crate::time::driver::Polled;
+use crate::time::driver::TimerShared;
+use crate::time::driver::Unpark;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 

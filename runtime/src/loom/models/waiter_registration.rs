@@ -5,11 +5,12 @@
 //! source's lock), each alone with the reactor, then both at once. In every
 //! interleaving each task either sees the readiness at once or its waker is woken,
 //! after which its next poll sees it.
-#![cfg(epitome_loom)]
-
-use epitome_loom_tests::{check, counting_waker, dispatch};
-use epitome_runtime::__loom::{Direction, ScheduledIo, WaitPoll, WaiterNode};
-use epitome_runtime::eventpoll::EPOLLIN;
+use super::{check, counting_waker, dispatch};
+use crate::reactor::scheduled_io::Direction;
+use crate::reactor::scheduled_io::ScheduledIo;
+use crate::reactor::scheduled_io::WaitPoll;
+use crate::reactor::scheduled_io::WaiterNode;
+use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::thread;
 

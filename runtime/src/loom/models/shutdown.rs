@@ -7,13 +7,13 @@
 //! cancelled exactly once (its future dropped once), its `JoinHandle` reports
 //! cancellation, and the task is freed once the handle goes. Two spawners, every
 //! interleaving.
-#![cfg(epitome_loom)]
-
 use std::task::{Context, Poll, Waker};
 
-use epitome_loom_tests::{DropCounter, ModelScheduler, PollFn, check, poll_once};
-use epitome_runtime::__loom::{RemoteQueue, cancel_unbound, new_task};
-use epitome_runtime::task::JoinHandle;
+use super::{DropCounter, ModelScheduler, PollFn, check, poll_once};
+use crate::scheduler::queue::RemoteQueue;
+use crate::scheduler::worker::cancel_unbound;
+use crate::task::new_task;
+use crate::task::JoinHandle;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;

@@ -9,15 +9,19 @@
 //! wait wake it once). The worker must never sleep through queued work (loom reports
 //! the deadlock), and it must see at most one eventfd write per park. A remote spawn,
 //! a remote wake, and both at once.
-#![cfg(epitome_loom)]
-
 use std::future::Future;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-use epitome_loom_tests::{PollFn, check};
-use epitome_runtime::__loom::{Header, Notified, Parker, RemoteQueue, Schedule, Wakeup, new_task};
-use epitome_runtime::task::JoinHandle;
+use super::{PollFn, check};
+use crate::task::raw::Header;
+use crate::task::Notified;
+use crate::scheduler::park::Parker;
+use crate::scheduler::queue::RemoteQueue;
+use crate::task::Schedule;
+use crate::scheduler::park::Wakeup;
+use crate::task::new_task;
+use crate::task::JoinHandle;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;

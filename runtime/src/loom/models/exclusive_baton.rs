@@ -4,11 +4,12 @@
 //! dispatches one event while A's future is dropped on another thread without having
 //! used its wakeup (`drop_waiter(.., consumed: false)`). Whichever comes first, the
 //! event ends up waking B exactly once (directly, or passed on by A), and never C.
-#![cfg(epitome_loom)]
-
-use epitome_loom_tests::{check, counting_waker, dispatch};
-use epitome_runtime::__loom::{Direction, ScheduledIo, WaitPoll, WaiterNode};
-use epitome_runtime::eventpoll::EPOLLIN;
+use super::{check, counting_waker, dispatch};
+use crate::reactor::scheduled_io::Direction;
+use crate::reactor::scheduled_io::ScheduledIo;
+use crate::reactor::scheduled_io::WaitPoll;
+use crate::reactor::scheduled_io::WaiterNode;
+use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::thread;
 

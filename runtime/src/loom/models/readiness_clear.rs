@@ -5,11 +5,11 @@
 //! runs `poll_io`'s loop: while ready, read, and after `WouldBlock` clear readiness
 //! with the word it saw. Whatever the interleaving, data that arrived is either read or
 //! still shows as ready: a clear never erases the newer event. Every interleaving.
-#![cfg(epitome_loom)]
-
-use epitome_loom_tests::{check, dispatch};
-use epitome_runtime::__loom::{Direction, ScheduledIo, bits};
-use epitome_runtime::eventpoll::EPOLLIN;
+use super::{check, dispatch};
+use crate::reactor::scheduled_io::Direction;
+use crate::reactor::scheduled_io::ScheduledIo;
+use crate::reactor::scheduled_io::bits;
+use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;

@@ -16,11 +16,11 @@
 //!   the item's report and not delivered it yet, and then the kernel modify must queue
 //!   the still-ready item again. In the loom build the poller asserts, against the fake
 //!   kernel, that every kernel modify it leaves out would have changed nothing.
-#![cfg(epitome_loom)]
-
-use epitome_loom_tests::check;
-use epitome_runtime::__loom::{Event, FakeKernel, Poller};
-use epitome_runtime::eventpoll::{EPOLLET, EPOLLIN};
+use super::check;
+use crate::eventpoll::Event;
+use crate::eventpoll::fake_kernel::FakeKernel;
+use crate::eventpoll::poller::Poller;
+use crate::eventpoll::{EPOLLET, EPOLLIN};
 use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
@@ -41,8 +41,8 @@ fn edge_triggered_event_wakes_exactly_one() {
         let poller = Arc::new(Poller::new(FakeKernel::new()));
         let a = poller.kernel().new_file();
         let b = poller.kernel().new_file();
-        poller.add(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
-        poller.add(b, Event::new(EPOLLIN | EPOLLET, 2)).unwrap();
+        poller.add(a, EPOLLIN | EPOLLET, 1).unwrap();
+        poller.add(b, EPOLLIN | EPOLLET, 2).unwrap();
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let poller = poller.clone();
@@ -67,7 +67,7 @@ fn level_triggered_event_reaches_both() {
     check("eventpoll_waiters/level_reaches_both", None, || {
         let poller = Arc::new(Poller::new(FakeKernel::new()));
         let a = poller.kernel().new_file();
-        poller.add(a, Event::new(EPOLLIN, 1)).unwrap();
+        poller.add(a, EPOLLIN, 1).unwrap();
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let poller = poller.clone();
@@ -87,7 +87,7 @@ fn a_non_blocking_wait_never_strands_a_blocked_one() {
     check("eventpoll_waiters/nonblocking_beside_blocked", None, || {
         let poller = Arc::new(Poller::new(FakeKernel::new()));
         let a = poller.kernel().new_file();
-        poller.add(a, Event::new(EPOLLIN, 1)).unwrap();
+        poller.add(a, EPOLLIN, 1).unwrap();
         let waiter = {
             let poller = poller.clone();
             thread::spawn(move || wait_one(&poller))
@@ -110,17 +110,17 @@ fn a_data_only_modify_beside_a_waiter_leaves_out_only_no_ops() {
     check("eventpoll_waiters/data_only_modify", None, || {
         let poller = Arc::new(Poller::new(FakeKernel::new()));
         let a = poller.kernel().new_file();
-        poller.add(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
+        poller.add(a, EPOLLIN | EPOLLET, 1).unwrap();
         // An item's first data-only modify always reaches the kernel and its second
         // looks the file up; after these two, the one below may be left out.
-        poller.modify(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
-        poller.modify(a, Event::new(EPOLLIN | EPOLLET, 1)).unwrap();
+        poller.modify(a, EPOLLIN | EPOLLET, 1).unwrap();
+        poller.modify(a, EPOLLIN | EPOLLET, 1).unwrap();
         let waiter = {
             let poller = poller.clone();
             thread::spawn(move || wait_one(&poller))
         };
         poller.kernel().set_ready(a, EPOLLIN);
-        poller.modify(a, Event::new(EPOLLIN | EPOLLET, 2)).unwrap();
+        poller.modify(a, EPOLLIN | EPOLLET, 2).unwrap();
         let got = waiter.join().unwrap();
         assert!(got == 1 || got == 2, "unknown data {got}");
         // A is still ready; whether it is reported once more depends on whether the

@@ -5,8 +5,8 @@
 //! checks every atomic access against the C++ memory model, every `UnsafeCell` access
 //! for races, and every execution for deadlocks and leaked `Arc`s. The runtime is built
 //! against loom with `--cfg epitome_loom` (its `crate::loom` shim then re-exports loom's
-//! primitives) and exposes the internals the models drive as
-//! `epitome_runtime::__loom`, which exists only in that build.
+//! primitives); the models are unit tests of the crate, compiled only in that build, so
+//! they reach the internals they drive without making any of them public.
 //!
 //! Run them with `loom-tests/run.sh`, which also builds each planted bug (a *mutant*,
 //! `--cfg epitome_loom_mutant="NAME"`) and checks that its model fails, so a passing
@@ -15,15 +15,16 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg epitome_loom" CARGO_TARGET_DIR=target/loom/models \
-//!     cargo test --release -p epitome-loom-tests --test park -- --nocapture
+//!     cargo test --release -p epitome-runtime --lib loom::models::park -- --nocapture
 //! ```
 //!
 //! Each model sets its own preemption bound (most explore every interleaving);
-//! `LOOM_MAX_PREEMPTIONS` overrides it. In a normal build this crate is empty.
+//! `LOOM_MAX_PREEMPTIONS` overrides it. The crate's other unit tests are left out of
+//! that build (they use the shim's primitives outside a model).
 //!
 //! # The models
 //!
-//! | file (`tests/`) | what it checks | mutants it must catch |
+//! | file (`models/`) | what it checks | mutants it must catch |
 //! |---|---|---|
 //! | `readiness_clear` | The reactor records two events (`ScheduledIo::dispatch`), each after its data, while a task reads until `WouldBlock` and then clears readiness with the word it saw (`clear_readiness`): a newer event is never erased, so data that arrived is never left unread with readiness cleared. | `clear_without_generation` |
 //! | `waiter_registration` | A task registering for readiness while the reactor dispatches an event, through the fast path (`poll_ready_slot`: register, then re-check), through a waiter node (`poll_waiter`: look and link under the source's lock), and both at once: each task either sees the readiness or is woken. No lost wakeup. | `slot_no_recheck`, `waiter_stale_readiness` |
@@ -55,15 +56,25 @@
 //!
 //! [loom]: https://docs.rs/loom
 
-#![cfg(epitome_loom)]
-
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 
-use epitome_runtime::__loom::{Header, Notified, Schedule, ScheduledIo};
+use crate::reactor::scheduled_io::ScheduledIo;
+use crate::task::raw::Header;
+use crate::task::{Notified, Schedule};
+
+mod eventpoll_waiters;
+mod exclusive_baton;
+mod park;
+mod readiness_clear;
+mod ready_list;
+mod shutdown;
+mod task_state;
+mod timer;
+mod waiter_registration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 
