@@ -7,6 +7,7 @@
 //! edge-triggered, for reading and writing at once, so a source costs one `add` and one
 //! `delete` in its lifetime, whatever its tasks wait for.
 
+pub(crate) mod context;
 pub(crate) mod registration;
 pub(crate) mod scheduled_io;
 

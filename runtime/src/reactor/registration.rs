@@ -6,12 +6,11 @@ use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::context;
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
 use super::{Interest, ReactorHandle};
 use crate::coop;
-use crate::loom::os::sync::Arc as OsArc;
 use crate::loom::sync::Arc;
-use crate::scheduler::context;
 
 /// An fd registered with one worker's reactor.
 pub(crate) struct Registration {
@@ -126,17 +125,7 @@ impl Registration {
     /// of connections or datagrams arrives as one event; a task that takes one and
     /// leaves must not strand the rest). Off a worker thread, at once.
     pub(crate) fn defer_baton(&self, dir: Direction) {
-        let io = self.io.clone();
-        let deferred = context::with_worker(|w| match w {
-            Some(local) => {
-                local.defer_baton(io, dir);
-                None
-            }
-            None => Some(io),
-        });
-        if let Some(io) = deferred {
-            io.pass_baton_if_ready(dir);
-        }
+        context::defer_baton(&self.io, dir);
     }
 
     /// A future that resolves when `dir` is ready; `exclusive` asks for wake-one.
@@ -177,34 +166,16 @@ impl Registration {
 }
 
 /// The reactor of this thread's worker (with the worker's index), or, on a thread in a
-/// runtime that runs no worker, of a worker picked round-robin.
+/// runtime that runs no worker, of a worker the runtime picks (see [`context`]).
 ///
 /// # Panics
 ///
 /// If there is no epitome runtime on this thread.
 #[track_caller]
 pub(crate) fn current_reactor() -> (usize, Arc<ReactorHandle>) {
-    let rt = context::runtime();
-    let local = context::with_worker(|w| w.map(|local| local.shared.clone()));
-    match (rt, local) {
-        (Some(rt), Some(shared)) => {
-            let index = rt
-                .workers
-                .iter()
-                .position(|w| OsArc::ptr_eq(w, &shared))
-                .unwrap_or(0);
-            (index, shared.reactor.clone())
-        }
-        (Some(rt), None) => {
-            let w = rt.pick_resource_worker();
-            let index = rt
-                .workers
-                .iter()
-                .position(|x| OsArc::ptr_eq(x, w))
-                .unwrap_or(0);
-            (index, w.reactor.clone())
-        }
-        (None, _) => panic!(
+    match context::current() {
+        Some(current) => current,
+        None => panic!(
             "there is no epitome runtime on this thread: I/O sources must be created inside a task, \
              inside `Runtime::block_on`, or after `Runtime::enter`"
         ),

@@ -7,6 +7,7 @@ use super::RuntimeShared;
 use super::worker::WorkerLocal;
 use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::Arc;
+use crate::reactor::context::{self as reactor, Current};
 use crate::time::{self, TimerShared};
 
 crate::loom::os::thread_local! {
@@ -40,32 +41,39 @@ pub(crate) struct EnterGuard {
     prev_worker: Option<NonNull<WorkerLocal>>,
     prev_driving: bool,
     prev_timer: Option<Arc<TimerShared>>,
+    prev_reactor: Option<Current>,
 }
 
 /// Enters `rt` on this thread (spawn, `Handle::current`, I/O registration and timers
-/// then find it). Timers created here go to the wheel of a worker chosen round-robin.
+/// then find it). Timers created here go to the wheel of a worker chosen round-robin,
+/// I/O sources to the reactor of one chosen at each registration.
 pub(crate) fn enter(rt: Arc<RuntimeShared>) -> EnterGuard {
     let timer = rt.pick_resource_worker().timer.clone();
-    enter_with(rt, timer)
+    let reactor = Current::Runtime(rt.clone());
+    enter_with(rt, timer, reactor)
 }
 
-fn enter_with(rt: Arc<RuntimeShared>, timer: Arc<TimerShared>) -> EnterGuard {
+fn enter_with(rt: Arc<RuntimeShared>, timer: Arc<TimerShared>, reactor: Current) -> EnterGuard {
     let prev_runtime = RUNTIME.with(|r| r.replace(Some(rt)));
     let prev_timer = time::set_current(Some(timer));
+    let prev_reactor = reactor::set_current(Some(reactor));
     EnterGuard {
         prev_runtime,
         prev_worker: WORKER.with(Cell::get),
         prev_driving: DRIVING.with(Cell::get),
         prev_timer,
+        prev_reactor,
     }
 }
 
-/// Enters `rt` with `worker` running on this thread, as its driver; timers go to the
-/// worker's own wheel.
+/// Enters `rt` with `worker` running on this thread, as its driver; timers and I/O
+/// sources go to the worker's own wheel and reactor.
 ///
 /// The caller keeps `worker` alive and in place until the guard drops.
 pub(crate) fn enter_worker(rt: Arc<RuntimeShared>, worker: &WorkerLocal) -> EnterGuard {
-    let guard = enter_with(rt, worker.shared.timer.clone());
+    let index = rt.index_of(&worker.shared);
+    let reactor = Current::Worker(index, worker.shared.reactor.clone());
+    let guard = enter_with(rt, worker.shared.timer.clone(), reactor);
     WORKER.with(|w| w.set(Some(NonNull::from(worker))));
     DRIVING.with(|d| d.set(true));
     guard
@@ -86,5 +94,6 @@ impl Drop for EnterGuard {
         let _ = WORKER.try_with(|w| w.set(self.prev_worker));
         let _ = DRIVING.try_with(|d| d.set(self.prev_driving));
         time::set_current(self.prev_timer.take());
+        reactor::set_current(self.prev_reactor.take());
     }
 }

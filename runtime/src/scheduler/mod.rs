@@ -16,6 +16,8 @@ use std::future::Future;
 use crate::blocking::BlockingPool;
 use crate::loom::os::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::reactor::ReactorHandle;
+use crate::reactor::context::PickReactor;
 use crate::task::{JoinHandle, new_task};
 use worker::{WorkerShared, cancel_unbound};
 
@@ -72,6 +74,14 @@ impl RuntimeShared {
         &self.workers[i % self.workers.len()]
     }
 
+    /// The index of `worker` among this runtime's workers.
+    pub(crate) fn index_of(&self, worker: &Arc<WorkerShared>) -> usize {
+        self.workers
+            .iter()
+            .position(|w| Arc::ptr_eq(w, worker))
+            .unwrap_or(0)
+    }
+
     /// Spawns a `Send` future: on this thread's worker if it belongs to this runtime,
     /// else on a picked worker through its remote queue.
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
@@ -97,6 +107,13 @@ impl RuntimeShared {
             cancel_unbound(notified);
         }
         handle
+    }
+}
+
+impl PickReactor for RuntimeShared {
+    fn pick_reactor(&self) -> (usize, crate::loom::sync::Arc<ReactorHandle>) {
+        let w = self.pick_resource_worker();
+        (self.index_of(w), w.reactor.clone())
     }
 }
 

@@ -30,8 +30,7 @@ use crate::loom::CellExt;
 use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
-use crate::reactor::scheduled_io::{Direction, ScheduledIo};
-use crate::reactor::{Driver, ReactorHandle};
+use crate::reactor::{self, Driver, ReactorHandle};
 use crate::sys::eventfd::EventFd;
 use crate::task::raw::{self, Header};
 use crate::task::{JoinHandle, Notified, Schedule, new_task};
@@ -90,7 +89,6 @@ impl WorkerShared {
             shared: shared.clone(),
             queue: LocalQueue::default(),
             owned: OwnedTasks::default(),
-            batons: RefCell::new(Vec::new()),
             pinned: Cell::new(None),
             took_remote: Cell::new(false),
         };
@@ -159,9 +157,6 @@ pub(crate) struct WorkerLocal {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) queue: LocalQueue,
     pub(crate) owned: OwnedTasks,
-    /// Exclusive wakeups to pass on once the current poll returns, if their source is
-    /// still ready (see `ScheduledIo::pass_baton_if_ready`).
-    batons: RefCell<Vec<(crate::loom::sync::Arc<ScheduledIo>, Direction)>>,
     /// The thread that spawned `!Send` tasks here (`spawn_local`): this worker may only
     /// be driven, or shut down, on that thread from then on.
     pub(crate) pinned: Cell<Option<crate::loom::os::thread::ThreadId>>,
@@ -212,22 +207,7 @@ impl WorkerLocal {
         self.shared.in_poll.store(true, Ordering::Release);
         coop::with_budget(|| task.run());
         self.shared.in_poll.store(false, Ordering::Release);
-        self.pass_batons();
-    }
-
-    /// Defers a baton check until the current poll returns.
-    pub(crate) fn defer_baton(&self, io: crate::loom::sync::Arc<ScheduledIo>, dir: Direction) {
-        self.batons.borrow_mut().push((io, dir));
-    }
-
-    fn pass_batons(&self) {
-        if self.batons.borrow().is_empty() {
-            return;
-        }
-        let batons = std::mem::take(&mut *self.batons.borrow_mut());
-        for (io, dir) in batons {
-            io.pass_baton_if_ready(dir);
-        }
+        reactor::context::pass_batons();
     }
 
     fn take_remote(&self) -> bool {
@@ -472,7 +452,7 @@ impl Core {
             }
             if shared.main_woken.swap(false, Ordering::AcqRel) {
                 let polled = coop::with_budget(|| future.as_mut().poll(&mut cx));
-                self.local.pass_batons();
+                reactor::context::pass_batons();
                 if let Poll::Ready(out) = polled {
                     output = Some(out);
                     return true;
