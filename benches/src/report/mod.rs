@@ -32,6 +32,7 @@
 //! is not run.
 
 mod http;
+mod http_output;
 pub mod instructions;
 mod measure;
 mod output;
@@ -103,6 +104,14 @@ impl Scenario {
     pub fn label(&self) -> String {
         format!("{} conns × {}", self.connections, size_label(self.size))
     }
+}
+
+/// Sizes present among the echo scenarios of `results`, in order.
+pub fn sizes(results: &Results) -> Vec<usize> {
+    let mut sizes: Vec<usize> = results.scenarios.iter().map(|s| s.scenario.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
 }
 
 /// `64 B`, `1 KiB`, `16 KiB`.

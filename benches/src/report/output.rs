@@ -564,11 +564,3 @@ impl Report<'_> {
         out
     }
 }
-
-/// Sizes present among scenarios, in order.
-pub fn sizes(results: &Results) -> Vec<usize> {
-    let mut sizes: Vec<usize> = results.scenarios.iter().map(|s| s.scenario.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    sizes
-}

@@ -18,9 +18,8 @@ use plotters::prelude::*;
 use epitome_benches::http::{self, Runtime, Stack};
 
 use super::http::{HttpScenarioResults, pair_side};
-use super::output;
 use super::summary::{self, summarize_load};
-use super::{Results, size_label};
+use super::{Results, size_label, sizes};
 
 /// One plot file and whether it was drawn.
 #[derive(Debug)]
@@ -38,7 +37,7 @@ type Series = (String, Vec<(f64, f64)>);
 /// Draws every plot into `dir`.
 pub fn draw(results: &Results, dir: &Path) -> Vec<Plot> {
     let mut plots = Vec::new();
-    for size in output::sizes(results) {
+    for size in sizes(results) {
         let by_contender = |f: &dyn Fn(&summary::LoadSummary) -> f64| -> Vec<Series> {
             let mut series: Vec<Series> = Vec::new();
             for s in results.scenarios.iter().filter(|s| s.scenario.size == size) {
