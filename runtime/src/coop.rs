@@ -73,6 +73,31 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
     }
 }
 
+/// Whether the current task may make progress on one more resource: `false` (having
+/// woken the task, so it goes to the back of its queue) when its budget is spent. A
+/// resource that then makes progress calls [`spend`]; one that does not spends nothing.
+/// The same budget as [`poll_proceed`], without a guard to restore.
+#[inline]
+pub(crate) fn has_budget(cx: &mut Context<'_>) -> bool {
+    if CURRENT.try_with(Cell::get).ok().flatten() == Some(0) {
+        cx.waker().wake_by_ref();
+        let _ = FORCED_YIELDS.try_with(|c| c.set(c.get() + 1));
+        return false;
+    }
+    true
+}
+
+/// Spends one unit of the current task's budget (after [`has_budget`], when the
+/// resource made progress).
+#[inline]
+pub(crate) fn spend() {
+    let _ = CURRENT.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n.saturating_sub(1)));
+        }
+    });
+}
+
 /// Takes the count of budget-forced yields on this thread since the last call.
 pub(crate) fn take_forced_yields() -> u64 {
     FORCED_YIELDS.try_with(|c| c.replace(0)).unwrap_or(0)

@@ -10,6 +10,7 @@
 pub(crate) mod context;
 pub(crate) mod registration;
 pub(crate) mod scheduled_io;
+mod waiters;
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

@@ -81,21 +81,25 @@ impl Registration {
 
     /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
     /// ready (spending a unit of the task's budget).
+    ///
+    /// A source whose runtime shut down reports an error once it would have to wait:
+    /// the shutdown marks every source ready (`ScheduledIo::wake_all`), so the
+    /// operation is tried, and its `WouldBlock` brings the poll back here.
     #[inline]
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        if self.handle.is_shut_down() {
-            return Poll::Ready(Err(gone()));
+        if !coop::has_budget(cx) {
+            return Poll::Pending;
         }
-        let coop = std::task::ready!(coop::poll_proceed(cx));
         match self.io.poll_ready_slot(dir, cx.waker()) {
             Some(ev) => {
-                coop.made_progress();
+                coop::spend();
                 Poll::Ready(Ok(ev))
             }
+            None if self.handle.is_shut_down() => Poll::Ready(Err(gone())),
             None => Poll::Pending,
         }
     }

@@ -2,26 +2,28 @@
 //!
 //! # Readiness
 //!
-//! Each direction (read, write) has its own word: readiness bits in the low byte and
-//! a 56-bit generation above, bumped by every event. A task that sees readiness,
-//! tries the operation and gets `WouldBlock` clears the READY bit only if the
-//! generation is still the one it saw (a compare-and-swap on the whole word), so a
-//! clear can never erase an event that arrived after the failed attempt. (tokio keeps
-//! a truncated "tick" for this, whose wrap-around lets a stale clear win: tokio
-//! #6133, #8054, #8331. A 56-bit counter does not wrap in practice.)
+//! Each direction (read, write) has its own word: readiness and waiter bits in the low
+//! byte ([`bits`]) and a 56-bit generation above, bumped by every event. A task that
+//! sees readiness, tries the operation and gets `WouldBlock` clears the readiness bits
+//! only if the generation is still the one it saw, so a clear can never erase an event
+//! that arrived after the failed attempt. (tokio keeps a truncated "tick" for this,
+//! whose wrap-around lets a stale clear win: tokio #6133, #8054, #8331. A 56-bit counter
+//! does not wrap in practice.)
 //!
 //! # Waiters
 //!
 //! Tasks wait in two ways:
 //!
 //! - the **fast path**: `poll_readable` / `poll_writable` (what `AsyncRead` /
-//!   `AsyncWrite` impls use) keep one waker slot per direction; a second distinct
-//!   waker is kept beside it rather than replacing it (replacing loses the first
-//!   task's wakeup: tokio #1413), and a replaced waker is never woken merely for being
-//!   replaced (that busy-loops: async-io);
+//!   `AsyncWrite` impls use) park the task's waker in the direction's **slot**, a cell
+//!   beside the word that the word's bits hand from thread to thread with no lock (see
+//!   below). One task per direction is the common case; a second task's waker, found
+//!   while the slot holds another's, is kept in the source's list beside it rather than
+//!   replacing it (replacing loses the first task's wakeup: tokio #1413), and a replaced
+//!   waker is never woken merely for being replaced (that busy-loops: async-io);
 //! - **waiter nodes**: `readable()` / `writable()` futures own an intrusive node,
-//!   linked on the source's list while they wait. No allocation per wait, and a node
-//!   unlinks itself when its future is dropped.
+//!   linked on the source's list while they wait (`waiters.rs`). No allocation per
+//!   wait, and a node unlinks itself when its future is dropped.
 //!
 //! A node may ask for **exclusive** readiness (accept on a shared listener, several
 //! tasks receiving on one datagram socket). An event wakes every non-exclusive waiter
@@ -31,68 +33,109 @@
 //! operation passes the wakeup on to the next exclusive waiter (baton passing), so no
 //! event is lost.
 //!
-//! # Locking
+//! # The slot and the word
 //!
-//! The readiness words are atomics. The waker slots and the waiter list are guarded by
-//! the source's mutex; wakers are collected under it and woken after it is released.
-//! Every field of a waiter node (its links, state and waker) is guarded by the mutex of
-//! the source it waits on, and is reached only through `WaiterNode::with`, one short
-//! access at a time (the node's cell is the `crate::loom` shim's, so the loom models
-//! check that rule).
+//! The slot's cell holds a waker exactly while the word has [`bits::SLOT`]. Whoever
+//! clears `SLOT` with a compare-and-swap owns the cell: an event (`record`) clears it and
+//! sets [`bits::BUSY`] in the same step, takes the waker, then clears `BUSY`; a
+//! registrant (`register_slot`) does the same to look at the parked waker, then
+//! publishes its waker by clearing `BUSY` and setting `SLOT` in one more step. That step
+//! fails if an event changed the word meanwhile, and the registrant then sees the
+//! readiness itself; an event that finds `BUSY` set leaves the cell alone and the word
+//! tells the registrant. `SLOT` and `BUSY` are never set together. So a wakeup cannot
+//! fall between a registrant's look at readiness and its waker being found: every
+//! decision is a change of the one word.
+//!
+//! The list (nodes, and second wakers) is guarded by the source's mutex. Its presence is
+//! the word's [`bits::LIST`], set under the mutex when a waiter is linked (by an RMW that
+//! reads readiness in the same step) and cleared under it when an event finds none left;
+//! an event takes the mutex only when the word it replaced had `LIST`. Wakers are
+//! collected during dispatch and woken after every lock is released.
 
-use std::marker::PhantomPinned;
 use std::ptr::NonNull;
 use std::task::Waker;
 
+use super::waiters::{NodeState, Waiters};
 use crate::eventpoll::{EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::os::sync::Arc as OsArc;
-use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
+use crate::loom::sync::{Mutex, MutexGuard};
 
-/// A direction of readiness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    Read,
-    Write,
-}
+pub(crate) use super::waiters::{Direction, WaiterNode};
 
-/// Readiness bits of one direction.
-pub mod bits {
+/// The bits of a direction's word.
+pub(crate) mod bits {
     /// The operation may succeed without blocking.
-    pub const READY: u64 = 1 << 0;
-    /// The direction is closed for good (read: the peer shut down writing, or hang-up;
-    /// write: hang-up). Never cleared: every later operation returns at once.
-    pub const CLOSED: u64 = 1 << 1;
-    /// An error is pending on the socket (EPOLLERR). Never cleared.
-    pub const ERROR: u64 = 1 << 2;
+    pub(crate) const READY: u64 = 1 << 0;
+    /// The direction is closed (read: the peer shut down writing, or hang-up; write:
+    /// hang-up): every later operation returns at once.
+    pub(crate) const CLOSED: u64 = 1 << 1;
+    /// An error is pending on the socket (EPOLLERR).
+    pub(crate) const ERROR: u64 = 1 << 2;
     /// Urgent data (EPOLLPRI), read direction only.
-    pub const PRIORITY: u64 = 1 << 3;
-
-    pub const MASK: u64 = 0xFF;
-    pub const GEN_ONE: u64 = 1 << 8;
+    pub(crate) const PRIORITY: u64 = 1 << 3;
+    /// The readiness bits: set by events, cleared after `WouldBlock`.
+    pub(crate) const READINESS: u64 = READY | CLOSED | ERROR | PRIORITY;
+    /// The direction's slot holds a parked waker. Set by a registrant as it publishes
+    /// its waker (clearing `BUSY`); cleared by whoever takes the waker.
+    pub(crate) const SLOT: u64 = 1 << 4;
+    /// One thread has the slot's cell to itself: a registrant, or an event taking the
+    /// parked waker. Never set together with `SLOT`.
+    pub(crate) const BUSY: u64 = 1 << 5;
+    /// The source's list may hold waiters of this direction. Set under the source's
+    /// mutex when one is linked, cleared under it when an event finds none left (it
+    /// may stay set for a while after the last one leaves).
+    pub(crate) const LIST: u64 = 1 << 6;
+    pub(crate) const MASK: u64 = 0xFF;
+    pub(crate) const GEN_ONE: u64 = 1 << 8;
 }
 
-/// What a task saw when it found a direction ready: the bits, and the word to hand back
-/// to [`ScheduledIo::clear_readiness`] if the operation then returns `WouldBlock`.
+/// Whether `word` lets an operation proceed: ready, closed or errored.
+#[inline]
+fn is_ready(word: u64) -> bool {
+    word & (bits::READY | bits::CLOSED | bits::ERROR) != 0
+}
+
+/// What a task saw when it found a direction ready: the word, to hand back to
+/// [`ScheduledIo::clear_readiness`] if the operation then returns `WouldBlock`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadyEvent {
-    pub word: u64,
-    pub direction: Direction,
+pub(crate) struct ReadyEvent {
+    pub(crate) word: u64,
+    pub(crate) direction: Direction,
     /// The waiter that saw this was woken as an exclusive waiter: it holds the
     /// event's baton, to pass on if it leaves readiness unconsumed (see
     /// [`ScheduledIo::pass_baton_if_ready`]).
-    pub baton: bool,
+    pub(crate) baton: bool,
 }
 
 impl ReadyEvent {
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.word & (bits::CLOSED | bits::ERROR) != 0
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        is_ready(self.word)
     }
 }
 
-/// Turns kernel event bits into (read bits, write bits).
-pub(crate) fn split_events(events: u32) -> (u64, u64) {
+/// Kernel event bits to (read bits, write bits), indexed by the six bits that matter:
+/// EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP (bits 0-4 of the kernel's mask) and
+/// EPOLLRDHUP (moved to bit 5). Built at compile time from the rules in `split_rule`.
+static SPLIT: [(u8, u8); 64] = {
+    let mut table = [(0, 0); 64];
+    let mut i = 0;
+    while i < 64 {
+        let events = (i as u32 & 0x1F) | if i & 0x20 != 0 { EPOLLRDHUP } else { 0 };
+        let (r, w) = split_rule(events);
+        table[i] = (r as u8, w as u8);
+        i += 1;
+    }
+    table
+};
+
+/// How kernel event bits become readiness bits of each direction.
+const fn split_rule(events: u32) -> (u64, u64) {
     let mut read = 0;
     let mut write = 0;
     if events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 {
@@ -117,187 +160,142 @@ pub(crate) fn split_events(events: u32) -> (u64, u64) {
     (read, write)
 }
 
+const _: () =
+    assert!(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP == 0x1F && EPOLLRDHUP == 0x2000);
+
+/// Turns kernel event bits into (read bits, write bits).
+#[inline]
+pub(crate) fn split_events(events: u32) -> (u64, u64) {
+    let (r, w) = SPLIT[((events & 0x1F) | ((events >> 8) & 0x20)) as usize];
+    (u64::from(r), u64::from(w))
+}
+
 /// Called when a read event reaches a source that has no reader waiting.
-pub type UnclaimedHook = OsArc<dyn Fn() + Send + Sync>;
+pub(crate) type UnclaimedHook = OsArc<dyn Fn() + Send + Sync>;
+
+/// One direction: its word, and the slot's cell (see the module docs).
+struct DirState {
+    word: AtomicU64,
+    slot: UnsafeCell<Option<Waker>>,
+}
 
 /// The per-source state shared by the reactor and the tasks using the source.
-pub struct ScheduledIo {
-    read: AtomicU64,
-    write: AtomicU64,
+pub(crate) struct ScheduledIo {
+    read: DirState,
+    write: DirState,
     waiters: Mutex<Waiters>,
     /// For a source shared by several workers (see `io::SharedAsync`): hands a read
     /// event nobody here waits for to another worker.
     unclaimed: Option<UnclaimedHook>,
 }
 
-/// Everything guarded by the source's mutex.
-struct Waiters {
-    reader: Vec<Waker>,
-    writer: Vec<Waker>,
-    /// Intrusive FIFO of waiter nodes.
-    head: Option<NonNull<WaiterNode>>,
-    tail: Option<NonNull<WaiterNode>>,
-}
-
-// SAFETY: the node pointers are only followed under the source's mutex, and a node
-// unlinks itself (under the mutex) before its memory goes away.
-unsafe impl Send for Waiters {}
-
-/// A waiting future's node. Its fields are guarded by the source's mutex (the future
-/// itself only reads them while holding it), and reached only through
-/// [`WaiterNode::with`], one short access at a time.
-pub struct WaiterNode {
-    inner: UnsafeCell<NodeInner>,
-    _pinned: PhantomPinned,
-}
-
-struct NodeInner {
-    direction: Direction,
-    exclusive: bool,
-    waker: Option<Waker>,
-    state: NodeState,
-    prev: Option<NonNull<WaiterNode>>,
-    next: Option<NonNull<WaiterNode>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NodeState {
-    /// Not on the list, never notified.
-    Idle,
-    /// On the list.
-    Waiting,
-    /// Taken off the list by an event; its owner has the wakeup.
-    Notified,
-}
-
-// SAFETY: the node is touched only under the source's mutex.
-unsafe impl Send for WaiterNode {}
-// SAFETY: as above.
-unsafe impl Sync for WaiterNode {}
-
-impl WaiterNode {
-    pub fn new(direction: Direction, exclusive: bool) -> WaiterNode {
-        WaiterNode {
-            inner: UnsafeCell::new(NodeInner {
-                direction,
-                exclusive,
-                waker: None,
-                state: NodeState::Idle,
-                prev: None,
-                next: None,
-            }),
-            _pinned: PhantomPinned,
-        }
-    }
-
-    /// Runs `f` on the node's fields. Accesses never nest: `f` touches no other node.
-    ///
-    /// # Safety
-    /// The node is live and the caller holds the mutex of the source it is polled on.
-    unsafe fn with<R>(&self, f: impl FnOnce(&mut NodeInner) -> R) -> R {
-        // SAFETY: per the caller, the mutex gives exclusive access to the fields.
-        self.inner.with_mut(|p| f(unsafe { &mut *p }))
-    }
-}
-
-/// [`WaiterNode::with`] through a list link.
-///
-/// # Safety
-/// As for [`WaiterNode::with`].
-unsafe fn with_node<R>(node: NonNull<WaiterNode>, f: impl FnOnce(&mut NodeInner) -> R) -> R {
-    // SAFETY: per the caller, the node is live and guarded by the held mutex.
-    unsafe { node.as_ref().with(f) }
-}
+// SAFETY: each slot's cell is only touched by the thread the word's SLOT / BUSY bits
+// give it to (see the module docs); everything else is atomic or behind the mutex.
+unsafe impl Sync for ScheduledIo {}
 
 /// How a waiter poll went.
-pub enum WaitPoll {
+pub(crate) enum WaitPoll {
     Ready(ReadyEvent),
     Pending,
 }
 
 impl ScheduledIo {
-    pub fn new(unclaimed: Option<UnclaimedHook>) -> ScheduledIo {
+    pub(crate) fn new(unclaimed: Option<UnclaimedHook>) -> ScheduledIo {
+        let dir = || DirState {
+            word: AtomicU64::new(0),
+            slot: UnsafeCell::new(None),
+        };
         ScheduledIo {
-            read: AtomicU64::new(0),
-            write: AtomicU64::new(0),
-            waiters: Mutex::new(Waiters {
-                reader: Vec::new(),
-                writer: Vec::new(),
-                head: None,
-                tail: None,
-            }),
+            read: dir(),
+            write: dir(),
+            waiters: Mutex::new(Waiters::default()),
             unclaimed,
         }
     }
-}
 
-impl ScheduledIo {
     #[inline]
-    fn word(&self, dir: Direction) -> &AtomicU64 {
+    fn dir(&self, dir: Direction) -> &DirState {
         match dir {
             Direction::Read => &self.read,
             Direction::Write => &self.write,
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // Nothing under the lock runs foreign code (wakers are woken after it).
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The direction's current word.
     #[inline]
-    pub fn readiness(&self, dir: Direction) -> ReadyEvent {
+    pub(crate) fn readiness(&self, dir: Direction) -> ReadyEvent {
         ReadyEvent {
             baton: false,
-            word: self.word(dir).load(Ordering::Acquire),
+            word: self.dir(dir).word.load(Ordering::Acquire),
             direction: dir,
         }
     }
 
     /// Marks a direction ready without an event (a freshly accepted socket is assumed
     /// readable and writable, so its first operation is tried at once).
-    pub fn assume_ready(&self, dir: Direction) {
-        self.set_readiness(dir, bits::READY);
+    pub(crate) fn assume_ready(&self, dir: Direction) {
+        let mut wake = Vec::new();
+        self.record(dir, bits::READY, &mut wake);
+        wake.into_iter().for_each(Waker::wake);
     }
 
-    /// Records an event for `dir` (the reactor's callback). Returns whether anything
-    /// was recorded.
-    fn set_readiness(&self, dir: Direction, new_bits: u64) -> bool {
-        if new_bits == 0 {
-            return false;
-        }
-        let word = self.word(dir);
-        let mut cur = word.load(Ordering::Acquire);
+    /// Records an event's readiness bits for `dir` (`new_bits`, never empty): sets
+    /// them, bumps the generation, and takes the slot's parked waker into `wake`.
+    /// Returns the word it replaced.
+    #[inline]
+    fn record(&self, dir: Direction, new_bits: u64, wake: &mut Vec<Waker>) -> u64 {
+        let state = self.dir(dir);
+        let mut cur = state.word.load(Ordering::Acquire);
         loop {
-            let next =
+            let mut next =
                 ((cur | new_bits) & bits::MASK) | ((cur & !bits::MASK).wrapping_add(bits::GEN_ONE));
-            match word.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return true,
+            if cur & bits::SLOT != 0 {
+                // Take the parked waker: the cell is ours until BUSY is cleared.
+                next = (next & !bits::SLOT) | bits::BUSY;
+            }
+            match state
+                .word
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
                 Err(actual) => cur = actual,
             }
         }
+        if cur & bits::SLOT != 0 {
+            // SAFETY: our compare-and-swap cleared SLOT and set BUSY: the cell is ours
+            // (no one else touches it while BUSY is set).
+            if let Some(w) = state.slot.with_mut(|w| unsafe { (*w).take() }) {
+                wake.push(w);
+            }
+            state.word.fetch_and(!bits::BUSY, Ordering::Release);
+        }
+        cur
     }
 
-    /// After `WouldBlock`: clears READY if no event arrived since `seen`. Returns
-    /// whether it cleared.
+    /// After `WouldBlock`: clears the readiness bits unless an event arrived since
+    /// `seen`. Returns whether it cleared.
     #[inline]
-    pub fn clear_readiness(&self, seen: ReadyEvent) -> bool {
-        // Every bit goes, closed and error included: the operation just said it would
-        // block, so whatever they announced has been consumed (a socket error is taken
-        // once; a datagram socket shut down for reading reports readable yet never has
-        // data). A later error or hang-up is a new event and sets them again. A stream
-        // at end of stream never gets here: its reads return 0, not `WouldBlock`.
-        let word = self.word(seen.direction);
+    pub(crate) fn clear_readiness(&self, seen: ReadyEvent) -> bool {
+        // Every readiness bit goes, closed and error included: the operation just said
+        // it would block, so whatever they announced has been consumed (a socket error
+        // is taken once; a datagram socket shut down for reading reports readable yet
+        // never has data). A later error or hang-up is a new event and sets them
+        // again. A stream at end of stream never gets here: its reads return 0, not
+        // `WouldBlock`.
+        let word = &self.dir(seen.direction).word;
         #[cfg(epitome_loom_mutant = "clear_without_generation")]
         {
             // Planted bug: clear whatever is there, erasing a newer event.
-            let _ = word.fetch_and(!bits::MASK, Ordering::AcqRel);
+            let _ = word.fetch_and(!bits::READINESS, Ordering::AcqRel);
             return true;
         }
         #[allow(unreachable_code)]
-        word.compare_exchange(
-            seen.word,
-            seen.word & !bits::MASK,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_ok()
+        self.clear_if_same_generation(word, seen.word, bits::READINESS)
     }
 
     /// After a short read or write (less than offered): the socket was drained, so the
@@ -305,102 +303,121 @@ impl ScheduledIo {
     /// errored (the end of stream, or the error, is still to be read) or an event
     /// arrived since `seen`. Returns whether it cleared.
     #[inline]
-    pub fn clear_drained(&self, seen: ReadyEvent) -> bool {
+    pub(crate) fn clear_drained(&self, seen: ReadyEvent) -> bool {
         if seen.word & (bits::CLOSED | bits::ERROR) != 0 {
             return false;
         }
-        self.word(seen.direction)
-            .compare_exchange(
-                seen.word,
-                seen.word & !bits::READY,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        self.clear_if_same_generation(&self.dir(seen.direction).word, seen.word, bits::READY)
     }
 
-    /// The reactor's callback for one event: records readiness, then wakes the waiters
-    /// that the event concerns (pushing their wakers to `wake`). A read event that
-    /// woke nobody on a shared source pushes its hook to `unclaimed`.
-    pub fn dispatch(&self, events: u32, wake: &mut Vec<Waker>, unclaimed: &mut Vec<UnclaimedHook>) {
-        let (r, w) = split_events(events);
-        let read = self.set_readiness(Direction::Read, r);
-        let write = self.set_readiness(Direction::Write, w);
-        if read || write {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            if read {
-                let woken = waiters.wake_direction(Direction::Read, wake);
-                if woken == 0 {
-                    if let Some(hook) = &self.unclaimed {
-                        unclaimed.push(hook.clone());
-                    }
-                }
-            }
-            if write {
-                waiters.wake_direction(Direction::Write, wake);
+    /// Clears `clear` from `word` if its generation is still `seen`'s (the waiter bits
+    /// may have changed meanwhile: they are not readiness).
+    #[inline]
+    fn clear_if_same_generation(&self, word: &AtomicU64, seen: u64, clear: u64) -> bool {
+        let mut cur = seen;
+        loop {
+            match word.compare_exchange(cur, cur & !clear, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) if (actual ^ seen) & !bits::MASK == 0 => cur = actual,
+                Err(_) => return false,
             }
         }
+    }
+
+    /// The reactor's callback for one event: records readiness, then collects the
+    /// wakers of the waiters that the event concerns into `wake`. A read event that
+    /// woke nobody on a shared source pushes its hook to `unclaimed`.
+    #[inline]
+    pub(crate) fn dispatch(
+        &self,
+        events: u32,
+        wake: &mut Vec<Waker>,
+        unclaimed: &mut Vec<UnclaimedHook>,
+    ) {
+        let (r, w) = split_events(events);
+        let before = wake.len();
+        let (mut read_list, mut write_list) = (false, false);
+        if r != 0 {
+            read_list = self.record(Direction::Read, r, wake) & bits::LIST != 0;
+        }
+        let mut read_woken = wake.len() - before;
+        if w != 0 {
+            write_list = self.record(Direction::Write, w, wake) & bits::LIST != 0;
+        }
+        if read_list || write_list {
+            read_woken += self.wake_lists(read_list, write_list, wake);
+        }
+        if r != 0 && read_woken == 0 {
+            if let Some(hook) = &self.unclaimed {
+                unclaimed.push(hook.clone());
+            }
+        }
+    }
+
+    /// The part of [`dispatch`](Self::dispatch) that takes the mutex: the list had
+    /// waiters of `read` / `write` when the event was recorded. Returns how many read
+    /// waiters it woke.
+    #[inline(never)]
+    fn wake_lists(&self, read: bool, write: bool, wake: &mut Vec<Waker>) -> usize {
+        let mut waiters = self.lock();
+        let mut read_woken = 0;
+        if read {
+            read_woken = waiters.wake_direction(Direction::Read, wake);
+            self.clear_list_if_empty(&mut waiters, Direction::Read);
+        }
+        if write {
+            waiters.wake_direction(Direction::Write, wake);
+            self.clear_list_if_empty(&mut waiters, Direction::Write);
+        }
+        read_woken
+    }
+
+    /// Under the mutex: clears `dir`'s LIST bit if nothing in the list waits for `dir`
+    /// any more (only linking sets it, and linking takes the mutex).
+    fn clear_list_if_empty(&self, waiters: &mut Waiters, dir: Direction) {
+        if !waiters.has(dir) {
+            self.dir(dir).word.fetch_and(!bits::LIST, Ordering::AcqRel);
+        }
+    }
+
+    /// Sets `dir`'s LIST bit (under the mutex, after linking a waiter); returns the word
+    /// it replaced, whose readiness an event may have set before it saw LIST.
+    fn set_list(&self, dir: Direction) -> u64 {
+        self.dir(dir).word.fetch_or(bits::LIST, Ordering::AcqRel)
     }
 
     /// Whether an exclusive waiter waits for `dir` here.
-    pub fn has_exclusive_waiter(&self, dir: Direction) -> bool {
-        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        let mut cur = waiters.head;
-        while let Some(node) = cur {
-            // SAFETY: nodes on the list are live and guarded by the mutex we hold.
-            let (direction, exclusive, next) =
-                unsafe { with_node(node, |n| (n.direction, n.exclusive, n.next)) };
-            if direction == dir && exclusive {
-                return true;
-            }
-            cur = next;
-        }
-        false
+    pub(crate) fn has_exclusive_waiter(&self, dir: Direction) -> bool {
+        self.lock().has_exclusive(dir)
     }
 
     /// Hands an event to this source: marks `dir` ready and wakes its first exclusive
     /// waiter (the cross-worker baton of a shared source).
-    pub fn hand_event(&self, dir: Direction) {
-        self.set_readiness(dir, bits::READY);
-        let w = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .notify_first_exclusive(dir);
-        if let Some(w) = w {
-            w.wake();
-        }
+    pub(crate) fn hand_event(&self, dir: Direction) {
+        let mut wake = Vec::new();
+        self.record(dir, bits::READY, &mut wake);
+        wake.extend(self.lock().notify_first_exclusive(dir));
+        wake.into_iter().for_each(Waker::wake);
     }
 
     /// Wakes every waiter (deregistration or shutdown: their next poll finds out).
-    pub fn wake_all(&self, wake: &mut Vec<Waker>) {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        wake.append(&mut waiters.reader);
-        wake.append(&mut waiters.writer);
-        while let Some(node) = waiters.pop_front() {
-            // SAFETY: under the mutex; the node is live until it unlinks, and it was
-            // just unlinked by us, so we finish the notification.
-            let w = unsafe {
-                with_node(node, |n| {
-                    n.state = NodeState::Notified;
-                    n.waker.take()
-                })
-            };
-            if let Some(w) = w {
-                wake.push(w);
-            }
-        }
+    /// Both directions are marked closed, so a task registering at this moment finds
+    /// them ready instead of parking a waker nobody will wake.
+    pub(crate) fn wake_all(&self, wake: &mut Vec<Waker>) {
+        self.record(Direction::Read, bits::READY | bits::CLOSED, wake);
+        self.record(Direction::Write, bits::READY | bits::CLOSED, wake);
+        self.lock().wake_all(wake);
     }
 
-    /// The fast path: `Ready` if `dir` is ready, else stores `waker` (beside any other
-    /// distinct waker already waiting) and re-checks.
+    /// The fast path: `Ready` if `dir` is ready, else parks `waker` in the direction's
+    /// slot (see the module docs) and re-checks.
     ///
     /// Inlined, with the registration out of line: a ready source (the common case on
     /// a busy connection) costs one load and a branch.
     #[inline]
-    pub fn poll_ready_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
+    pub(crate) fn poll_ready_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
         let ev = self.readiness(dir);
-        if ev.word & bits::READY != 0 || ev.is_closed() {
+        if ev.is_ready() {
             return Some(ev);
         }
         self.register_slot(dir, waker)
@@ -408,23 +425,107 @@ impl ScheduledIo {
 
     #[inline(never)]
     fn register_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = match dir {
-            Direction::Read => &mut waiters.reader,
-            Direction::Write => &mut waiters.writer,
+        let state = self.dir(dir);
+        let mut cur = state.word.load(Ordering::Acquire);
+        loop {
+            if is_ready(cur) {
+                return Some(self.event(dir, cur));
+            }
+            if cur & bits::BUSY != 0 {
+                // Another task is registering on this direction, or an event is taking
+                // the parked waker: wait in the list instead.
+                return self.register_in_list(dir, waker);
+            }
+            let next = (cur | bits::BUSY) & !bits::SLOT;
+            match state
+                .word
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        // The cell is ours (BUSY). A waker that was parked (SLOT) is in it.
+        // SAFETY: BUSY, set by our compare-and-swap, gives this thread the cell.
+        let parked = state.slot.with_mut(|w| unsafe { (*w).take() });
+        let (mine, other) = match parked {
+            Some(w) if w.will_wake(waker) => (w, None),
+            None => (waker.clone(), None),
+            // Another task's waker: it keeps the slot, ours goes to the list.
+            Some(w) => (w, Some(())),
         };
-        if !slot.iter().any(|w| w.will_wake(waker)) {
-            slot.push(waker.clone());
+        // SAFETY: as above.
+        state.slot.with_mut(|w| unsafe { *w = Some(mine) });
+        if let Some(ev) = self.publish_slot(dir) {
+            return Some(ev);
         }
-        drop(waiters);
-        if cfg!(epitome_loom_mutant = "slot_no_recheck") {
-            // Planted bug: trust the first look, missing an event that came between it
-            // and the registration.
-            return None;
+        match other {
+            Some(()) => self.register_in_list(dir, waker),
+            None => None,
         }
-        // An event may have come between the first look and the registration.
-        let ev = self.readiness(dir);
-        (ev.word & bits::READY != 0 || ev.is_closed()).then_some(ev)
+    }
+
+    /// Ends a registrant's hold on the slot: clears BUSY and sets SLOT, unless an event
+    /// came while it held the cell (the event left the cell alone; see the module
+    /// docs). Then the registrant takes the waker back out, wakes it if it is another
+    /// task's, and returns the readiness.
+    fn publish_slot(&self, dir: Direction) -> Option<ReadyEvent> {
+        let state = self.dir(dir);
+        let mut cur = state.word.load(Ordering::Acquire);
+        loop {
+            // Planted bug: publish without looking, so an event that came while the
+            // cell was held leaves the waker parked with readiness set: lost wakeup.
+            if is_ready(cur) && !cfg!(epitome_loom_mutant = "slot_no_recheck") {
+                // SAFETY: we still hold BUSY: the cell is ours.
+                let parked = state.slot.with_mut(|w| unsafe { (*w).take() });
+                state.word.fetch_and(!bits::BUSY, Ordering::Release);
+                // Ours or another task's: the event is news to either, so wake it (for
+                // our own task that is one spurious poll, only on this race).
+                if let Some(w) = parked {
+                    w.wake();
+                }
+                return Some(self.event(dir, cur));
+            }
+            let next = (cur & !bits::BUSY) | bits::SLOT;
+            match state
+                .word
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return None,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The fast path's fallback: keeps `waker` in the list (another task's waker holds
+    /// the slot, or the slot is busy this instant). Under the mutex, sets LIST and
+    /// reads readiness in one step, so an event either finds LIST or shows here.
+    #[cold]
+    #[inline(never)]
+    fn register_in_list(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
+        let mut waiters = self.lock();
+        let wakers = waiters.wakers(dir);
+        let added = !wakers.iter().any(|w| w.will_wake(waker));
+        if added {
+            wakers.push(waker.clone());
+        }
+        let cur = self.set_list(dir);
+        if is_ready(cur) {
+            if added {
+                // Ready after all: no need to stay.
+                wakers.pop();
+            }
+            return Some(self.event(dir, cur));
+        }
+        None
+    }
+
+    fn event(&self, dir: Direction, word: u64) -> ReadyEvent {
+        ReadyEvent {
+            word,
+            direction: dir,
+            baton: false,
+        }
     }
 
     /// Polls a waiter node (a `readable()` / `writable()` future).
@@ -432,31 +533,16 @@ impl ScheduledIo {
     /// # Safety
     /// `node` is pinned and stays alive until [`drop_waiter`](Self::drop_waiter) is
     /// called for it.
-    pub unsafe fn poll_waiter(&self, node: &WaiterNode, waker: &Waker) -> WaitPoll {
-        // Planted bug: read readiness before taking the lock, so an event that comes
-        // between the read and the registration finds no waiter, and the registration
-        // trusts the stale read.
-        #[cfg(epitome_loom_mutant = "waiter_stale_readiness")]
-        let stale = (
-            self.readiness(Direction::Read),
-            self.readiness(Direction::Write),
-        );
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) unsafe fn poll_waiter(&self, node: &WaiterNode, waker: &Waker) -> WaitPoll {
+        let mut waiters = self.lock();
         // SAFETY: the node is live (the caller) and its fields are guarded by the mutex
         // we hold; the same holds for every `node.with` below.
         let (direction, exclusive, state) =
             unsafe { node.with(|n| (n.direction, n.exclusive, n.state)) };
-        #[cfg(epitome_loom_mutant = "waiter_stale_readiness")]
-        let ev = match direction {
-            Direction::Read => stale.0,
-            Direction::Write => stale.1,
-        };
-        #[cfg(not(epitome_loom_mutant = "waiter_stale_readiness"))]
         let ev = self.readiness(direction);
-        let ready = ev.word & bits::READY != 0 || ev.is_closed();
         let mut replaced = None;
         let res = match state {
-            NodeState::Notified | NodeState::Idle if ready => {
+            NodeState::Notified | NodeState::Idle if ev.is_ready() => {
                 // SAFETY: see above.
                 replaced = unsafe {
                     node.with(|n| {
@@ -469,7 +555,7 @@ impl ScheduledIo {
                     ..ev
                 })
             }
-            NodeState::Waiting if ready && !exclusive => {
+            NodeState::Waiting if ev.is_ready() && !exclusive => {
                 // Readiness arrived while waiting (the event woke us, or we are polled
                 // early): leave the list.
                 // SAFETY: the node is on the list, under the mutex.
@@ -507,9 +593,37 @@ impl ScheduledIo {
                 };
                 // SAFETY: the node is pinned and alive until `drop_waiter`.
                 unsafe { waiters.push_back(NonNull::from(node)) };
+                let now = self.set_list(direction);
+                // Planted bug: trust the readiness read before linking, so an event
+                // that came in between, and found no LIST, leaves this node asleep.
+                let now = if cfg!(epitome_loom_mutant = "waiter_stale_readiness") {
+                    ev.word
+                } else {
+                    now
+                };
+                if is_ready(now) && now & bits::LIST == 0 {
+                    // An event came since we looked and did not see LIST, so it will
+                    // not look at the list: leave it and take the readiness. (If LIST
+                    // was set, the event waits for the mutex and will wake waiters in
+                    // FIFO order, this one included if it is first.)
+                    // SAFETY: on the list, under the mutex.
+                    unsafe { waiters.unlink(NonNull::from(node)) };
+                    // SAFETY: see above.
+                    let mine = unsafe {
+                        node.with(|n| {
+                            n.state = NodeState::Idle;
+                            n.waker.take()
+                        })
+                    };
+                    drop(waiters);
+                    drop(mine);
+                    drop(replaced);
+                    return WaitPoll::Ready(self.event(direction, now));
+                }
                 WaitPoll::Pending
             }
         };
+        drop(waiters);
         drop(replaced);
         res
     }
@@ -520,10 +634,11 @@ impl ScheduledIo {
     ///
     /// # Safety
     /// `node` was only ever polled on this source.
-    pub unsafe fn drop_waiter(&self, node: &WaiterNode, consumed: bool) {
+    pub(crate) unsafe fn drop_waiter(&self, node: &WaiterNode, consumed: bool) {
         let mut wake = None;
+        let old;
         {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiters = self.lock();
             // SAFETY: the node is live (the caller's future owns it) and its fields are
             // guarded by the mutex we hold.
             let (state, exclusive, direction) =
@@ -540,14 +655,14 @@ impl ScheduledIo {
                 _ => {}
             }
             // SAFETY: as above.
-            let old = unsafe {
+            old = unsafe {
                 node.with(|n| {
                     n.state = NodeState::Idle;
                     n.waker.take()
                 })
             };
-            drop(old);
         }
+        drop(old);
         match wake {
             Some(Some(w)) => w.wake(),
             // Nobody else waits here: a source shared by several workers hands the
@@ -563,15 +678,11 @@ impl ScheduledIo {
     /// with everyone asleep. Called once the waiter's task has finished its poll, so a
     /// task that loops and drains the source itself (clearing readiness on
     /// `WouldBlock`) passes nothing.
-    pub fn pass_baton_if_ready(&self, dir: Direction) {
+    pub(crate) fn pass_baton_if_ready(&self, dir: Direction) {
         if self.readiness(dir).word & bits::READY == 0 {
             return;
         }
-        let w = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .notify_first_exclusive(dir);
+        let w = self.lock().notify_first_exclusive(dir);
         match w {
             Some(w) => w.wake(),
             None => self.hand_on(),
@@ -582,138 +693,6 @@ impl ScheduledIo {
         if let Some(hook) = &self.unclaimed {
             hook();
         }
-    }
-}
-
-impl Waiters {
-    /// Wakes the fast-path slots and the nodes of `dir`: every non-exclusive node, and
-    /// the first exclusive one.
-    #[inline]
-    fn wake_direction(&mut self, dir: Direction, wake: &mut Vec<Waker>) -> usize {
-        let slot_empty = match dir {
-            Direction::Read => self.reader.is_empty(),
-            Direction::Write => self.writer.is_empty(),
-        };
-        // Nobody waits for this direction (a writer that never filled its buffer, on
-        // every event of an ET registration that reports both directions).
-        if slot_empty && self.head.is_none() {
-            return 0;
-        }
-        self.wake_direction_slow(dir, wake)
-    }
-
-    #[inline(never)]
-    fn wake_direction_slow(&mut self, dir: Direction, wake: &mut Vec<Waker>) -> usize {
-        let before = wake.len();
-        match dir {
-            Direction::Read => wake.append(&mut self.reader),
-            Direction::Write => wake.append(&mut self.writer),
-        }
-        let mut exclusive_woken = false;
-        let mut cur = self.head;
-        while let Some(node) = cur {
-            // SAFETY: nodes on the list are live (they unlink before going away) and
-            // guarded by the mutex the caller holds.
-            let (next, direction, exclusive) =
-                unsafe { with_node(node, |n| (n.next, n.direction, n.exclusive)) };
-            cur = next;
-            if direction != dir {
-                continue;
-            }
-            if exclusive {
-                // (The planted bug `wake_all_exclusive` wakes every exclusive waiter.)
-                if exclusive_woken && !cfg!(epitome_loom_mutant = "wake_all_exclusive") {
-                    continue;
-                }
-                exclusive_woken = true;
-            }
-            // SAFETY: on the list, under the mutex.
-            unsafe { self.unlink(node) };
-            // SAFETY: live (it is ours to notify now), under the mutex.
-            let w = unsafe {
-                with_node(node, |n| {
-                    n.state = NodeState::Notified;
-                    n.waker.take()
-                })
-            };
-            if let Some(w) = w {
-                wake.push(w);
-            }
-        }
-        wake.len() - before
-    }
-
-    /// Notifies the first exclusive waiter of `dir` (baton passing).
-    fn notify_first_exclusive(&mut self, dir: Direction) -> Option<Waker> {
-        let mut cur = self.head;
-        while let Some(node) = cur {
-            // SAFETY: as in `wake_direction`.
-            let (next, direction, exclusive) =
-                unsafe { with_node(node, |n| (n.next, n.direction, n.exclusive)) };
-            cur = next;
-            if direction == dir && exclusive {
-                // SAFETY: on the list, under the mutex.
-                unsafe { self.unlink(node) };
-                // SAFETY: live (it is ours to notify now), under the mutex.
-                return unsafe {
-                    with_node(node, |n| {
-                        n.state = NodeState::Notified;
-                        n.waker.take()
-                    })
-                };
-            }
-        }
-        None
-    }
-
-    /// # Safety
-    /// `node` is live, not on the list, and guarded by the mutex the caller holds.
-    unsafe fn push_back(&mut self, node: NonNull<WaiterNode>) {
-        let tail = self.tail;
-        // SAFETY: per the caller.
-        unsafe {
-            with_node(node, |n| {
-                n.prev = tail;
-                n.next = None;
-            })
-        };
-        match tail {
-            // SAFETY: the tail is a live node on the list.
-            Some(t) => unsafe { with_node(t, |n| n.next = Some(node)) },
-            None => self.head = Some(node),
-        }
-        self.tail = Some(node);
-    }
-
-    /// # Safety
-    /// `node` is live and on the list, under the mutex the caller holds.
-    unsafe fn unlink(&mut self, node: NonNull<WaiterNode>) {
-        // SAFETY: per the caller.
-        let (prev, next) = unsafe { with_node(node, |n| (n.prev, n.next)) };
-        match prev {
-            // SAFETY: neighbours on the list are live.
-            Some(p) => unsafe { with_node(p, |n| n.next = next) },
-            None => self.head = next,
-        }
-        match next {
-            // SAFETY: as above.
-            Some(x) => unsafe { with_node(x, |n| n.prev = prev) },
-            None => self.tail = prev,
-        }
-        // SAFETY: per the caller.
-        unsafe {
-            with_node(node, |n| {
-                n.prev = None;
-                n.next = None;
-            })
-        };
-    }
-
-    fn pop_front(&mut self) -> Option<NonNull<WaiterNode>> {
-        let head = self.head?;
-        // SAFETY: the head is a live node on the list, under the caller's mutex.
-        unsafe { self.unlink(head) };
-        Some(head)
     }
 }
 
@@ -795,6 +774,57 @@ mod tests {
         dispatch(&io, EPOLLERR);
         assert!(!io.clear_readiness(stale));
         assert!(io.readiness(Direction::Read).is_closed());
+    }
+
+    #[test]
+    fn the_split_table_follows_the_rules() {
+        // Every combination of the bits that matter, with some that do not.
+        let relevant = [EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP];
+        let noise = crate::eventpoll::EPOLLRDNORM | crate::eventpoll::EPOLLWRBAND;
+        for combo in 0..64u32 {
+            let mut events = 0;
+            for (i, bit) in relevant.iter().enumerate() {
+                if combo & (1 << i) != 0 {
+                    events |= bit;
+                }
+            }
+            assert_eq!(split_events(events), split_rule(events), "{events:#x}");
+            assert_eq!(
+                split_events(events | noise),
+                split_rule(events),
+                "{events:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_waker_parked_twice_is_kept_once_and_woken_once() {
+        let io = ScheduledIo::new(None);
+        let (a, wa) = counter();
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+        let word = io.readiness(Direction::Read).word;
+        assert_ne!(word & bits::SLOT, 0);
+        assert_eq!(word & (bits::BUSY | bits::LIST), 0, "one task: no list");
+        for w in dispatch(&io, EPOLLIN | EPOLLOUT) {
+            w.wake();
+        }
+        assert_eq!(count(&a), 1);
+        assert_eq!(io.readiness(Direction::Read).word & bits::SLOT, 0);
+    }
+
+    #[test]
+    fn wake_all_leaves_both_directions_ready() {
+        let io = ScheduledIo::new(None);
+        let (a, wa) = counter();
+        assert!(io.poll_ready_slot(Direction::Write, &wa).is_none());
+        let mut wake = Vec::new();
+        io.wake_all(&mut wake);
+        wake.into_iter().for_each(Waker::wake);
+        assert_eq!(count(&a), 1);
+        // A registration after it finds readiness instead of parking for ever.
+        assert!(io.poll_ready_slot(Direction::Write, &wa).is_some());
+        assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
     }
 
     #[test]

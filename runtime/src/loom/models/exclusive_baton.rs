@@ -5,11 +5,11 @@
 //! used its wakeup (`drop_waiter(.., consumed: false)`). Whichever comes first, the
 //! event ends up waking B exactly once (directly, or passed on by A), and never C.
 use super::{check, counting_waker, dispatch};
+use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
 use crate::reactor::scheduled_io::ScheduledIo;
 use crate::reactor::scheduled_io::WaitPoll;
 use crate::reactor::scheduled_io::WaiterNode;
-use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::thread;
 

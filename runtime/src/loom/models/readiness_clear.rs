@@ -6,10 +6,10 @@
 //! with the word it saw. Whatever the interleaving, data that arrived is either read or
 //! still shows as ready: a clear never erases the newer event. Every interleaving.
 use super::{check, dispatch};
+use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
 use crate::reactor::scheduled_io::ScheduledIo;
 use crate::reactor::scheduled_io::bits;
-use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;

@@ -6,11 +6,11 @@
 //! interleaving each task either sees the readiness at once or its waker is woken,
 //! after which its next poll sees it.
 use super::{check, counting_waker, dispatch};
+use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
 use crate::reactor::scheduled_io::ScheduledIo;
 use crate::reactor::scheduled_io::WaitPoll;
 use crate::reactor::scheduled_io::WaiterNode;
-use crate::eventpoll::EPOLLIN;
 use loom::sync::Arc;
 use loom::thread;
 
