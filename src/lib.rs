@@ -27,5 +27,8 @@ pub use epitome_runtime::{eventpoll, io, runtime, spawn, task, time};
 /// Networking types.
 pub use epitome_net as net;
 
-#[cfg(feature = "hyper")]
+#[cfg(any(feature = "hyper-server", feature = "hyper-client"))]
 pub mod hyper;
+
+#[cfg(feature = "tokio-compat")]
+pub mod compat;
