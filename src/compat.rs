@@ -28,7 +28,10 @@
 //! let rt = epitome::runtime::Builder::new_current_thread().build().unwrap();
 //! rt.block_on(async {
 //!     // A tokio timer: without `.compat()` this panics ("there is no reactor running").
-//!     tokio::time::sleep(std::time::Duration::from_millis(1)).compat().await;
+//!     // The timer is made inside the wrapped future, where the context is entered.
+//!     async { tokio::time::sleep(std::time::Duration::from_millis(1)).await }
+//!         .compat()
+//!         .await;
 //! });
 //! ```
 

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::Request;
+use hyper::body::Incoming;
 use hyper_util::server::conn::auto;
 use socket2::SockRef;
 use tokio::sync::watch;

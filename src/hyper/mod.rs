@@ -77,6 +77,8 @@ mod connection;
 #[cfg(feature = "hyper-server")]
 mod listener;
 #[cfg(feature = "hyper-server")]
+mod peer_addr;
+#[cfg(feature = "hyper-server")]
 mod serve;
 #[cfg(feature = "hyper-server")]
 mod service;
@@ -85,6 +87,8 @@ mod service;
 pub use client::Connector;
 #[cfg(feature = "hyper-server")]
 pub use listener::Listener;
+#[cfg(feature = "hyper-server")]
+pub use peer_addr::{AddPeerAddr, PeerAddr, WithPeerAddr, with_peer_addr};
 #[cfg(feature = "hyper-server")]
 pub use serve::{Serve, WithGracefulShutdown, serve};
 #[cfg(feature = "hyper-server")]
@@ -314,7 +318,11 @@ impl<T: Stream + Unpin> hyper::rt::Read for Io<T> {
 }
 
 impl<T: Stream + Unpin> hyper::rt::Write for Io<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.0.poll_write(cx, buf)
     }
 

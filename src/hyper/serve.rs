@@ -214,7 +214,8 @@ where
         match accepted {
             Ok((io, peer)) => {
                 backoff = None;
-                start_connection::<L, M, Marker>(&builder, &mut service, io, peer, stop_rx.clone()).await;
+                start_connection::<L, M, Marker>(&builder, &mut service, io, peer, stop_rx.clone())
+                    .await;
             }
             Err(e) if is_resource_exhaustion(&e) => {
                 let delay = backoff.map_or(BACKOFF_FIRST, |d| (d * 2).min(BACKOFF_MAX));
@@ -250,7 +251,8 @@ where
     for _ in 0..DRAIN_MAX {
         match listener.accept_now() {
             Ok(Some((io, peer))) => {
-                start_connection::<L, M, Marker>(&builder, &mut service, io, peer, stop_rx.clone()).await
+                start_connection::<L, M, Marker>(&builder, &mut service, io, peer, stop_rx.clone())
+                    .await
             }
             Ok(None) | Err(_) => break,
         }

@@ -102,11 +102,7 @@ where
         peer: &A,
     ) -> impl Future<Output = Result<Self::Service, BoxError>> + Send + 'static {
         let made = self.call(peer.clone());
-        async move {
-            made.await
-                .map(TowerToHyperService::new)
-                .map_err(Into::into)
-        }
+        async move { made.await.map(TowerToHyperService::new).map_err(Into::into) }
     }
 }
 
