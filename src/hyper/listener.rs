@@ -54,13 +54,11 @@ impl Listener for TcpListener {
 
     /// Also sets `TCP_NODELAY`: hyper writes whole responses, and a small one must not
     /// wait for the peer's delayed ACK.
-    fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, Self::Addr)>> + Send {
-        async move {
-            let (stream, peer) = TcpListener::accept(self).await?;
-            // Best effort: a connection without it is slower, not wrong.
-            let _ = stream.set_nodelay(true);
-            Ok((stream, peer))
-        }
+    async fn accept(&self) -> io::Result<(TcpStream, Self::Addr)> {
+        let (stream, peer) = TcpListener::accept(self).await?;
+        // Best effort: a connection without it is slower, not wrong.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer))
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {

@@ -1,63 +1,68 @@
-//! hyper 1.x and axum on epitome: [`serve`], and the executor, timer, I/O adapters and
+//! hyper 1.x and axum on epitome: `serve`, and the executor, timer, I/O adapters and
 //! client connector it is built from.
 //!
 //! hyper abstracts its runtime behind `hyper::rt::{Executor, Timer, Sleep, Read,
 //! Write}`. The types here implement them with epitome's tasks, timers and sockets, so a
 //! hyper (or axum) server or client runs on epitome with no tokio runtime.
 //!
-//! # Serving
-//!
-//! [`serve`] is epitome's `axum::serve`: it accepts connections, speaks HTTP/1 or
-//! HTTP/2 on each (detected per connection), hands the peer address to axum's
-//! `ConnectInfo`, keeps going when `accept` fails for lack of fds or memory, and shuts
-//! down gracefully ([`Serve::with_graceful_shutdown`]).
-//!
-//! ```
-//! use std::net::SocketAddr;
-//! use axum::{Router, extract::ConnectInfo, routing::get};
-//!
-//! async fn hello(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
-//!     format!("hello, {peer}\n")
-//! }
-//!
-//! # fn main() -> std::io::Result<()> {
-//! let rt = epitome::runtime::Builder::new_current_thread().build()?;
-//! rt.block_on(async {
-//!     let app = Router::new().route("/", get(hello));
-//!     let listener = epitome::net::TcpListener::bind("127.0.0.1:0").await?;
-//!     # let stop = async {};
-//!     // `stop` is any future: a Ctrl-C signal, a channel, a timer.
-//!     epitome::hyper::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-//!         .with_graceful_shutdown(stop)
-//!         .await
-//! })
-//! # }
-//! ```
-//!
-//! # Building blocks
-//!
-//! For a hand-made accept loop, [`Executor`], [`Timer`] and [`Io`] plug into hyper's
-//! and hyper-util's connection builders:
-//!
-//! ```no_run
-//! use epitome::hyper::{Io, Timer};
-//! # async fn serve(stream: epitome::net::TcpStream) {
-//! let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
-//!     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::from("hello")))
-//! });
-//! hyper::server::conn::http1::Builder::new()
-//!     .timer(Timer::new())
-//!     .serve_connection(Io::new(stream), service)
-//!     .await
-//!     .ok();
-//! # }
-//! ```
-//!
 //! # Features
 //!
-//! `hyper-server` brings [`serve`] and the adapters; `hyper-client` brings
-//! [`Connector`] for hyper-util's legacy `Client` (whose `client-legacy` feature also
-//! compiles tokio's networking code, which epitome never runs); `hyper` is both.
+//! `hyper-server` brings `serve` and the adapters; `hyper-client` brings `Connector` for
+//! hyper-util's legacy `Client` (whose `client-legacy` feature also compiles tokio's
+//! networking code, which epitome never runs); `hyper` is both.
+#![cfg_attr(
+    feature = "hyper-server",
+    doc = r#"
+# Serving
+
+[`serve`] is epitome's `axum::serve`: it accepts connections, speaks HTTP/1 or
+HTTP/2 on each (detected per connection), hands the peer address to axum's
+`ConnectInfo`, keeps going when `accept` fails for lack of fds or memory, and shuts
+down gracefully ([`Serve::with_graceful_shutdown`]).
+
+```
+use std::net::SocketAddr;
+use axum::{Router, extract::ConnectInfo, routing::get};
+
+async fn hello(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+    format!("hello, {peer}
+")
+}
+
+# fn main() -> std::io::Result<()> {
+let rt = epitome::runtime::Builder::new_current_thread().build()?;
+rt.block_on(async {
+    let app = Router::new().route("/", get(hello));
+    let listener = epitome::net::TcpListener::bind("127.0.0.1:0").await?;
+    # let stop = async {};
+    // `stop` is any future: a Ctrl-C signal, a channel, a timer.
+    epitome::hyper::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await
+})
+# }
+```
+
+# Building blocks
+
+For a hand-made accept loop, [`Executor`], [`Timer`] and [`Io`] plug into hyper's
+and hyper-util's connection builders:
+
+```no_run
+use epitome::hyper::{Io, Timer};
+# async fn serve(stream: epitome::net::TcpStream) {
+let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+    Ok::<_, std::convert::Infallible>(hyper::Response::new(String::from("hello")))
+});
+hyper::server::conn::http1::Builder::new()
+    .timer(Timer::new())
+    .serve_connection(Io::new(stream), service)
+    .await
+    .ok();
+# }
+```
+"#
+)]
 
 use std::future::Future;
 use std::io;
