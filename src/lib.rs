@@ -87,6 +87,12 @@
 
 #![warn(missing_docs)]
 
+// The README's examples (one serves axum), compiled by `cargo test --doc` so that they
+// stay true.
+#[cfg(all(doctest, feature = "hyper-server"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use epitome_runtime::{eventpoll, io, runtime, spawn, task, time};
 
 /// Networking types.
