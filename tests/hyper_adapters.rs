@@ -202,7 +202,8 @@ fn axum_routes_on_epitome() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            epitome::spawn(axum_routes::serve(listener, axum_routes::app()));
+            let app = axum_routes::app().into_make_service_with_connect_info::<SocketAddr>();
+            epitome::spawn(epitome::hyper::serve(listener, app).into_future());
             let client: Client<Connector, Full<Bytes>> = Client::builder(Executor::new())
                 .timer(Timer::new())
                 .build(Connector::new());
@@ -248,6 +249,12 @@ fn axum_routes_on_epitome() {
 
             let res = client.request(get("/items/7")).await.unwrap();
             assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+            // The peer address, through ConnectInfo: the client's local address.
+            let res = client.request(get("/whoami")).await.unwrap();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let peer: SocketAddr = std::str::from_utf8(&body).unwrap().trim().parse().unwrap();
+            assert_eq!(peer.ip(), addr.ip(), "{name}");
         });
     }
 }

@@ -36,6 +36,32 @@
 //! needs `ep->mtx` and `ep->lock`, because its callback runs in interrupt context;
 //! here the callback is a kernel report read by a waiter, so one lock suffices). A
 //! waiter does not hold it while blocked in the kernel.
+//!
+//! # Example
+//!
+//! Two sockets, one of them ready:
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::fd::AsRawFd;
+//! use epitome_runtime::eventpoll::{EPOLLIN, EPOLLOUT, Event, EventPoll};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+//! let ep = EventPoll::new()?;
+//! ep.add(b.as_raw_fd(), Event::new(EPOLLIN, 1))?;
+//! ep.add(a.as_raw_fd(), Event::new(EPOLLOUT, 2))?;
+//! a.write_all(b"ping")?;
+//! let mut events = [Event::default(); 4];
+//! let n = ep.wait(&mut events, None)?;
+//! let mut data: Vec<u64> = events[..n].iter().map(|e| e.data).collect();
+//! data.sort();
+//! assert_eq!(data, [1, 2]); // b is readable, a is writable
+//! ep.delete(a.as_raw_fd())?;
+//! ep.delete(b.as_raw_fd())?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod ctl;
 mod ep_poll;
@@ -189,6 +215,49 @@ const _: () = assert!(std::mem::align_of::<libc::epoll_event>() <= std::mem::ali
 /// Every error is an [`io::Error`] whose [`raw_os_error`](io::Error::raw_os_error) is
 /// the kernel's errno, from the kernel's checks in the kernel's order (each method
 /// lists its own).
+///
+/// # Example
+///
+/// A pipe, registered level-triggered and then edge-triggered:
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use epitome_runtime::eventpoll::{EPOLLET, EPOLLIN, Event, EventPoll};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let (reader, mut writer) = std::io::pipe()?;
+/// let ep = EventPoll::new()?;
+/// ep.add(reader.as_raw_fd(), Event::new(EPOLLIN, 7))?;
+/// let mut events = [Event::default(); 8];
+///
+/// // Nothing to read: a wait with a zero timeout reports nothing.
+/// assert_eq!(ep.wait(&mut events, Some(Duration::ZERO))?, 0);
+///
+/// // Level-triggered: reported by every wait while the data is there.
+/// writer.write_all(b"x")?;
+/// for _ in 0..2 {
+///     assert_eq!(ep.wait(&mut events, None)?, 1);
+///     assert_eq!(events[0], Event::new(EPOLLIN, 7));
+/// }
+///
+/// // Edge-triggered: reported once per new write.
+/// ep.modify(reader.as_raw_fd(), Event::new(EPOLLIN | EPOLLET, 8))?;
+/// assert_eq!(ep.wait(&mut events, None)?, 1); // already readable when modified
+/// assert_eq!(ep.wait(&mut events, Some(Duration::ZERO))?, 0);
+/// writer.write_all(b"y")?;
+/// assert_eq!(ep.wait(&mut events, None)?, 1);
+///
+/// // The errors are the kernel's: adding twice is EEXIST.
+/// let err = ep.add(reader.as_raw_fd(), Event::new(EPOLLIN, 0)).unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+///
+/// // Delete before close.
+/// ep.delete(reader.as_raw_fd())?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct EventPoll {
     poller: Poller<SysKernel>,

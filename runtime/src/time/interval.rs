@@ -14,6 +14,20 @@ use super::sleep::{Sleep, far_future, sleep_until};
 /// # Panics
 ///
 /// If `period` is zero.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     let mut every_10ms = epitome_runtime::time::interval(Duration::from_millis(10));
+///     for _ in 0..3 {
+///         every_10ms.tick().await; // at 0, 10 and 20 ms
+///     }
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// ```
 pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }

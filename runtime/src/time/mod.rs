@@ -29,6 +29,31 @@
 //! Creating timers needs no runtime. Polling one for the first time does: it
 //! registers on the wheel of the worker thread polling it, and panics on a thread
 //! without an epitome runtime.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use epitome_runtime::time::{interval, sleep, timeout};
+//!
+//! let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
+//! rt.block_on(async {
+//!     // A sleep never ends early.
+//!     let start = Instant::now();
+//!     sleep(Duration::from_millis(10)).await;
+//!     assert!(start.elapsed() >= Duration::from_millis(10));
+//!
+//!     // A timeout: the future's output, or `Elapsed`.
+//!     assert_eq!(timeout(Duration::from_secs(1), async { 5 }).await, Ok(5));
+//!     assert!(timeout(Duration::from_millis(1), sleep(Duration::from_secs(60))).await.is_err());
+//!
+//!     // An interval: the first tick is immediate, then one per period.
+//!     let mut ticks = interval(Duration::from_millis(5));
+//!     let first = ticks.tick().await;
+//!     let second = ticks.tick().await;
+//!     assert!(second - first >= Duration::from_millis(5));
+//! });
+//! ```
 
 pub(crate) mod driver;
 pub mod error;

@@ -19,6 +19,17 @@ use crate::loom::os::sync::Arc;
 /// The timer is registered on the first poll, with the wheel of the worker thread
 /// polling it, so a `Sleep` can be created anywhere; polling it panics on a thread
 /// without an epitome runtime.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let start = Instant::now();
+///     epitome_runtime::time::sleep(Duration::from_millis(20)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let deadline = Instant::now()
         .checked_add(duration)
@@ -59,6 +70,25 @@ pub(crate) fn far_future() -> Instant {
 ///
 /// Polling a `Sleep` that is not yet registered on a thread without an epitome runtime
 /// panics with "there is no epitome runtime on this thread; timers need one".
+///
+/// # Example
+///
+/// Moving a deadline (a keep-alive timer pushed back on activity):
+///
+/// ```
+/// use std::pin::pin;
+/// use std::time::{Duration, Instant};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let mut idle = pin!(epitome_runtime::time::sleep(Duration::from_millis(5)));
+///     let later = Instant::now() + Duration::from_millis(20);
+///     idle.as_mut().reset(later);
+///     assert_eq!(idle.deadline(), later);
+///     idle.as_mut().await;
+///     assert!(idle.is_elapsed() && Instant::now() >= later);
+/// });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Instant,

@@ -19,6 +19,19 @@ use super::sleep::{Sleep, far_future, sleep_until};
 /// A duration too large to add to now means about 30 years. As with
 /// [`sleep`](fn@super::sleep), the timer is registered on the first poll, which must
 /// happen on a thread with an epitome runtime.
+///
+/// ```
+/// use std::time::Duration;
+/// use epitome_runtime::time::{sleep, timeout};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     let quick = timeout(Duration::from_secs(5), async { "done" }).await;
+///     assert_eq!(quick, Ok("done"));
+///     let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(60))).await;
+///     assert!(slow.is_err()); // Elapsed; the sleep was dropped
+/// });
+/// ```
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
     let deadline = Instant::now()
         .checked_add(duration)
