@@ -42,6 +42,8 @@ mutants=(
     "clear_without_generation|readiness_clear|a_newer_event_is_never_erased|readiness_clear"
     "slot_no_recheck|waiter_registration|fast_path_no_lost_wakeup|waiter_registration/fast_path"
     "waiter_stale_readiness|waiter_registration|waiter_node_no_lost_wakeup|waiter_registration/waiter_node"
+    "slot_replaces_other_waker|waiter_registration|two_tasks_on_the_fast_path|waiter_registration/two_fast_paths"
+    "wake_all_leaves_readiness|waiter_registration|registration_beside_wake_all|waiter_registration/beside_wake_all"
     "no_baton|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "wake_all_exclusive|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "ready_double_link|ready_list|never_linked_twice_never_lost|ready_list"

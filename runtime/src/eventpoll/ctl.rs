@@ -27,6 +27,7 @@ use super::item::{Item, ItemData, kernel_mask, state};
 use super::kernel::Kernel;
 use super::poller::{Dead, Poller, is_stale, token};
 use super::rbtree::Entry;
+use crate::loom::planted_bug;
 use crate::sys::epoll::CtlOp;
 
 /// The value an `Option` holds, which the caller knows is there.
@@ -119,9 +120,12 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
         // change nothing there, and the data lives here. Unless a waiter is blocked in
         // (or just back from) the kernel wait: it may hold a report of the item that
         // has not cleared QUIET yet.
-        // Planted bug: leave the kernel modify out beside a thread in the kernel wait.
-        let no_report_in_flight =
-            inner.blocked.is_empty() || cfg!(epitome_loom_mutant = "data_only_ignores_waiters");
+        let no_report_in_flight = planted_bug!(
+            "data_only_ignores_waiters",
+            // Leave the kernel modify out beside a thread in the kernel wait.
+            bug: true,
+            code: inner.blocked.is_empty(),
+        );
         if item.modify_is_data_only(events)
             && no_report_in_flight
             && Self::poll_is_pure_and_open(&self.kernel, fd, item)

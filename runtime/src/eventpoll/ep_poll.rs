@@ -15,6 +15,7 @@ use super::kernel::Kernel;
 use super::poller::{Inner, Poller};
 use super::send_events::Requeue;
 use super::{EP_MAX_EVENTS, Event};
+use crate::loom::planted_bug;
 use crate::loom::sync::MutexGuard;
 
 type Guard<'a, K, D> = MutexGuard<'a, Inner<<K as Kernel>::Proxy, D>>;
@@ -40,8 +41,12 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         let mut guard = self.lock();
-        // Planted bug: take the fast path beside a thread asleep in the kernel wait.
-        let alone = guard.in_wait == 0 || cfg!(epitome_loom_mutant = "fast_path_ignores_waiters");
+        let alone = planted_bug!(
+            "fast_path_ignores_waiters",
+            // Take the fast path beside a thread asleep in the kernel wait.
+            bug: true,
+            code: guard.in_wait == 0,
+        );
         if timeout == Some(Duration::ZERO) && alone && guard.ready.is_empty() {
             // The most frequent call (a runtime's turn between tasks, the benchmark's
             // steady state): a wait that cannot block, with nothing on our part of the
@@ -88,9 +93,12 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
         // Items left on our list and a thread asleep: wake one, which will deliver and
         // wake the next if items remain (the end of `ep_send_events`). Items left on the
         // kernel instance's list are the kernel's to announce, and it does.
-        let notify = !guard.ready.is_empty() && !guard.blocked.is_empty();
-        // Planted bug: keep the items and let the sleeping thread sleep on.
-        let notify = notify && !cfg!(epitome_loom_mutant = "poller_no_handoff");
+        let notify = planted_bug!(
+            "poller_no_handoff",
+            // Keep the items and let the sleeping thread sleep on.
+            bug: false,
+            code: !guard.ready.is_empty() && !guard.blocked.is_empty(),
+        );
         drop(guard);
         if notify {
             self.kernel.notify();

@@ -10,6 +10,7 @@
 //! interest tree's slab in the eventpoll, a plain `Vec` in tests).
 
 use super::rbtree::NIL;
+use crate::loom::planted_bug;
 
 /// Intrusive list links of one item. Meaningful only while the item is on a list.
 #[derive(Clone, Copy, Debug)]
@@ -114,8 +115,8 @@ impl ReadyList {
     pub(crate) fn push_back<S: Nodes>(&mut self, nodes: &mut S, slot: u32) -> bool {
         let node = nodes.node_mut(slot);
         // Planted bug: link an item that is already linked.
-        #[cfg(not(epitome_loom_mutant = "ready_double_link"))]
-        if node.is_linked() {
+        let linked = planted_bug!("ready_double_link", bug: false, code: node.is_linked());
+        if linked {
             return false;
         }
         node.set_linked(true);

@@ -67,6 +67,22 @@ pub(crate) mod os {
     pub(crate) use std::thread_local;
 }
 
+/// A planted bug for the loom suite: evaluates `bug` in a build with
+/// `--cfg epitome_loom_mutant="NAME"` (`loom-tests/run.sh` builds each one and expects the
+/// model that guards it to fail), `code` in every other build. Both are type-checked in
+/// every build, and the one not taken is compiled out. Every site is one of these, and
+/// each name is declared in the workspace's `unexpected_cfgs`.
+macro_rules! planted_bug {
+    ($name:literal, bug: $bug:expr, code: $code:expr $(,)?) => {
+        if cfg!(epitome_loom_mutant = $name) {
+            $bug
+        } else {
+            $code
+        }
+    };
+}
+pub(crate) use planted_bug;
+
 /// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and
 /// flag fields whose ownership rules make one `unsafe` block cover several accesses.
 pub(crate) trait CellExt<T: Copy> {

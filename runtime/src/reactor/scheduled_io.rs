@@ -59,6 +59,7 @@ use super::waiters::{NodeState, Waiters};
 use crate::eventpoll::{EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::os::sync::Arc as OsArc;
+use crate::loom::planted_bug;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
 
@@ -288,14 +289,12 @@ impl ScheduledIo {
         // again. A stream at end of stream never gets here: its reads return 0, not
         // `WouldBlock`.
         let word = &self.dir(seen.direction).word;
-        #[cfg(epitome_loom_mutant = "clear_without_generation")]
-        {
-            // Planted bug: clear whatever is there, erasing a newer event.
-            let _ = word.fetch_and(!bits::READINESS, Ordering::AcqRel);
-            return true;
-        }
-        #[allow(unreachable_code)]
-        self.clear_if_same_generation(word, seen.word, bits::READINESS)
+        planted_bug!(
+            "clear_without_generation",
+            // Clear whatever is there, erasing a newer event.
+            bug: word.fetch_and(!bits::READINESS, Ordering::AcqRel) != 0,
+            code: self.clear_if_same_generation(word, seen.word, bits::READINESS),
+        )
     }
 
     /// After a short read or write (less than offered): the socket was drained, so the
@@ -404,8 +403,15 @@ impl ScheduledIo {
     /// Both directions are marked closed, so a task registering at this moment finds
     /// them ready instead of parking a waker nobody will wake.
     pub(crate) fn wake_all(&self, wake: &mut Vec<Waker>) {
-        self.record(Direction::Read, bits::READY | bits::CLOSED, wake);
-        self.record(Direction::Write, bits::READY | bits::CLOSED, wake);
+        // Planted bug: take the parked wakers without marking the directions, so a
+        // registration that comes just after parks for good.
+        let gone = planted_bug!(
+            "wake_all_leaves_readiness",
+            bug: 0,
+            code: bits::READY | bits::CLOSED,
+        );
+        self.record(Direction::Read, gone, wake);
+        self.record(Direction::Write, gone, wake);
         self.lock().wake_all(wake);
     }
 
@@ -448,40 +454,48 @@ impl ScheduledIo {
         // The cell is ours (BUSY). A waker that was parked (SLOT) is in it.
         // SAFETY: BUSY, set by our compare-and-swap, gives this thread the cell.
         let parked = state.slot.with_mut(|w| unsafe { (*w).take() });
-        let (mine, other) = match parked {
-            Some(w) if w.will_wake(waker) => (w, None),
-            None => (waker.clone(), None),
+        let (parked, others) = match parked {
+            Some(w) if w.will_wake(waker) => (w, false),
+            None => (waker.clone(), false),
             // Another task's waker: it keeps the slot, ours goes to the list.
-            Some(w) => (w, Some(())),
+            Some(w) => planted_bug!(
+                "slot_replaces_other_waker",
+                // Replace it (tokio #1413): the other task's wakeup is lost.
+                bug: (waker.clone(), false),
+                code: (w, true),
+            ),
         };
         // SAFETY: as above.
-        state.slot.with_mut(|w| unsafe { *w = Some(mine) });
-        if let Some(ev) = self.publish_slot(dir) {
+        state.slot.with_mut(|w| unsafe { *w = Some(parked) });
+        if let Some(ev) = self.publish_slot(dir, others) {
             return Some(ev);
         }
-        match other {
-            Some(()) => self.register_in_list(dir, waker),
-            None => None,
+        if others {
+            return self.register_in_list(dir, waker);
         }
+        None
     }
 
     /// Ends a registrant's hold on the slot: clears BUSY and sets SLOT, unless an event
     /// came while it held the cell (the event left the cell alone; see the module
-    /// docs). Then the registrant takes the waker back out, wakes it if it is another
-    /// task's, and returns the readiness.
-    fn publish_slot(&self, dir: Direction) -> Option<ReadyEvent> {
+    /// docs). Then the registrant takes the waker back out and returns the readiness,
+    /// waking the waker if it is another task's (`others`): the event is news to it.
+    fn publish_slot(&self, dir: Direction, others: bool) -> Option<ReadyEvent> {
         let state = self.dir(dir);
         let mut cur = state.word.load(Ordering::Acquire);
         loop {
-            // Planted bug: publish without looking, so an event that came while the
-            // cell was held leaves the waker parked with readiness set: lost wakeup.
-            if is_ready(cur) && !cfg!(epitome_loom_mutant = "slot_no_recheck") {
+            let look = planted_bug!(
+                "slot_no_recheck",
+                // Publish without looking, so an event that came while the cell was
+                // held leaves the waker parked with readiness set: lost wakeup.
+                bug: false,
+                code: is_ready(cur),
+            );
+            if look {
                 // SAFETY: we still hold BUSY: the cell is ours.
                 let parked = state.slot.with_mut(|w| unsafe { (*w).take() });
                 state.word.fetch_and(!bits::BUSY, Ordering::Release);
-                // Ours or another task's: the event is news to either, so wake it (for
-                // our own task that is one spurious poll, only on this race).
-                if let Some(w) = parked {
+                if let Some(w) = parked.filter(|_| others) {
                     w.wake();
                 }
                 return Some(self.event(dir, cur));
@@ -593,14 +607,14 @@ impl ScheduledIo {
                 };
                 // SAFETY: the node is pinned and alive until `drop_waiter`.
                 unsafe { waiters.push_back(NonNull::from(node)) };
-                let now = self.set_list(direction);
-                // Planted bug: trust the readiness read before linking, so an event
-                // that came in between, and found no LIST, leaves this node asleep.
-                let now = if cfg!(epitome_loom_mutant = "waiter_stale_readiness") {
-                    ev.word
-                } else {
-                    now
-                };
+                let linked = self.set_list(direction);
+                let now = planted_bug!(
+                    "waiter_stale_readiness",
+                    // Trust the readiness read before linking, so an event that came in
+                    // between, and found no LIST, leaves this node asleep.
+                    bug: ev.word,
+                    code: linked,
+                );
                 if is_ready(now) && now & bits::LIST == 0 {
                     // An event came since we looked and did not see LIST, so it will
                     // not look at the list: leave it and take the readiness. (If LIST
@@ -646,9 +660,11 @@ impl ScheduledIo {
             match state {
                 // SAFETY: on the list, under the mutex.
                 NodeState::Waiting => unsafe { waiters.unlink(NonNull::from(node)) },
-                // (The planted bug `no_baton` keeps the unused wakeup.)
                 NodeState::Notified
-                    if exclusive && !consumed && !cfg!(epitome_loom_mutant = "no_baton") =>
+                    if exclusive
+                        && !consumed
+                        // Keep the unused wakeup instead of passing it on.
+                        && planted_bug!("no_baton", bug: false, code: true) =>
                 {
                     wake = Some(waiters.notify_first_exclusive(direction));
                 }

@@ -12,6 +12,7 @@ use std::ptr::NonNull;
 use std::task::Waker;
 
 use crate::loom::cell::UnsafeCell;
+use crate::loom::planted_bug;
 
 /// A direction of readiness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,8 +153,9 @@ impl Waiters {
                 continue;
             }
             if exclusive {
-                // (The planted bug `wake_all_exclusive` wakes every exclusive waiter.)
-                if exclusive_woken && !cfg!(epitome_loom_mutant = "wake_all_exclusive") {
+                // Planted bug: wake every exclusive waiter.
+                let one = planted_bug!("wake_all_exclusive", bug: false, code: true);
+                if exclusive_woken && one {
                     continue;
                 }
                 exclusive_woken = true;
