@@ -676,6 +676,10 @@ fn drop_deregisters_then_closes() {
     each_flavor("drop_deregisters_then_closes", || async {
         let baseline = registered();
         let (c, a) = util::tcp_pair().await;
+        // An accepted stream registers with the reactor of the first task that waits
+        // on it (here, at once: it is assumed ready, so `readable` asks no event).
+        assert_eq!(registered(), baseline + 1);
+        a.readable().await.unwrap();
         assert_eq!(registered(), baseline + 2);
         let (cid, aid) = (FdId::of(&c), FdId::of(&a));
         assert!(cid.is_open() && aid.is_open());

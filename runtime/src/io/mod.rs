@@ -95,14 +95,21 @@ impl<T: AsFd> Async<T> {
         Ok(Async { io: Some(io), reg })
     }
 
-    /// Like [`new_nonblocking`](Self::new_nonblocking), and assumes both directions are
-    /// ready, so the first operation is tried without waiting for an event (right for
-    /// a socket just accepted or connected).
-    #[track_caller]
+    /// For a socket just accepted or connected (non-blocking already): both directions
+    /// are assumed ready, so its first operation is tried without waiting for an
+    /// event, and the fd is registered by the first task that has to wait on it, with
+    /// the reactor of that task's worker. A connection accepted on one thread and
+    /// served by a task on another is then served where its task runs, and one that
+    /// never has to wait costs no registration at all.
+    ///
+    /// The fd must be pollable (any socket is); should registering it fail (`ENOMEM`,
+    /// or `ENOSPC` at the `max_user_watches` limit), the first wait returns the error.
+    /// A wait needs an epitome runtime on its thread (else it returns an error);
+    /// creating the value does not.
     pub fn new_ready(io: T) -> io::Result<Async<T>> {
-        let this = Async::new_nonblocking(io)?;
-        this.reg.assume_ready();
-        Ok(this)
+        let reg = Registration::deferred(io.as_fd().as_raw_fd());
+        reg.assume_ready();
+        Ok(Async { io: Some(io), reg })
     }
 
     /// The inner value.

@@ -23,7 +23,7 @@ use crate::eventpoll::{
     EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, ItemData,
 };
 use crate::loom::sync::Arc;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sys::eventfd::EventFd;
 use scheduled_io::ScheduledIo;
 
@@ -67,6 +67,8 @@ impl ItemData for Source {
 /// What other threads reach: the eventpoll, whose items are the registry of sources.
 pub(crate) struct ReactorHandle {
     poll: Poller<SysKernel, Source>,
+    /// Sources registered now.
+    registered: AtomicUsize,
     /// The runtime shut down: no turn will dispatch events any more.
     shut_down: AtomicBool,
 }
@@ -81,18 +83,26 @@ impl ReactorHandle {
         };
         let io = Arc::new(ScheduledIo::new(hook));
         self.poll.add(fd, mask, Source(Some(io.clone())))?;
+        self.registered.fetch_add(1, Ordering::Relaxed);
         Ok(io)
     }
 
+    /// Registers `fd` (edge-triggered, read and write) for an existing `io`.
+    pub(crate) fn add_source(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
+        self.poll.add(fd, SOURCE_EVENTS, Source(Some(io.clone())))?;
+        self.registered.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Deletes `fd` from the eventpoll (before its owner closes it: the contract of a
-    /// user-space eventpoll), which drops the item's hold on `io`, and wakes its waiters
-    /// so none sleeps on a source that is gone. Once this returns, no turn dispatches to
-    /// `io`: a turn dispatches under the eventpoll's lock, which the delete takes.
-    pub(crate) fn deregister(&self, fd: RawFd, io: &ScheduledIo) -> io::Result<()> {
+    /// user-space eventpoll), which drops the item's hold on its source. Once this
+    /// returns, no turn dispatches to that source: a turn dispatches under the
+    /// eventpoll's lock, which the delete takes.
+    pub(crate) fn delete_source(&self, fd: RawFd) -> io::Result<()> {
         let res = self.poll.delete(fd);
-        let mut wake = Vec::new();
-        io.wake_all(&mut wake);
-        wake.into_iter().for_each(Waker::wake);
+        if res.is_ok() {
+            self.registered.fetch_sub(1, Ordering::Relaxed);
+        }
         res
     }
 
@@ -141,10 +151,9 @@ impl ReactorHandle {
         Ok(n)
     }
 
-    /// Sources registered now.
+    /// Sources registered now (a gauge for metrics, balancing and leak checks).
     pub(crate) fn registered(&self) -> usize {
-        // Every item but the unpark eventfd's.
-        self.poll.len().saturating_sub(1)
+        self.registered.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -182,6 +191,7 @@ impl Driver {
         poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source(None))?;
         let handle = Arc::new(ReactorHandle {
             poll,
+            registered: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
         });
         let events = vec![Event::default(); EVENTS_PER_TURN].into_boxed_slice();

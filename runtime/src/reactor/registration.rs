@@ -10,17 +10,27 @@ use super::context;
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
 use super::{Interest, ReactorHandle};
 use crate::coop;
+use crate::loom::os::sync::OnceLock;
 use crate::loom::sync::Arc;
 
-/// An fd registered with one worker's reactor.
+/// An fd registered with one worker's reactor: at once, or (a deferred registration)
+/// by the first task that waits on it, with the reactor of that task's worker.
 pub(crate) struct Registration {
-    handle: Arc<ReactorHandle>,
     io: Arc<ScheduledIo>,
     fd: RawFd,
+    /// The reactor that holds the fd; empty until a deferred registration's first wait.
+    reactor: OnceLock<Arc<ReactorHandle>>,
 }
 
 fn gone() -> io::Error {
     io::Error::other("the epitome runtime that drives this I/O source has shut down")
+}
+
+fn no_runtime() -> io::Error {
+    io::Error::other(
+        "there is no epitome runtime on this thread: an I/O source can only wait inside a task, \
+         inside `Runtime::block_on`, or after `Runtime::enter`",
+    )
 }
 
 impl Registration {
@@ -43,7 +53,59 @@ impl Registration {
         interest: Interest,
     ) -> io::Result<Registration> {
         let io = handle.register(fd, interest)?;
-        Ok(Registration { handle, io, fd })
+        Ok(Registration {
+            io,
+            fd,
+            reactor: OnceLock::from(handle),
+        })
+    }
+
+    /// A registration made by the first task that waits on `fd`, with the reactor of
+    /// that task's worker (or, off the workers, one the runtime picks): a socket
+    /// accepted on one thread and served by a task on another is then served by the
+    /// reactor of the worker that runs the task. The fd must be pollable (a socket);
+    /// a failure to register is the first wait's error.
+    pub(crate) fn deferred(fd: RawFd) -> Registration {
+        Registration {
+            io: Arc::new(ScheduledIo::new(None)),
+            fd,
+            reactor: OnceLock::new(),
+        }
+    }
+
+    /// The reactor holding the fd, registering it now if it is deferred.
+    #[inline]
+    fn reactor(&self) -> io::Result<&Arc<ReactorHandle>> {
+        match self.reactor.get() {
+            Some(reactor) => Ok(reactor),
+            None => self.register_here(),
+        }
+    }
+
+    /// A deferred registration's first wait: registers the fd with this thread's
+    /// reactor. Two threads may get here at once (the halves of a split stream polled
+    /// on two workers): each adds the fd to its reactor, the first to record its
+    /// reactor keeps it, and the other deletes its own (an add to the same reactor
+    /// answers `EEXIST`, which means the other thread's add is the one).
+    #[cold]
+    #[inline(never)]
+    fn register_here(&self) -> io::Result<&Arc<ReactorHandle>> {
+        let (_, here) = context::current().ok_or_else(no_runtime)?;
+        let added = match here.add_source(self.fd, &self.io) {
+            Ok(()) => true,
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
+            Err(e) => return Err(e),
+        };
+        if let Err(here) = self.reactor.set(here) {
+            let same = self.reactor.get().is_some_and(|r| Arc::ptr_eq(r, &here));
+            if added && !same {
+                let _ = here.delete_source(self.fd);
+            }
+        }
+        match self.reactor.get() {
+            Some(reactor) => Ok(reactor),
+            None => unreachable!("the registration was just recorded"),
+        }
     }
 
     pub(crate) fn io(&self) -> &ScheduledIo {
@@ -57,9 +119,17 @@ impl Registration {
         self.io.assume_ready(Direction::Write);
     }
 
-    /// Deletes the fd from the reactor. Call before closing it.
+    /// Deletes the fd from the reactor, if it was registered, and wakes its waiters.
+    /// Call before closing it.
     pub(crate) fn deregister(&self) -> io::Result<()> {
-        self.handle.deregister(self.fd, &self.io)
+        let res = match self.reactor.get() {
+            Some(reactor) => reactor.delete_source(self.fd),
+            None => Ok(()),
+        };
+        let mut wake = Vec::new();
+        self.io.wake_all(&mut wake);
+        wake.into_iter().for_each(std::task::Waker::wake);
+        res
     }
 
     #[inline]
@@ -99,8 +169,13 @@ impl Registration {
                 coop::spend();
                 Poll::Ready(Ok(ev))
             }
-            None if self.handle.is_shut_down() => Poll::Ready(Err(gone())),
-            None => Poll::Pending,
+            // The waker is parked: an event from now on wakes it (a deferred
+            // registration's add, here, reports the fd if it is already ready).
+            None => match self.reactor() {
+                Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
+                Ok(_) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
         }
     }
 
@@ -206,8 +281,10 @@ impl Future for Readiness<'_> {
         // SAFETY: the node is never moved out of the pinned future; it is unlinked in
         // `Drop` before the memory goes away.
         let this = unsafe { self.get_unchecked_mut() };
-        if this.reg.handle.is_shut_down() {
-            return Poll::Ready(Err(gone()));
+        match this.reg.reactor() {
+            Ok(reactor) if reactor.is_shut_down() => return Poll::Ready(Err(gone())),
+            Ok(_) => {}
+            Err(e) => return Poll::Ready(Err(e)),
         }
         let coop = std::task::ready!(coop::poll_proceed(cx));
         this.polled = true;
