@@ -29,3 +29,72 @@ pub use epitome_net as net;
 
 #[cfg(feature = "hyper")]
 pub mod hyper;
+
+#[cfg(feature = "sync")]
+pub mod sync;
+
+#[cfg(feature = "macros")]
+mod macros;
+
+/// Runs `async fn main` on an epitome runtime (feature `macros`).
+///
+/// ```
+/// #[epitome::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = epitome::net::TcpListener::bind("127.0.0.1:0").await?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+///
+/// The body runs in `Runtime::block_on` of a multi-reactor runtime with one reactor per
+/// core, unless the arguments say otherwise:
+///
+/// - `flavor = "current_thread"`: a current-thread runtime (the main thread drives it);
+///   `flavor = "multi_reactor"` (or tokio's `"multi_thread"`): the default.
+/// - `reactors = N` (or tokio's `worker_threads = N`): `N` reactor threads (multi-reactor
+///   only; at least 1).
+/// - `crate = "path"`: where to find epitome, for a crate that re-exports it.
+///
+/// ```
+/// #[epitome::main(flavor = "multi_reactor", reactors = 2)]
+/// async fn main() {
+///     let workers = epitome::runtime::Handle::current().metrics().num_workers();
+///     assert_eq!(workers, 2);
+/// }
+/// ```
+///
+/// Misuse is a compile error that names the problem: a function that is not `async`,
+/// takes arguments, an unknown argument or value, `reactors = 0`, or `reactors` with
+/// `current_thread`. A runtime that fails to build (no fds left, say) panics with the
+/// error, as tokio's.
+#[cfg(feature = "macros")]
+pub use epitome_macros::main;
+
+/// Runs an `async fn` test on an epitome runtime (feature `macros`): a current-thread
+/// runtime per test unless `flavor = "multi_reactor"`. The arguments are those of
+/// [`main`](macro@main).
+///
+/// ```
+/// #[epitome::test]
+/// async fn sends_and_receives() {
+///     let (tx, rx) = epitome::sync::oneshot::channel();
+///     tx.send(1).unwrap();
+///     assert_eq!(rx.await, Ok(1));
+/// }
+///
+/// #[epitome::test(flavor = "multi_reactor", reactors = 2)]
+/// async fn on_two_reactors() {
+///     let task = epitome::spawn(async { 6 * 7 });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// ```
+#[cfg(feature = "macros")]
+pub use epitome_macros::test;
+
+/// What the expansions of `select!`, `join!` and `try_join!` use. Not API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macros::support::*;
+}
