@@ -30,6 +30,12 @@ pub use epitome_net as net;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 
+#[cfg(feature = "fs")]
+pub mod fs;
+#[cfg(feature = "process")]
+pub mod process;
+#[cfg(feature = "signal")]
+pub mod signal;
 #[cfg(feature = "sync")]
 pub mod sync;
 
