@@ -68,7 +68,13 @@ fn functions_match_std() {
         let link = tmp.path("link");
         fs::symlink(&a, &link).await.unwrap();
         assert_eq!(fs::read_link(&link).await.unwrap(), a);
-        assert!(fs::symlink_metadata(&link).await.unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .await
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(
             fs::canonicalize(&link).await.unwrap(),
             std::fs::canonicalize(&a).unwrap()
@@ -77,10 +83,16 @@ fn functions_match_std() {
         let mut perm = fs::metadata(&a).await.unwrap().permissions();
         perm.set_mode(0o600);
         fs::set_permissions(&a, perm).await.unwrap();
-        assert_eq!(fs::metadata(&a).await.unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&a).await.unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         fs::create_dir(tmp.path("sub")).await.unwrap();
-        assert_eq!(kind(fs::create_dir(tmp.path("sub")).await), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            kind(fs::create_dir(tmp.path("sub")).await),
+            io::ErrorKind::AlreadyExists
+        );
         fs::create_dir_all(tmp.path("sub/x/y")).await.unwrap();
         DirBuilder::new()
             .recursive(true)
@@ -107,7 +119,10 @@ fn missing_and_vanished_files_are_not_found() {
         assert_eq!(kind(fs::read(&gone).await), io::ErrorKind::NotFound);
         assert_eq!(kind(fs::metadata(&gone).await), io::ErrorKind::NotFound);
         assert_eq!(kind(fs::remove_file(&gone).await), io::ErrorKind::NotFound);
-        assert_eq!(kind(fs::rename(&gone, tmp.path("x")).await), io::ErrorKind::NotFound);
+        assert_eq!(
+            kind(fs::rename(&gone, tmp.path("x")).await),
+            io::ErrorKind::NotFound
+        );
         assert_eq!(kind(File::open(&gone).await), io::ErrorKind::NotFound);
         assert_eq!(kind(fs::read_dir(&gone).await), io::ErrorKind::NotFound);
         assert!(!fs::try_exists(&gone).await.unwrap());
@@ -125,7 +140,10 @@ fn missing_and_vanished_files_are_not_found() {
         // And bad contents are std's error too.
         let bad = tmp.path("bad-utf8");
         fs::write(&bad, [0xff, 0xfe]).await.unwrap();
-        assert_eq!(kind(fs::read_to_string(&bad).await), io::ErrorKind::InvalidData);
+        assert_eq!(
+            kind(fs::read_to_string(&bad).await),
+            io::ErrorKind::InvalidData
+        );
         assert_eq!(
             kind(File::create_new(&bad).await),
             io::ErrorKind::AlreadyExists
@@ -198,7 +216,11 @@ async fn read_ahead_then_write_and_seek() {
         let blocker = epitome::task::spawn_blocking(move || release_rx.recv());
         let mut big = [0u8; 16];
         let first = poll_fn(|cx| {
-            Poll::Ready(futures_io::AsyncRead::poll_read(Pin::new(&mut file), cx, &mut big))
+            Poll::Ready(futures_io::AsyncRead::poll_read(
+                Pin::new(&mut file),
+                cx,
+                &mut big,
+            ))
         })
         .await;
         assert!(first.is_pending(), "the only blocking thread is busy");
@@ -288,7 +310,9 @@ fn read_dir_lists_every_entry() {
     on_both(|| async {
         let tmp = TempDir::new();
         for i in 0..70 {
-            fs::write(tmp.path(&format!("file{i:02}")), [i as u8]).await.unwrap();
+            fs::write(tmp.path(&format!("file{i:02}")), [i as u8])
+                .await
+                .unwrap();
         }
         fs::create_dir(tmp.path("dir")).await.unwrap();
         let mut entries = fs::read_dir(&tmp.0).await.unwrap();

@@ -95,8 +95,13 @@ fn pipes_are_async_streams() {
         });
         let mut got = Vec::new();
         let mut empty = [0u8; 0];
-        assert_eq!(AsyncReadExt::read(&mut stdout, &mut empty).await.unwrap(), 0);
-        AsyncReadExt::read_to_end(&mut stdout, &mut got).await.unwrap();
+        assert_eq!(
+            AsyncReadExt::read(&mut stdout, &mut empty).await.unwrap(),
+            0
+        );
+        AsyncReadExt::read_to_end(&mut stdout, &mut got)
+            .await
+            .unwrap();
         assert_eq!(got.len(), sent.len());
         assert!(got == sent);
         writer.await.unwrap();
@@ -225,7 +230,11 @@ fn a_child_dropped_after_its_runtime_is_reaped_by_a_later_spawn() {
     on_both(|| async {
         Command::new("true").status().await.unwrap();
     });
-    assert!(reaped_soon(pid), "process {pid} left as {:?}", proc_state(pid));
+    assert!(
+        reaped_soon(pid),
+        "process {pid} left as {:?}",
+        proc_state(pid)
+    );
 }
 
 /// Re-runs this test binary with only `test` selected and `EPITOME_TEST_CHILD` set,

@@ -57,7 +57,10 @@ impl Args {
                 "flavor" => {
                     let lit: LitStr = parse_value(&meta, "flavor", "a string")?;
                     if args.flavor.is_some() {
-                        return Err(syn::Error::new(lit.span(), "`flavor` is set more than once"));
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "`flavor` is set more than once",
+                        ));
                     }
                     let flavor = match lit.value().as_str() {
                         "current_thread" => Flavor::CurrentThread,
@@ -109,7 +112,10 @@ impl Args {
                     let path: Path = lit.parse().map_err(|_| {
                         syn::Error::new(
                             lit.span(),
-                            format!("`crate` must be a path, such as \"my_crate::epitome\", not {:?}", lit.value()),
+                            format!(
+                                "`crate` must be a path, such as \"my_crate::epitome\", not {:?}",
+                                lit.value()
+                            ),
                         )
                     })?;
                     args.crate_path = Some(path);

@@ -454,7 +454,11 @@ impl futures_io::AsyncRead for File {
 }
 
 impl futures_io::AsyncWrite for File {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.inner.get_mut().poll_write(&this.std, cx, buf)
     }
@@ -470,7 +474,11 @@ impl futures_io::AsyncWrite for File {
 }
 
 impl futures_io::AsyncSeek for File {
-    fn poll_seek(self: Pin<&mut Self>, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+    fn poll_seek(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
         let this = self.get_mut();
         let inner = this.inner.get_mut();
         loop {
@@ -498,7 +506,11 @@ impl tokio::io::AsyncRead for File {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let n = ready!(this.inner.get_mut().poll_read(&this.std, cx, buf.initialize_unfilled()))?;
+        let n = ready!(
+            this.inner
+                .get_mut()
+                .poll_read(&this.std, cx, buf.initialize_unfilled())
+        )?;
         buf.advance(n);
         Poll::Ready(Ok(()))
     }
@@ -506,7 +518,11 @@ impl tokio::io::AsyncRead for File {
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncWrite for File {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.inner.get_mut().poll_write(&this.std, cx, buf)
     }

@@ -227,14 +227,12 @@ impl Command {
         child::reap_orphans();
         let mut std = self.std.spawn()?;
         let pipes = (std.stdin.take(), std.stdout.take(), std.stderr.take());
-        let registered = pidfd::open(std.id())
-            .and_then(Async::new)
-            .and_then(|exit| {
-                let stdin = pipes.0.map(ChildStdin::from_std).transpose()?;
-                let stdout = pipes.1.map(ChildStdout::from_std).transpose()?;
-                let stderr = pipes.2.map(ChildStderr::from_std).transpose()?;
-                Ok((exit, (stdin, stdout, stderr)))
-            });
+        let registered = pidfd::open(std.id()).and_then(Async::new).and_then(|exit| {
+            let stdin = pipes.0.map(ChildStdin::from_std).transpose()?;
+            let stdout = pipes.1.map(ChildStdout::from_std).transpose()?;
+            let stderr = pipes.2.map(ChildStderr::from_std).transpose()?;
+            Ok((exit, (stdin, stdout, stderr)))
+        });
         match registered {
             Ok((exit, pipes)) => Ok(Child::new(std, exit, pipes, self.kill_on_drop)),
             Err(e) => {

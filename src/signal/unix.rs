@@ -173,7 +173,10 @@ impl Signal {
             let Ok(ready) = ready!(self.wakeup.poll_readable(cx)) else {
                 return Poll::Ready(None);
             };
-            let deliveries = self.slot.deliveries.load(std::sync::atomic::Ordering::SeqCst);
+            let deliveries = self
+                .slot
+                .deliveries
+                .load(std::sync::atomic::Ordering::SeqCst);
             if deliveries != self.seen {
                 self.seen = deliveries;
                 return Poll::Ready(Some(()));

@@ -56,9 +56,8 @@ pub use notify::{Notified, Notify};
 
 pub use async_lock::{
     Barrier, BarrierWaitResult, Mutex, MutexGuard, MutexGuardArc, OnceCell, RwLock,
-    RwLockReadGuard, RwLockReadGuardArc, RwLockUpgradableReadGuard,
-    RwLockUpgradableReadGuardArc, RwLockWriteGuard, RwLockWriteGuardArc, Semaphore,
-    SemaphoreGuard, SemaphoreGuardArc,
+    RwLockReadGuard, RwLockReadGuardArc, RwLockUpgradableReadGuard, RwLockUpgradableReadGuardArc,
+    RwLockWriteGuard, RwLockWriteGuardArc, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
 };
 
 pub mod mpsc {
