@@ -11,6 +11,18 @@
 //! - `hyper` (cargo feature `hyper`): hyper's runtime traits on epitome, so hyper and
 //!   axum servers and clients run without a tokio runtime.
 //!
+//! The application toolkit, each piece behind its own cargo feature (`full` enables
+//! them all; a server that enables none compiles none of it):
+//!
+//! - `signal`: `ctrl_c()` and Unix signals, delivered through the reactor.
+//! - `process`: child processes, their exit seen through a pidfd; pipes as streams.
+//! - `fs`: tokio::fs's functions and `File`, on the blocking pool.
+//! - `sync`: channels (mpsc, oneshot, broadcast, watch), `Mutex`, `RwLock`,
+//!   `Semaphore`, `Notify`, `Barrier`.
+//! - `macros`: `#[epitome::main]`, `#[epitome::test]`, `select!`, `join!`, `try_join!`.
+//!
+//! docs/toolkit.md maps tokio's names to epitome's.
+//!
 //! ```
 //! let rt = epitome::runtime::Builder::new_current_thread().build().unwrap();
 //! let answer = rt.block_on(async {

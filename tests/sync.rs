@@ -163,12 +163,8 @@ fn watch_receivers_see_the_latest_value_and_the_close() {
         });
         yield_now().await;
         tx.send(6).unwrap();
-        // Let the observer see 6 before 7 replaces it.
-        let ack = tx.subscribe();
-        while *ack.borrow() != 6 {
-            yield_now().await;
-        }
         drop(tx);
+        // Whatever it saw before, the observer ends with the last value, then the close.
         let seen = observer.await.unwrap();
         assert_eq!(seen.last(), Some(&6));
         // Closed: the value can still be read, `changed` and `has_changed` fail.
@@ -193,6 +189,14 @@ fn watch_send_needs_a_receiver_and_send_replace_does_not() {
     assert!(!rx.has_changed().unwrap());
     assert_eq!(*rx.borrow(), "c");
     assert_eq!(tx.receiver_count(), 1);
+
+    // A sender made on its own has no receiver until one subscribes.
+    let tx = watch::Sender::new(1);
+    assert!(tx.send(2).is_err());
+    let rx = tx.subscribe();
+    tx.send(3).unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow(), 3);
 }
 
 #[test]

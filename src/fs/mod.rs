@@ -7,8 +7,8 @@
 //! thread (it panics without one, as `spawn_blocking` does).
 //!
 //! Each call is one trip to the pool. For many small reads or writes, wrap a [`File`]
-//! in a buffered reader or writer, or read and write whole files with [`read`] and
-//! [`write`].
+//! in a buffered reader or writer, or read and write whole files with [`read()`] and
+//! [`write()`].
 //!
 //! ```
 //! # let rt = epitome::runtime::Builder::new_current_thread().build().unwrap();

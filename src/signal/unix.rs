@@ -138,7 +138,7 @@ pub struct Signal {
 /// # Errors
 ///
 /// `InvalidInput` for a signal that does not exist, cannot be caught (SIGKILL,
-/// SIGSTOP), or reports a synchronous fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE); the
+/// SIGSTOP), or reports a synchronous fault (SIGSEGV, SIGILL, SIGFPE); the
 /// kernel's error if sigaction(2) refuses the signal (`EINVAL` for the real-time
 /// signals the C library keeps for itself); the error of creating or registering the
 /// listener's fd.
