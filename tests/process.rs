@@ -364,3 +364,28 @@ fn pipes_implement_tokios_traits() {
         assert!(child.wait().await.unwrap().success());
     });
 }
+
+#[test]
+fn waiting_on_a_child_whose_runtime_is_gone_is_an_error_not_a_hang() {
+    let rt = epitome::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut child = rt
+        .block_on(async { Command::new("sleep").arg("1000").spawn() })
+        .unwrap();
+    let pid = child.id().unwrap();
+    drop(rt);
+    let other = epitome::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    other.block_on(async {
+        assert!(child.wait().await.is_err());
+        // Killed and dropped here: reaped through a pidfd registered with this runtime.
+        child.start_kill().unwrap();
+        drop(child);
+        let reaped = epitome::task::spawn_blocking(move || reaped_soon(pid))
+            .await
+            .unwrap();
+        assert!(reaped, "process {pid} left as {:?}", proc_state(pid));
+    });
+}

@@ -195,3 +195,19 @@ fn recv_is_cancel_safe() {
         assert_eq!(hup.recv().await, Some(()));
     });
 }
+
+#[test]
+fn a_listener_whose_runtime_is_gone_ends_instead_of_hanging() {
+    let _serial = serial();
+    let rt = epitome::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut term = rt
+        .block_on(async { signal(SignalKind::from_raw(libc::SIGPWR)) })
+        .unwrap();
+    drop(rt);
+    let other = epitome::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(other.block_on(term.recv()), None);
+}

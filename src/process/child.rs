@@ -2,7 +2,8 @@
 //! orphans, children dropped before they were waited for, which are still reaped.
 //!
 //! Reaping without a SIGCHLD handler or a reaper thread: a `Child` dropped while its
-//! process runs hands the process to a task that waits on its pidfd and reaps it. If
+//! process runs hands the process to a task that waits on its pidfd and reaps it (with
+//! a fresh pidfd on the task's own reactor if the `Child`'s runtime is gone). If
 //! that task cannot run (no runtime on this thread, or the runtime shuts down first),
 //! the process goes on a list that every later `spawn` and `Child` drop sweeps with a
 //! non-blocking waitpid. Exited children therefore never pile up as zombies; one left
@@ -238,22 +239,38 @@ fn adopt(mut running: Running) {
     // The task owns the orphan: if it is cancelled (the runtime shuts down), dropping
     // it puts the process on the list.
     handle.spawn(async move {
-        let _ = exit
-            .read_with(|_| {
-                let Some(child) = &mut orphan.0 else {
-                    return Ok(());
-                };
-                match child.try_wait() {
-                    Ok(None) => Err(io::ErrorKind::WouldBlock.into()),
-                    // Reaped (or not ours to wait for any more): done.
-                    Ok(Some(_)) | Err(_) => {
-                        orphan.0 = None;
-                        Ok(())
-                    }
-                }
-            })
-            .await;
+        let watched = reap_when_exited(&exit, &mut orphan).await;
+        drop(exit);
+        let Some(pid) = orphan.0.as_ref().map(|child| child.id()) else {
+            return;
+        };
+        if watched.is_err() {
+            // The reactor the `Child` was registered with is gone (its runtime shut
+            // down): watch the process from this one, through a pidfd of its own. The
+            // pid is still this process's: it is not reaped yet.
+            if let Ok(fresh) = super::pidfd::open(pid).and_then(Async::new) {
+                let _ = reap_when_exited(&fresh, &mut orphan).await;
+            }
+        }
     });
+}
+
+/// Waits for the pidfd to report the exit, then reaps the process.
+async fn reap_when_exited(exit: &Async<OwnedFd>, orphan: &mut Orphan) -> io::Result<()> {
+    exit.read_with(|_| {
+        let Some(child) = &mut orphan.0 else {
+            return Ok(());
+        };
+        match child.try_wait() {
+            Ok(None) => Err(io::ErrorKind::WouldBlock.into()),
+            // Reaped (or not ours to wait for any more): done.
+            Ok(Some(_)) | Err(_) => {
+                orphan.0 = None;
+                Ok(())
+            }
+        }
+    })
+    .await
 }
 
 fn push_orphan(child: std::process::Child) {
