@@ -3,7 +3,7 @@
 //! `epitome::hyper::serve` (HTTP/1 and HTTP/2) with a graceful shutdown on Ctrl-C.
 //!
 //! ```sh
-//! cargo run --release --features hyper --example axum_app -- --addr 127.0.0.1:8081
+//! cargo run --release --features hyper,signal,macros --example axum_app -- --addr 127.0.0.1:8081
 //! curl http://127.0.0.1:8081/ ; curl http://127.0.0.1:8081/whoami
 //! curl -X POST -H 'content-type: application/json' -d '{"name":"milk","qty":2}' http://127.0.0.1:8081/items
 //! curl http://127.0.0.1:8081/items ; curl http://127.0.0.1:8081/items/0
@@ -13,22 +13,17 @@ use std::net::SocketAddr;
 
 #[path = "support/axum_routes.rs"]
 mod axum_routes;
-#[path = "support/ctrl_c.rs"]
-mod ctrl_c;
 
-fn main() -> std::io::Result<()> {
+#[epitome::main]
+async fn main() -> std::io::Result<()> {
     let addr = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [flag, addr] if flag == "--addr" => addr.clone(),
         _ => "127.0.0.1:8081".to_string(),
     };
-    let ctrl_c = ctrl_c::CtrlC::new()?; // before any thread starts: it blocks SIGINT
-    let rt = epitome::runtime::Builder::new_multi_reactor().build()?;
-    rt.block_on(async move {
-        let listener = epitome::net::TcpListener::bind(addr.as_str()).await?;
-        println!("listening on http://{}", listener.local_addr()?);
-        let app = axum_routes::app().into_make_service_with_connect_info::<SocketAddr>();
-        epitome::hyper::serve(listener, app)
-            .with_graceful_shutdown(async move { drop(ctrl_c.wait().await) })
-            .await
-    })
+    let listener = epitome::net::TcpListener::bind(addr.as_str()).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let app = axum_routes::app().into_make_service_with_connect_info::<SocketAddr>();
+    epitome::hyper::serve(listener, app)
+        .with_graceful_shutdown(async { drop(epitome::signal::ctrl_c().await) })
+        .await
 }

@@ -20,9 +20,6 @@ use hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
-#[path = "support/ctrl_c.rs"]
-mod ctrl_c;
-
 async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = format!(
         "Hello from epitome over {:?}, path {}\n",
@@ -48,8 +45,6 @@ fn main() -> std::io::Result<()> {
             other => panic!("unknown argument {other}"),
         }
     }
-    // Block SIGINT in every thread before any starts, so only the signalfd sees it.
-    let ctrl_c = ctrl_c::CtrlC::new()?;
     let rt = if reactors == 0 {
         epitome::runtime::Builder::new_current_thread().build()?
     } else {
@@ -67,7 +62,7 @@ fn main() -> std::io::Result<()> {
             .header_read_timeout(Duration::from_secs(10));
         builder.http2().timer(Timer::new());
         let graceful = GracefulShutdown::new();
-        let mut signal = std::pin::pin!(ctrl_c.wait());
+        let mut signal = std::pin::pin!(epitome::signal::ctrl_c());
         loop {
             let accepted = {
                 let accept = std::pin::pin!(listener.accept());

@@ -65,6 +65,16 @@
 //!   `axum::serve`), and hyper's runtime traits on epitome.
 //! - `compat` (feature `tokio-compat`): running crates that need tokio's runtime.
 //!
+//! The application toolkit, each piece behind its own cargo feature (`full` enables
+//! them all; a server that enables none compiles none of it):
+//!
+//! - `signal`: `ctrl_c()` and Unix signals, delivered through the reactor.
+//! - `process`: child processes, their exit seen through a pidfd; pipes as streams.
+//! - `fs`: tokio::fs's functions and `File`, on the blocking pool.
+//! - `sync`: channels (mpsc, oneshot, broadcast, watch), `Mutex`, `RwLock`,
+//!   `Semaphore`, `Notify`, `Barrier`.
+//! - `macros`: `#[epitome::main]`, `#[epitome::test]`, `select!`, `join!`, `try_join!`.
+//!
 //! # Feature flags
 //!
 //! | feature | what it brings |
@@ -75,10 +85,17 @@
 //! | `hyper-client` | `hyper::Connector` for hyper-util's legacy `Client` (hyper-util compiles tokio's `net` for it, never run) |
 //! | `hyper` | both hyper features |
 //! | `tokio-compat` | `compat`: async-compat's background tokio runtime for tokio-bound crates |
+//! | `signal` | `signal`: `ctrl_c()` and Unix signals |
+//! | `process` | `process`: `Command`, `Child`, pipes |
+//! | `fs` | `fs`: files and directories on the blocking pool |
+//! | `sync` | `sync`: channels, locks, `Notify`, `watch` (smol-rs's crates re-exported, and ours) |
+//! | `macros` | `#[main]`, `#[test]`, `select!`, `join!`, `try_join!` |
+//! | `full` | the five above |
 //!
 //! # Learn more
 //!
 //! The repository's `docs/` folder: migrating from tokio (`migrating-from-tokio.md`),
+//! the toolkit against tokio's names (`toolkit.md`),
 //! serving hyper and axum (`serving.md`), tokio-bound crates (`tokio-bound-crates.md`),
 //! the eventpoll's semantics and known limitations (`eventpoll.md`), and the benchmarks,
 //! reliability runs and loom models, each figure with its date.
@@ -103,3 +120,78 @@ pub mod hyper;
 
 #[cfg(feature = "tokio-compat")]
 pub mod compat;
+
+#[cfg(feature = "fs")]
+pub mod fs;
+#[cfg(feature = "process")]
+pub mod process;
+#[cfg(feature = "signal")]
+pub mod signal;
+#[cfg(feature = "sync")]
+pub mod sync;
+
+#[cfg(feature = "macros")]
+mod macros;
+
+/// Runs `async fn main` on an epitome runtime (feature `macros`).
+///
+/// ```
+/// #[epitome::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = epitome::net::TcpListener::bind("127.0.0.1:0").await?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+///
+/// The body runs in `Runtime::block_on` of a multi-reactor runtime with one reactor per
+/// core, unless the arguments say otherwise:
+///
+/// - `flavor = "current_thread"`: a current-thread runtime (the main thread drives it);
+///   `flavor = "multi_reactor"` (or tokio's `"multi_thread"`): the default.
+/// - `reactors = N` (or tokio's `worker_threads = N`): `N` reactor threads (multi-reactor
+///   only; at least 1).
+/// - `crate = "path"`: where to find epitome, for a crate that re-exports it.
+///
+/// ```
+/// #[epitome::main(flavor = "multi_reactor", reactors = 2)]
+/// async fn main() {
+///     let workers = epitome::runtime::Handle::current().metrics().num_workers();
+///     assert_eq!(workers, 2);
+/// }
+/// ```
+///
+/// Misuse is a compile error that names the problem: a function that is not `async`,
+/// takes arguments, an unknown argument or value, `reactors = 0`, or `reactors` with
+/// `current_thread`. A runtime that fails to build (no fds left, say) panics with the
+/// error, as tokio's.
+#[cfg(feature = "macros")]
+pub use epitome_macros::main;
+
+/// Runs an `async fn` test on an epitome runtime (feature `macros`): a current-thread
+/// runtime per test unless `flavor = "multi_reactor"`. The arguments are those of
+/// [`main`](macro@main).
+///
+/// ```
+/// #[epitome::test]
+/// async fn sends_and_receives() {
+///     let (tx, rx) = epitome::sync::oneshot::channel();
+///     tx.send(1).unwrap();
+///     assert_eq!(rx.await, Ok(1));
+/// }
+///
+/// #[epitome::test(flavor = "multi_reactor", reactors = 2)]
+/// async fn on_two_reactors() {
+///     let task = epitome::spawn(async { 6 * 7 });
+///     assert_eq!(task.await.unwrap(), 42);
+/// }
+/// ```
+#[cfg(feature = "macros")]
+pub use epitome_macros::test;
+
+/// What the expansions of `select!`, `join!` and `try_join!` use. Not API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macros::support::*;
+}
