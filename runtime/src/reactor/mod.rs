@@ -4,8 +4,10 @@
 //! A turn is the user-space counterpart of the kernel's `ep_poll_callback` path: it
 //! takes the events its `EventPoll` reports and, for each, records readiness on the
 //! source and wakes the source's waiters ([`scheduled_io`]). Sources are registered
-//! edge-triggered, for reading and writing at once, so a source costs one `add` and one
-//! `delete` in its lifetime, whatever its tasks wait for.
+//! edge-triggered for reading; writing is added to the mask (one `modify`) the first
+//! time a task has to wait to write, so a source whose writes never block (most
+//! request / response connections) is not reported for every event with its send
+//! buffer's space, which it never needed to hear about.
 
 pub(crate) mod context;
 pub(crate) mod registration;
@@ -33,8 +35,12 @@ pub(crate) const UNPARK_TOKEN: u64 = u64::MAX - 1;
 /// Events handled per turn at most, so one turn cannot flood the run queue.
 pub(crate) const EVENTS_PER_TURN: usize = 1024;
 
-/// The mask every source is registered with.
-const SOURCE_EVENTS: u32 = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
+/// The mask a source is registered with. EPOLLERR and EPOLLHUP are always reported,
+/// and reach writers too.
+const SOURCE_EVENTS: u32 = EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLET;
+
+/// The mask of a source whose writer has had to wait.
+const SOURCE_WRITE_EVENTS: u32 = SOURCE_EVENTS | EPOLLOUT;
 
 /// The mask of a source shared by several workers (a listener): readable only, and
 /// EPOLLEXCLUSIVE, so one event wakes one of the workers' reactors.
@@ -92,6 +98,13 @@ impl ReactorHandle {
         self.poll.add(fd, SOURCE_EVENTS, Source(Some(io.clone())))?;
         self.registered.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Adds writing to `fd`'s mask (a writer must wait for buffer space). The modify
+    /// polls the fd, so space that came since the writer's `WouldBlock` is reported.
+    pub(crate) fn watch_writes(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
+        self.poll
+            .modify(fd, SOURCE_WRITE_EVENTS, Source(Some(io.clone())))
     }
 
     /// Deletes `fd` from the eventpoll (before its owner closes it: the contract of a
@@ -168,7 +181,7 @@ impl ReactorHandle {
         let mut wake = Vec::new();
         self.poll.for_each_data(|source| {
             if let Some(io) = &source.0 {
-                io.wake_all(&mut wake);
+                io.shut_down(&mut wake);
             }
         });
         wake.into_iter().for_each(Waker::wake);

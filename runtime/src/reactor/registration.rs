@@ -11,6 +11,7 @@ use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNo
 use super::{Interest, ReactorHandle};
 use crate::coop;
 use crate::loom::os::sync::OnceLock;
+use crate::loom::os::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::sync::Arc;
 
 /// An fd registered with one worker's reactor: at once, or (a deferred registration)
@@ -20,6 +21,25 @@ pub(crate) struct Registration {
     fd: RawFd,
     /// The reactor that holds the fd; empty until a deferred registration's first wait.
     reactor: OnceLock<Arc<ReactorHandle>>,
+    /// What a task that parks its waker needs done first, done: [`REGISTERED`] (the fd
+    /// is in `reactor`) and [`WRITES`] (writing is in the registered mask: see the
+    /// reactor's docs; set by the first writer that has to wait). One load on the way
+    /// to `Pending`.
+    done: AtomicU8,
+}
+
+/// See [`Registration::done`].
+const REGISTERED: u8 = 1 << 0;
+/// See [`Registration::done`].
+const WRITES: u8 = 1 << 1;
+
+/// What a wait for `dir` needs done first.
+#[inline]
+fn needs(dir: Direction) -> u8 {
+    match dir {
+        Direction::Read => REGISTERED,
+        Direction::Write => REGISTERED | WRITES,
+    }
 }
 
 fn gone() -> io::Error {
@@ -57,6 +77,7 @@ impl Registration {
             io,
             fd,
             reactor: OnceLock::from(handle),
+            done: AtomicU8::new(REGISTERED),
         })
     }
 
@@ -70,6 +91,7 @@ impl Registration {
             io: Arc::new(ScheduledIo::new(None)),
             fd,
             reactor: OnceLock::new(),
+            done: AtomicU8::new(0),
         }
     }
 
@@ -80,6 +102,21 @@ impl Registration {
             Some(reactor) => Ok(reactor),
             None => self.register_here(),
         }
+    }
+
+    /// The reactor holding the fd, for a task about to wait for `dir` (its waker or
+    /// node is in place): registers a deferred registration, and for a first writer
+    /// adds writing to the mask.
+    #[inline]
+    fn reactor_for(&self, dir: Direction) -> io::Result<&Arc<ReactorHandle>> {
+        let reactor = self.reactor()?;
+        if self.done.load(Ordering::Acquire) & needs(dir) != needs(dir) {
+            // A first writer (two may both get here: the second modify changes
+            // nothing).
+            reactor.watch_writes(self.fd, &self.io)?;
+            self.done.fetch_or(WRITES, Ordering::Release);
+        }
+        Ok(reactor)
     }
 
     /// A deferred registration's first wait: registers the fd with this thread's
@@ -102,6 +139,7 @@ impl Registration {
                 let _ = here.delete_source(self.fd);
             }
         }
+        self.done.fetch_or(REGISTERED, Ordering::Release);
         match self.reactor.get() {
             Some(reactor) => Ok(reactor),
             None => unreachable!("the registration was just recorded"),
@@ -165,17 +203,26 @@ impl Registration {
             return Poll::Pending;
         }
         match self.io.poll_ready_slot(dir, cx.waker()) {
+            Some(ev) if ev.is_gone() => Poll::Ready(Err(gone())),
             Some(ev) => {
                 coop::spend();
                 Poll::Ready(Ok(ev))
             }
-            // The waker is parked: an event from now on wakes it (a deferred
-            // registration's add, here, reports the fd if it is already ready).
-            None => match self.reactor() {
-                Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
-                Ok(_) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
+            // The waker is parked; an event from now on wakes it.
+            None if self.done.load(Ordering::Acquire) & needs(dir) == needs(dir) => Poll::Pending,
+            None => self.parked_first(dir),
+        }
+    }
+
+    /// A first wait: registers a deferred registration, or adds writing to the mask
+    /// for a first writer; the add or modify reports the fd if it is ready already.
+    #[cold]
+    #[inline(never)]
+    fn parked_first(&self, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
+        match self.reactor_for(dir) {
+            Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
+            Ok(_) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
@@ -212,6 +259,7 @@ impl Registration {
         Readiness {
             reg: self,
             node: WaiterNode::new(dir, exclusive),
+            node_direction: dir,
             polled: false,
             done: false,
         }
@@ -270,6 +318,7 @@ pub(crate) struct Ready {
 pub(crate) struct Readiness<'a> {
     reg: &'a Registration,
     node: WaiterNode,
+    node_direction: Direction,
     polled: bool,
     done: bool,
 }
@@ -281,7 +330,8 @@ impl Future for Readiness<'_> {
         // SAFETY: the node is never moved out of the pinned future; it is unlinked in
         // `Drop` before the memory goes away.
         let this = unsafe { self.get_unchecked_mut() };
-        match this.reg.reactor() {
+        let dir = this.node_direction;
+        match this.reg.reactor_for(dir) {
             Ok(reactor) if reactor.is_shut_down() => return Poll::Ready(Err(gone())),
             Ok(_) => {}
             Err(e) => return Poll::Ready(Err(e)),

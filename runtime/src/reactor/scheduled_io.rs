@@ -88,14 +88,17 @@ pub(crate) mod bits {
     /// mutex when one is linked, cleared under it when an event finds none left (it
     /// may stay set for a while after the last one leaves).
     pub(crate) const LIST: u64 = 1 << 6;
+    /// The runtime that drives the source shut down: every later poll reports an
+    /// error. Set with READY and CLOSED by the shutdown; never cleared.
+    pub(crate) const GONE: u64 = 1 << 7;
     pub(crate) const MASK: u64 = 0xFF;
     pub(crate) const GEN_ONE: u64 = 1 << 8;
 }
 
-/// Whether `word` lets an operation proceed: ready, closed or errored.
+/// Whether `word` lets a poll return: ready, closed, errored, or gone.
 #[inline]
 fn is_ready(word: u64) -> bool {
-    word & (bits::READY | bits::CLOSED | bits::ERROR) != 0
+    word & (bits::READY | bits::CLOSED | bits::ERROR | bits::GONE) != 0
 }
 
 /// What a task saw when it found a direction ready: the word, to hand back to
@@ -117,6 +120,12 @@ impl ReadyEvent {
 
     pub(crate) fn is_ready(&self) -> bool {
         is_ready(self.word)
+    }
+
+    /// The runtime that drove the source shut down (see [`bits::GONE`]).
+    #[inline]
+    pub(crate) fn is_gone(&self) -> bool {
+        self.word & bits::GONE != 0
     }
 }
 
@@ -248,7 +257,7 @@ impl ScheduledIo {
     /// Records an event's readiness bits for `dir` (`new_bits`, never empty): sets
     /// them, bumps the generation, and takes the slot's parked waker into `wake`.
     /// Returns the word it replaced.
-    #[inline]
+    #[inline(always)]
     fn record(&self, dir: Direction, new_bits: u64, wake: &mut Vec<Waker>) -> u64 {
         let state = self.dir(dir);
         let mut cur = state.word.load(Ordering::Acquire);
@@ -326,7 +335,7 @@ impl ScheduledIo {
     /// The reactor's callback for one event: records readiness, then collects the
     /// wakers of the waiters that the event concerns into `wake`. A read event that
     /// woke nobody on a shared source pushes its hook to `unclaimed`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dispatch(
         &self,
         events: u32,
@@ -399,9 +408,26 @@ impl ScheduledIo {
         wake.into_iter().for_each(Waker::wake);
     }
 
-    /// Wakes every waiter (deregistration or shutdown: their next poll finds out).
-    /// Both directions are marked closed, so a task registering at this moment finds
-    /// them ready instead of parking a waker nobody will wake.
+    /// The runtime shut down: marks both directions [`bits::GONE`] (for good, so every
+    /// later poll reports it instead of parking a waker no turn will wake) and wakes
+    /// every waiter.
+    pub(crate) fn shut_down(&self, wake: &mut Vec<Waker>) {
+        self.record(
+            Direction::Read,
+            bits::READY | bits::CLOSED | bits::GONE,
+            wake,
+        );
+        self.record(
+            Direction::Write,
+            bits::READY | bits::CLOSED | bits::GONE,
+            wake,
+        );
+        self.lock().wake_all(wake);
+    }
+
+    /// Wakes every waiter (deregistration: their next poll finds out). Both
+    /// directions are marked closed, so a task registering at this moment finds them
+    /// ready instead of parking a waker nobody will wake.
     pub(crate) fn wake_all(&self, wake: &mut Vec<Waker>) {
         // Planted bug: take the parked wakers without marking the directions, so a
         // registration that comes just after parks for good.
