@@ -227,12 +227,16 @@ impl Builder {
                     .filter(|w| !Arc::ptr_eq(w, &core.local.shared))
                     .cloned(),
             );
-            let enter = context::enter_worker(rt, &core.local);
+            *core.local.lend_to.borrow_mut() = Some(Arc::downgrade(&rt));
+            let timer = core.local.shared.timer.clone();
+            let enter = context::enter_with_timer(rt, timer);
+            let worker = context::set_worker(&core);
             if let Some(f) = &on_start {
                 f();
             }
             core.run_until_shutdown(interval);
             core.local.shutdown();
+            drop(worker);
             drop(enter);
             if let Some(f) = &on_stop {
                 f();

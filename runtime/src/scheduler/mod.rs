@@ -4,7 +4,9 @@
 //! spawned it and only ever runs there; a spawn from outside the runtime's workers
 //! goes to a worker chosen round-robin (see [`RuntimeShared::pick_worker`]).
 
+pub(crate) mod block_in_place;
 pub(crate) mod context;
+pub(crate) mod local_set;
 pub(crate) mod metrics;
 mod owned;
 pub(crate) mod park;
@@ -28,6 +30,8 @@ pub(crate) enum Kind {
 
 /// Everything the runtime's handles share.
 pub(crate) struct RuntimeShared {
+    /// The runtime's id (`runtime::Id`), unique in the process.
+    pub(crate) id: std::num::NonZeroU64,
     pub(crate) kind: Kind,
     pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) blocking: BlockingPool,
@@ -46,7 +50,17 @@ impl RuntimeShared {
         blocking: BlockingPool,
         event_interval: u32,
     ) -> RuntimeShared {
+        static NEXT_ID: crate::loom::os::sync::atomic::AtomicU64 =
+            crate::loom::os::sync::atomic::AtomicU64::new(1);
+        let id = loop {
+            // Zero only after the counter wraps: skip it.
+            let next = NEXT_ID.fetch_add(1, crate::loom::os::sync::atomic::Ordering::Relaxed);
+            if let Some(id) = std::num::NonZeroU64::new(next) {
+                break id;
+            }
+        };
         RuntimeShared {
+            id,
             kind,
             workers,
             blocking,
@@ -109,6 +123,14 @@ where
 {
     context::with_worker(|w| match w {
         Some(local) => {
+            if local.lent.get() {
+                panic!(
+                    "`spawn_local` called in a task a stand-in thread runs while another task of \
+                     its worker blocks in `block_in_place`: the `!Send` task would be tied to the \
+                     stand-in's thread. Use a `task::LocalSet`, or `spawn_blocking` instead of \
+                     `block_in_place`"
+                );
+            }
             if local.pinned.get().is_none() {
                 local
                     .pinned

@@ -145,6 +145,11 @@ impl RemoteQueue {
         Ok(())
     }
 
+    /// Whether nothing is queued (a lock-free look).
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
     /// Takes everything queued.
     pub fn take_all(&self) -> TaskList {
         if self.len.load(Ordering::Acquire) == 0 {

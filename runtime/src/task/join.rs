@@ -71,11 +71,10 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let coop = std::task::ready!(coop::poll_proceed(cx));
+impl<T> JoinHandle<T> {
+    /// Takes the output if the task completed, else registers `cx`'s waker; spends no
+    /// cooperative budget (for callers that charge it themselves, or never should).
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: the handle holds a reference and `out` has the task's output type.
         unsafe {
@@ -85,6 +84,18 @@ impl<T> Future for JoinHandle<T> {
                 cx.waker(),
             )
         };
+        out
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    /// Spends one unit of the awaiting task's cooperative budget per poll that finds
+    /// the output (a spent budget answers `Pending` and wakes the task at once).
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        let out = self.poll_output(cx);
         if out.is_ready() {
             coop.made_progress();
         }

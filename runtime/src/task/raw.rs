@@ -147,7 +147,13 @@ unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Polls the future under `catch_unwind`, with a waker that borrows the run's
-/// reference (no count change).
+/// reference (no count change), and the task's id current.
+///
+/// A poll that panics drops the future while the panic unwinds (from a guard's `Drop`,
+/// as tokio does), not after it was caught: the future's destructors then see
+/// `std::thread::panicking()`, and a `MutexGuard` it holds poisons its mutex, as in
+/// plain code that panics. (A destructor that panics again during that unwind aborts
+/// the process, as it would there.)
 unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Output, JoinError>> {
     // SAFETY: the run holds a reference for as long as this waker is used, and the
     // `ManuallyDrop` keeps the borrowed waker from dropping a reference it never took.
@@ -155,8 +161,10 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
     let mut cx = Context::from_waker(&waker);
     // SAFETY: the vtable matches; we hold RUNNING, so the stage is ours.
     let cell = unsafe { cell::<F, S>(ptr) };
+    let _current = super::id::set_current(cell.header.id);
     let res = catch_unwind(AssertUnwindSafe(|| {
-        cell.stage.with_mut(|stage| {
+        let drop_on_unwind = DropOnUnwind(&cell.stage);
+        let polled = cell.stage.with_mut(|stage| {
             // SAFETY: RUNNING gives exclusive access to the stage; the future is
             // never moved out of the heap allocation, so pinning it here is sound.
             match unsafe { &mut *stage } {
@@ -164,7 +172,9 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
                 Stage::Running(f) => unsafe { Pin::new_unchecked(f) }.poll(&mut cx),
                 _ => unreachable!("polled a task whose future is gone"),
             }
-        })
+        });
+        std::mem::forget(drop_on_unwind);
+        polled
     }));
     match res {
         Ok(Poll::Pending) => None,
@@ -173,12 +183,25 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
     }
 }
 
-/// Drops the future in place (cancellation); a panic from its destructor becomes the
-/// task's result.
+/// Drops the future when dropped: armed around a poll and forgotten if the poll
+/// returns, so it only runs while a panic unwinds out of the poll.
+struct DropOnUnwind<'a, F: Future>(&'a UnsafeCell<Stage<F>>);
+
+impl<F: Future> Drop for DropOnUnwind<'_, F> {
+    fn drop(&mut self) {
+        // SAFETY: armed only by `poll_future`, whose caller holds RUNNING; the poll's
+        // borrow of the stage ended when its frame unwound.
+        self.0.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+    }
+}
+
+/// Drops the future in place (cancellation), with the task's id current; a panic from
+/// its destructor becomes the task's result.
 unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output, JoinError> {
     // SAFETY: the vtable matches; the caller holds RUNNING.
     let cell = unsafe { cell::<F, S>(ptr) };
     let id = cell.header.id;
+    let _current = super::id::set_current(id);
     let res = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: RUNNING gives exclusive access to the stage.
         cell.stage
@@ -237,9 +260,11 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
 ) {
     // SAFETY: the vtable matches; RUNNING gives exclusive access to the stage.
     let cell = unsafe { cell::<F, S>(ptr) };
-    // Storing the output drops the future, here on the task's own thread. A panic in
-    // the future's destructor is caught and becomes the output instead.
+    // Storing the output drops the future, here on the task's own thread, with its id
+    // current. A panic in the future's destructor is caught and becomes the output
+    // instead.
     let id = cell.header.id;
+    let current = super::id::set_current(id);
     let stored = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as above.
         cell.stage
@@ -260,7 +285,9 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
             cell.stage
                 .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }));
-    } else if snapshot.has(JOIN_WAKER) {
+    }
+    drop(current);
+    if snapshot.has(JOIN_INTEREST) && snapshot.has(JOIN_WAKER) {
         cell.join_waker.with(|w| {
             // SAFETY: JOIN_WAKER set after COMPLETE: the slot is ours until we unset it.
             if let Some(w) = unsafe { &*w } {
