@@ -8,8 +8,13 @@
 //! resource that turns out not to make progress gives its unit back (the guard's
 //! `Drop`) unless it calls [`RestoreOnPending::made_progress`].
 //!
-//! Outside a task (in `block_on`'s own future, or off any runtime) the budget is
-//! unconstrained.
+//! `task::consume_budget` spends a unit the same way, for loops that meet no resource.
+//! Non-async inspection (`JoinSet::try_join_next`, `JoinHandle::is_finished`, metrics)
+//! never calls [`poll_proceed`]: it neither needs nor spends the budget.
+//!
+//! A task's poll and the current-thread runtime's `block_on` future have a budget.
+//! Off any runtime, in the `block_on` of a multi-reactor runtime, and inside
+//! `block_in_place` the budget is unconstrained.
 
 use std::task::{Context, Poll};
 

@@ -78,7 +78,11 @@ fn a_waiting_thread_takes_the_runtime_over_when_the_driver_returns() {
                     b_started.set();
                     time::timeout(HANG, a_left.wait()).await.unwrap();
                     gate.set();
-                    let task = task.lock().unwrap().take().expect("spawned by the first thread");
+                    let task = task
+                        .lock()
+                        .unwrap()
+                        .take()
+                        .expect("spawned by the first thread");
                     // Needs a driver: the first thread has left, so this one drives.
                     let ran_on = task.await.unwrap();
                     time::sleep(Duration::from_millis(5)).await;
@@ -224,7 +228,10 @@ fn a_runtime_with_local_tasks_is_never_driven_by_another_thread() {
                 rt.block_on(async {
                     let deadline = std::time::Instant::now() + HANG;
                     while local_ran_on.lock().unwrap().is_none() {
-                        assert!(std::time::Instant::now() < deadline, "the local task never ran");
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "the local task never ran"
+                        );
                         epitome_runtime::task::yield_now().await;
                     }
                 });

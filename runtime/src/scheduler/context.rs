@@ -55,13 +55,18 @@ crate::loom::os::thread_local! {
 
 /// The runtime this thread is in.
 pub(crate) fn runtime() -> Option<Arc<RuntimeShared>> {
-    ENTERED.try_with(|e| e.borrow().runtime.clone()).ok().flatten()
+    ENTERED
+        .try_with(|e| e.borrow().runtime.clone())
+        .ok()
+        .flatten()
 }
 
 /// The runtime this thread is in; `Err` while this thread's thread-locals are being
 /// destroyed.
 pub(crate) fn try_runtime() -> Result<Option<Arc<RuntimeShared>>, ()> {
-    ENTERED.try_with(|e| e.borrow().runtime.clone()).map_err(|_| ())
+    ENTERED
+        .try_with(|e| e.borrow().runtime.clone())
+        .map_err(|_| ())
 }
 
 /// Whether the entered-runtime slot is usable: false while this thread's

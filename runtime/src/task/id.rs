@@ -77,11 +77,13 @@ pub fn try_id() -> Option<Id> {
 /// Marks `id` as the running task until the guard drops.
 pub(crate) struct CurrentGuard(Option<Id>);
 
+#[inline]
 pub(crate) fn set_current(id: Id) -> CurrentGuard {
     CurrentGuard(CURRENT.with(|c| c.replace(Some(id))))
 }
 
 impl Drop for CurrentGuard {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.0));
     }

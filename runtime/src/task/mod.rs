@@ -207,9 +207,9 @@ pub async fn yield_now() {
 ///
 /// A task that loops over work needing no I/O (and so never meets a resource that
 /// would make it yield) can call this in the loop: it costs nothing until the task has
-/// had its share (128 units per poll), then yields once. Outside a task (in
-/// `block_on`'s own future, off any runtime) the budget is unlimited and this never
-/// yields.
+/// had its share (128 units per poll), then yields once. Off any runtime, in the
+/// `block_on` of a multi-reactor runtime and inside [`block_in_place`] the budget is
+/// unlimited and this never yields.
 ///
 /// ```
 /// async fn sum(values: &[u64]) -> u64 {
