@@ -404,11 +404,22 @@ impl Core {
             }
             // Counted as this worker's wait: the events are taken here, and only this
             // thread writes its own counters.
-            let _ = sibling
+            let taken = sibling
                 .reactor
                 .turn_into(events, wake, unclaimed, Some(Duration::ZERO), |n| {
                     self.local.shared.metrics.count_wait(n)
-                });
+                })
+                .unwrap_or(0);
+            // A wakeup of the sibling's own sleep is not ours to take: it means the
+            // sibling parked after it looked stuck (the unpark eventfd is written only
+            // for a parked worker). Taken here, its edge is gone and the sibling would
+            // sleep through it: write it again.
+            if events[..taken]
+                .iter()
+                .any(|e| e.data == crate::reactor::UNPARK_TOKEN)
+            {
+                sibling.parker.repost();
+            }
             sibling.timer.fire_expired(Instant::now());
         }
     }
