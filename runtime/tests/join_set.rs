@@ -339,7 +339,7 @@ fn join_all_returns_every_output_in_completion_order() {
             let rt = make();
             // Spawned from one task, so all on its worker's wheel: timers of one wheel
             // fire in deadline order.
-            rt.block_on(epitome_runtime::spawn(async {
+            rt.block_on(rt.spawn(async {
                 let mut set = JoinSet::new();
                 for i in (0..5u64).rev() {
                     set.spawn(async move {
