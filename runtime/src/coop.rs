@@ -78,6 +78,11 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
     }
 }
 
+/// Whether the current budget has units left (an unconstrained one always has).
+pub(crate) fn has_remaining() -> bool {
+    CURRENT.try_with(Cell::get).ok().flatten() != Some(0)
+}
+
 /// Takes the count of budget-forced yields on this thread since the last call.
 pub(crate) fn take_forced_yields() -> u64 {
     FORCED_YIELDS.try_with(|c| c.replace(0)).unwrap_or(0)

@@ -114,7 +114,7 @@ pub(super) fn block_on<F: Future>(
     future: F,
 ) -> F::Output {
     let _enter = context::enter_with_timer(rt.clone(), rt.workers[0].timer.clone());
-    let _driving = context::set_driving();
+    let _driving = context::set_driving(context::Driving::Runtime);
     let mut future = std::pin::pin!(future);
     let thread = Arc::new(ThreadWaker::current());
     let waker = Waker::from(thread.clone());

@@ -127,6 +127,18 @@ impl fmt::Display for Id {
     }
 }
 
+/// Which kind of runtime a [`Handle`] belongs to ([`Handle::runtime_flavor`]), with
+/// tokio's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// [`Builder::new_current_thread`]: one worker, driven by `block_on`.
+    CurrentThread,
+    /// [`Builder::new_multi_reactor`] (tokio's `new_multi_thread`): workers on their own
+    /// threads.
+    MultiThread,
+}
+
 /// Returned by [`Handle::try_current`] off any runtime.
 #[derive(Debug)]
 pub struct TryCurrentError {
@@ -178,9 +190,12 @@ impl fmt::Debug for EnterGuard<'_> {
     }
 }
 
-const NESTED: &str = "Cannot start a runtime from within a runtime: `block_on` was called on a thread that \
-     is already driving an epitome runtime (a worker, or inside another `block_on`). Use `.await` \
-     instead, or `spawn_blocking` to leave the runtime first.";
+/// tokio's message (users and tests match on it), then epitome's specifics.
+const NESTED: &str = "Cannot start a runtime from within a runtime. This happens because a function (like \
+     `block_on`) attempted to block the current thread while the thread is being used to drive \
+     asynchronous tasks. If you are in an async function, use `.await` on the future instead of \
+     blocking on it. (epitome: this thread is a worker, or inside another `block_on`; \
+     `spawn_blocking` or `block_in_place` leave the runtime first.)";
 
 impl Runtime {
     /// A multi-reactor runtime with one worker per available core.
@@ -247,7 +262,7 @@ impl Runtime {
             }
             Flavor::MultiReactor { .. } => {
                 let _enter = context::enter(self.handle.inner.clone());
-                let _driving = context::set_driving();
+                let _driving = context::set_driving(context::Driving::Future);
                 park_on(future)
             }
         }
@@ -407,6 +422,19 @@ impl Handle {
         Id(self.inner.id)
     }
 
+    /// The runtime's flavour.
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        match self.inner.kind {
+            Kind::CurrentThread => RuntimeFlavor::CurrentThread,
+            Kind::MultiReactor => RuntimeFlavor::MultiThread,
+        }
+    }
+
+    /// The runtime's name, if [`Builder::name`] gave it one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
     /// Spawns a `Send` future. On one of this runtime's worker threads it goes to that
     /// worker's local queue; elsewhere, to a worker chosen round-robin.
     ///
@@ -443,7 +471,7 @@ impl Handle {
             panic!("{NESTED}");
         }
         let _enter = context::enter(self.inner.clone());
-        let _driving = context::set_driving();
+        let _driving = context::set_driving(context::Driving::Future);
         park_on(future)
     }
 

@@ -28,8 +28,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 
+use super::context::Driving;
 use super::worker::{Core, WorkerShared};
-use super::{Kind, RuntimeShared, context, local_set};
+use super::{RuntimeShared, context, local_set};
 use crate::coop;
 use crate::loom::os::sync::atomic::AtomicBool;
 use crate::loom::os::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -52,19 +53,20 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
     }
     let core = context::with_core(|core| core.map(NonNull::from));
     let Some(core) = core else {
-        if !context::is_driving() {
+        return match context::driving() {
             // Off any runtime, on a blocking-pool thread, or inside another
             // `block_in_place`: blocking here stalls nothing.
-            return f();
-        }
-        if context::runtime().is_some_and(|rt| rt.kind == Kind::CurrentThread) {
-            // A `block_on` waiting to drive a current-thread runtime.
-            panic!("{NOT_MULTI_REACTOR}");
-        }
-        // The `block_on` thread of a multi-reactor runtime drives no worker: run it
-        // outside the runtime's scope, so it may `block_on` again.
-        let _scope = context::clear_scope();
-        return coop::unconstrained(f);
+            Driving::No => f(),
+            // A current-thread `block_on` waiting to drive its runtime.
+            Driving::Runtime => panic!("{NOT_MULTI_REACTOR}"),
+            // A `block_on` that only polls its future (a multi-reactor runtime's, or
+            // `Handle::block_on`): run the closure outside the runtime's scope, so it
+            // may `block_on` again.
+            Driving::Future => {
+                let _scope = context::clear_scope();
+                coop::unconstrained(f)
+            }
+        };
     };
     // SAFETY: the context points at the core this thread drives, alive and in place
     // for the whole poll this call is in.

@@ -48,9 +48,9 @@ crate::loom::os::thread_local! {
         RefCell::new(Entered { runtime: None, live: Vec::new(), next: 0 })
     };
     static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
-    /// Set while this thread drives a runtime (a worker loop or `block_on`): blocking
-    /// on another runtime here would stall it.
-    static DRIVING: Cell<bool> = const { Cell::new(false) };
+    /// What this thread drives (a worker loop or a `block_on`): blocking on another
+    /// runtime here would stall it.
+    static DRIVING: Cell<Driving> = const { Cell::new(Driving::No) };
 }
 
 /// The runtime this thread is in.
@@ -89,8 +89,24 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     f(ptr.map(|p| unsafe { p.as_ref() }))
 }
 
+/// What this thread drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Driving {
+    No,
+    /// A worker, or the `block_on` of a current-thread runtime (which drives it, or
+    /// waits to): `block_in_place` is refused.
+    Runtime,
+    /// A `block_on` that only polls its future (a multi-reactor runtime's, or
+    /// `Handle::block_on`): `block_in_place` just runs its closure, as in tokio.
+    Future,
+}
+
 pub(crate) fn is_driving() -> bool {
-    DRIVING.try_with(Cell::get).unwrap_or(false)
+    driving() != Driving::No
+}
+
+pub(crate) fn driving() -> Driving {
+    DRIVING.try_with(Cell::get).unwrap_or(Driving::No)
 }
 
 /// The message of an out-of-order drop (tokio's, with this crate's names).
@@ -189,10 +205,10 @@ impl Drop for EnterGuard {
 /// these, and always drops them in order.
 pub(crate) struct ScopeGuard {
     prev_worker: Option<NonNull<Core>>,
-    prev_driving: bool,
+    prev_driving: Driving,
 }
 
-fn set_scope(worker: Option<NonNull<Core>>, driving: bool) -> ScopeGuard {
+fn set_scope(worker: Option<NonNull<Core>>, driving: Driving) -> ScopeGuard {
     // Neither cell has a destructor: `with` cannot fail, even during thread-local
     // destruction.
     ScopeGuard {
@@ -206,19 +222,20 @@ fn set_scope(worker: Option<NonNull<Core>>, driving: bool) -> ScopeGuard {
 /// The caller keeps `core` alive and in place, and drives it only on this thread,
 /// until the guard drops.
 pub(crate) fn set_worker(core: &Core) -> ScopeGuard {
-    set_scope(Some(NonNull::from(core)), true)
+    set_scope(Some(NonNull::from(core)), Driving::Runtime)
 }
 
-/// Marks this thread as driving a runtime without running a worker (a `block_on` that
-/// waits for another thread to drive, or the `block_on` of a multi-reactor runtime).
-pub(crate) fn set_driving() -> ScopeGuard {
-    set_scope(None, true)
+/// Marks this thread as inside a `block_on` that runs no worker (yet): `how` says
+/// whether it drives the runtime (a current-thread `block_on`, which takes the worker
+/// once it can) or only its future.
+pub(crate) fn set_driving(how: Driving) -> ScopeGuard {
+    set_scope(None, how)
 }
 
 /// Leaves the worker scope: no worker runs here and the thread drives nothing (the
 /// closure of `block_in_place`).
 pub(crate) fn clear_scope() -> ScopeGuard {
-    set_scope(None, false)
+    set_scope(None, Driving::No)
 }
 
 impl Drop for ScopeGuard {

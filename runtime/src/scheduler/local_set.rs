@@ -263,7 +263,10 @@ impl LocalShared {
     fn register(&self, waker: &Waker) {
         let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
+            let replaced = slot.replace(waker.clone());
+            drop(slot);
+            // Outside the lock: a waker's destructor may wake this set.
+            drop(replaced);
         }
     }
 

@@ -32,6 +32,8 @@ pub(crate) enum Kind {
 pub(crate) struct RuntimeShared {
     /// The runtime's id (`runtime::Id`), unique in the process.
     pub(crate) id: std::num::NonZeroU64,
+    /// The name given with `Builder::name`.
+    pub(crate) name: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) blocking: BlockingPool,
@@ -46,6 +48,7 @@ pub(crate) struct RuntimeShared {
 impl RuntimeShared {
     pub(crate) fn new(
         kind: Kind,
+        name: Option<String>,
         workers: Box<[Arc<WorkerShared>]>,
         blocking: BlockingPool,
         event_interval: u32,
@@ -61,6 +64,7 @@ impl RuntimeShared {
         };
         RuntimeShared {
             id,
+            name,
             kind,
             workers,
             blocking,

@@ -63,6 +63,7 @@ impl JoinError {
     ///
     /// If the task did not panic (check [`is_panic`](Self::is_panic) first, or use
     /// [`try_into_panic`](Self::try_into_panic)).
+    #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.try_into_panic() {
             Ok(payload) => payload,

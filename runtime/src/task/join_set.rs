@@ -230,7 +230,14 @@ impl<T> JoinSet<T> {
                 match st.ready.pop_front() {
                     Some(slot) => slot,
                     None => {
-                        st.waiter = Some(cx.waker().clone());
+                        let replaced = match &st.waiter {
+                            Some(w) if w.will_wake(cx.waker()) => None,
+                            _ => st.waiter.replace(cx.waker().clone()),
+                        };
+                        drop(st);
+                        // Outside the lock: a waker's destructor may run anything,
+                        // polling this very set's tasks (and waking its entries) included.
+                        drop(replaced);
                         return Poll::Pending;
                     }
                 }

@@ -1,12 +1,11 @@
 //! Tasks: spawning, awaiting and cancelling them, and running `!Send` futures.
 //!
-//! - [`spawn`](crate::spawn) (at the crate root, as `tokio::spawn`),
-//!   [`spawn_local`], [`spawn_blocking`] and [`block_in_place`] start work;
+//! - [`spawn`] (also at the crate root, as `tokio::spawn`), [`spawn_local`], [`spawn_blocking`] and [`block_in_place`] start work;
 //!   [`JoinHandle`] awaits a task's output, [`AbortHandle`] cancels it, [`JoinSet`]
 //!   awaits many in completion order.
 //! - [`LocalSet`] runs `!Send` futures on the thread that drives it.
-//! - [`yield_now`] and [`consume_budget`] give other tasks their turn; [`id`] /
-//!   [`try_id`] name the running task.
+//! - [`yield_now`] and [`consume_budget`] give other tasks their turn ([`coop`] has the
+//!   rest of the cooperative budget's API); [`id`] / [`try_id`] name the running task.
 //!
 //! ```
 //! use epitome_runtime::task;
@@ -35,6 +34,7 @@
 //! and the join waker. See `state.rs` for the state word and `raw.rs` for who may touch
 //! which field.
 
+pub mod coop;
 mod error;
 mod id;
 mod join;
@@ -44,11 +44,13 @@ pub(crate) mod schedule;
 pub(crate) mod state;
 mod waker;
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use crate::scheduler::local_set::{LocalEnterGuard, LocalSet};
+pub use crate::spawn;
+pub use coop::{Unconstrained, consume_budget, unconstrained};
 pub use error::JoinError;
 pub use id::{Id, id, try_id};
 pub use join::{AbortHandle, JoinHandle};
@@ -99,9 +101,10 @@ where
     match crate::scheduler::spawn_local(future) {
         Ok(handle) => handle,
         Err(_) => panic!(
-            "`spawn_local` called from outside of a `task::LocalSet` and of a worker of an \
-             epitome runtime: a `!Send` future must be spawned inside `LocalSet::run_until`, from a \
-             task, or from `block_on` on a current-thread runtime"
+            "`spawn_local` called from outside of a `task::LocalSet` or `runtime::LocalRuntime` \
+             (tokio's words; in epitome: outside a `LocalSet` and off every worker): a `!Send` \
+             future must be spawned inside `LocalSet::run_until`, from a task, or from \
+             `block_on` on a current-thread runtime"
         ),
     }
 }
@@ -200,40 +203,4 @@ pub async fn yield_now() {
         }
     }
     YieldNow(false).await
-}
-
-/// Spends one unit of the running task's cooperative budget, yielding to the
-/// scheduler only if the budget is spent.
-///
-/// A task that loops over work needing no I/O (and so never meets a resource that
-/// would make it yield) can call this in the loop: it costs nothing until the task has
-/// had its share (128 units per poll), then yields once. Off any runtime, in the
-/// `block_on` of a multi-reactor runtime and inside [`block_in_place`] the budget is
-/// unlimited and this never yields.
-///
-/// ```
-/// async fn sum(values: &[u64]) -> u64 {
-///     let mut total = 0;
-///     for v in values {
-///         total += v;
-///         epitome_runtime::task::consume_budget().await;
-///     }
-///     total
-/// }
-/// # let rt = epitome_runtime::runtime::Builder::new_current_thread().build().unwrap();
-/// # let values: Vec<u64> = (0..1000).collect();
-/// # let total = rt.block_on(async move { epitome_runtime::spawn(async move { sum(&values).await }).await });
-/// # assert_eq!(total.unwrap(), 499_500);
-/// ```
-pub async fn consume_budget() {
-    let mut spent = false;
-    poll_fn(move |cx| {
-        if spent {
-            return Poll::Ready(());
-        }
-        let polled = crate::coop::poll_proceed(cx).map(|unit| unit.made_progress());
-        spent = polled.is_ready();
-        polled
-    })
-    .await
 }

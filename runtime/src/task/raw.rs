@@ -382,11 +382,13 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
     let cell = unsafe { cell::<F, S>(ptr) };
     let before = cell.header.state.drop_join_interest();
     if before.has(super::state::COMPLETE) {
-        // The output is ours to drop; a panic in its destructor is the dropper's.
+        // The output is ours to drop, with the task's id current (its destructor may
+        // ask, as in tokio); a panic in its destructor is the dropper's.
         // SAFETY: COMPLETE seen with join interest: the stage is the handle's.
         let out = cell
             .stage
             .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+        let _current = super::id::set_current(cell.header.id);
         drop(out);
     } else if before.has(JOIN_WAKER) {
         // We cleared JOIN_WAKER before completion: the slot is ours.
