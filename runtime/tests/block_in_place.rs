@@ -274,3 +274,20 @@ fn spawn_local_is_refused_in_a_task_run_by_a_stand_in() {
         assert_eq!(ok, 1);
     });
 }
+
+#[test]
+fn inside_handle_block_on_it_just_runs_on_both_flavors() {
+    let _watchdog = support::watchdog();
+    for (name, make) in support::FLAVORS {
+        let rt = make();
+        let handle = rt.handle().clone();
+        // `Handle::block_on` only polls its future (it drives no worker), so blocking
+        // in place there stalls nothing, as in tokio.
+        let out = std::thread::spawn(move || {
+            handle.block_on(async { block_in_place(|| Handle::current().block_on(async { 9 })) })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(out, 9, "{name}");
+    }
+}

@@ -224,3 +224,51 @@ fn consume_budget_in_a_multi_reactor_block_on_never_yields() {
     // The multi-reactor `block_on` thread runs no task: no budget applies.
     assert_eq!(polls.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn the_coop_module_reports_wraps_and_lifts_the_budget() {
+    use epitome_runtime::task::coop;
+    let _watchdog = support::watchdog();
+    assert!(coop::has_budget_remaining(), "off a runtime: unconstrained");
+    for (name, make) in FLAVORS {
+        let rt = make();
+        let (before, after, unconstrained_ok, cooperative_yields) = rt
+            .block_on(rt.spawn(async {
+                let before = coop::has_budget_remaining();
+                for _ in 0..BUDGET {
+                    coop::consume_budget().await;
+                }
+                let after = coop::has_budget_remaining();
+                // Inside `unconstrained` the spent budget does not apply...
+                let unconstrained_ok = coop::unconstrained(async {
+                    for _ in 0..1000 {
+                        coop::consume_budget().await;
+                    }
+                    coop::has_budget_remaining()
+                })
+                .await;
+                // ...and outside it, a `cooperative` future yields first (its inner future
+                // is ready at once, yet it answers `Pending` once).
+                let polls = Arc::new(AtomicUsize::new(0));
+                CountPolls {
+                    inner: Box::pin(coop::cooperative(std::future::ready(()))),
+                    polls: polls.clone(),
+                }
+                .await;
+                (
+                    before,
+                    after,
+                    unconstrained_ok,
+                    polls.load(Ordering::SeqCst),
+                )
+            }))
+            .unwrap();
+        assert!(before, "{name}");
+        assert!(!after, "{name}");
+        assert!(unconstrained_ok, "{name}");
+        assert_eq!(
+            cooperative_yields, 2,
+            "{name}: one forced yield, then ready"
+        );
+    }
+}

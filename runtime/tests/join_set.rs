@@ -492,3 +492,38 @@ fn spawn_blocking_on_and_spawn_local_on() {
     outs.sort();
     assert_eq!(outs, [1, 2]);
 }
+
+/// A waker whose destructor drives the runtime (and so completes the set's task, whose
+/// entry waker takes the set's lock) must be dropped outside that lock.
+#[test]
+fn a_replaced_waker_is_dropped_outside_the_sets_lock() {
+    let _watchdog = support::watchdog();
+    with_watchdog("waker dropped outside the lock", || {
+        struct DrivesOnDrop(Option<epitome_runtime::runtime::Runtime>);
+        impl std::task::Wake for DrivesOnDrop {
+            fn wake(self: Arc<Self>) {}
+        }
+        impl Drop for DrivesOnDrop {
+            fn drop(&mut self) {
+                if let Some(rt) = self.0.take() {
+                    rt.block_on(yield_now());
+                }
+            }
+        }
+        let rt = current_thread();
+        let mut set = JoinSet::new();
+        set.spawn_on(async { 42 }, rt.handle());
+        let waker = std::task::Waker::from(Arc::new(DrivesOnDrop(Some(rt))));
+        assert!(
+            set.poll_join_next(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(waker);
+        // Replacing the stored waker drops the last clone: it runs the runtime.
+        assert!(
+            set.poll_join_next(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                .is_pending()
+        );
+        assert_eq!(set.try_join_next().unwrap().unwrap(), 42);
+    });
+}

@@ -403,3 +403,40 @@ fn a_handle_that_outlives_its_runtime_gets_cancelled_tasks() {
         assert_eq!(handle.metrics().num_alive_tasks(), 0, "{name}");
     }
 }
+
+#[test]
+fn builder_name_handle_name_and_runtime_flavor() {
+    let _watchdog = support::watchdog();
+    let named = Builder::new_current_thread().name("edge").build().unwrap();
+    assert_eq!(named.handle().name(), Some("edge"));
+    assert_eq!(
+        named
+            .block_on(async { Handle::current().name().map(str::to_owned) })
+            .as_deref(),
+        Some("edge")
+    );
+    assert_eq!(
+        named.handle().runtime_flavor(),
+        epitome_runtime::runtime::RuntimeFlavor::CurrentThread
+    );
+    // tokio's builder names: `new_multi_thread` and `worker_threads`.
+    let multi = Builder::new_multi_thread()
+        .worker_threads(3)
+        .build()
+        .unwrap();
+    assert_eq!(multi.handle().name(), None);
+    assert_eq!(multi.metrics().num_workers(), 3);
+    assert_eq!(
+        multi.handle().runtime_flavor(),
+        epitome_runtime::runtime::RuntimeFlavor::MultiThread
+    );
+    // An empty name is refused, as tokio refuses it.
+    let msg = panic_message_of(|| {
+        Builder::new_current_thread().name("  ");
+    });
+    assert_eq!(msg, "runtime name shouldn't be empty");
+    let msg = panic_message_of(|| {
+        Builder::new_multi_thread().worker_threads(0);
+    });
+    assert!(msg.contains("at least one reactor"), "{msg}");
+}

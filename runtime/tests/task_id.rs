@@ -110,3 +110,24 @@ fn a_task_id_displays_as_a_number() {
     assert_eq!(format!("{id:?}"), format!("Id({id})"));
     rt.block_on(t).unwrap();
 }
+
+#[test]
+fn an_output_dropped_with_its_handle_sees_the_tasks_id() {
+    let _watchdog = support::watchdog();
+    struct Output(std::sync::Arc<std::sync::Mutex<Option<Option<task::Id>>>>);
+    impl Drop for Output {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(task::try_id());
+        }
+    }
+    for (name, rt) in both_flavors() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let s = seen.clone();
+        let handle = rt.spawn(async move { Output(s) });
+        let id = handle.id();
+        rt.block_on(support::yield_until("finished", || handle.is_finished()));
+        drop(handle);
+        assert_eq!(*seen.lock().unwrap(), Some(Some(id)), "{name}");
+        assert_eq!(task::try_id(), None, "{name}");
+    }
+}
