@@ -123,6 +123,16 @@ impl WorkerShared {
         Ok(())
     }
 
+    /// Tasks waiting in the remote queue (for metrics).
+    pub(crate) fn remote_depth(&self) -> usize {
+        self.remote.len()
+    }
+
+    /// Whether the worker is awake, not asleep in its reactor (for metrics).
+    pub(crate) fn is_awake(&self) -> bool {
+        self.awake.load(Ordering::Relaxed)
+    }
+
     fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
         Arc::ptr_eq(self, &local.shared)
     }

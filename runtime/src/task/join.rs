@@ -17,6 +17,28 @@ use crate::coop;
 ///
 /// Dropping a `JoinHandle` detaches the task: it keeps running and its output is
 /// dropped when it completes. [`abort`](Self::abort) cancels it instead.
+///
+/// Awaiting a handle spends one unit of the awaiting task's cooperative budget (see
+/// [`task::coop`](super::coop)); [`is_finished`](Self::is_finished) and
+/// [`id`](Self::id) are plain reads that never do.
+///
+/// ```
+/// use std::future::pending;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let done = epitome_runtime::spawn(async { "done" });
+///     let stuck = epitome_runtime::spawn(pending::<()>());
+///     stuck.abort();
+///     assert_eq!(done.await?, "done");
+///     let err = stuck.await.unwrap_err();
+///     assert!(err.is_cancelled());
+///     println!("{err}"); // task 2 was cancelled
+///     Ok(())
+/// })
+/// # }
+/// ```
 pub struct JoinHandle<T> {
     raw: NonNull<Header>,
     _output: PhantomData<T>,
