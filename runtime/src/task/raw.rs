@@ -147,7 +147,7 @@ unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Polls the future under `catch_unwind`, with a waker that borrows the run's
-/// reference (no count change), and the task's id current.
+/// reference (no count change). The caller has made the task's id current.
 ///
 /// A poll that panics drops the future while the panic unwinds (from a guard's `Drop`,
 /// as tokio does), not after it was caught: the future's destructors then see
@@ -161,7 +161,6 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
     let mut cx = Context::from_waker(&waker);
     // SAFETY: the vtable matches; we hold RUNNING, so the stage is ours.
     let cell = unsafe { cell::<F, S>(ptr) };
-    let _current = super::id::set_current(cell.header.id);
     let res = catch_unwind(AssertUnwindSafe(|| {
         let drop_on_unwind = DropOnUnwind(&cell.stage);
         let polled = cell.stage.with_mut(|stage| {
@@ -195,13 +194,12 @@ impl<F: Future> Drop for DropOnUnwind<'_, F> {
     }
 }
 
-/// Drops the future in place (cancellation), with the task's id current; a panic from
-/// its destructor becomes the task's result.
+/// Drops the future in place (cancellation); a panic from its destructor becomes the
+/// task's result. The caller has made the task's id current.
 unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output, JoinError> {
     // SAFETY: the vtable matches; the caller holds RUNNING.
     let cell = unsafe { cell::<F, S>(ptr) };
     let id = cell.header.id;
-    let _current = super::id::set_current(id);
     let res = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: RUNNING gives exclusive access to the stage.
         cell.stage
@@ -216,6 +214,9 @@ unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output,
 unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller gives us the queue entry's reference; the vtable matches.
     let header = unsafe { ptr.as_ref() };
+    // The task's id is current for the whole run: its poll, and the drop of its future
+    // (finished or cancelled) and of an output nobody will read.
+    let _current = super::id::set_current(header.id);
     match header.state.transition_to_running() {
         ToRunning::Done => {
             // SAFETY: the queue entry's reference.
@@ -250,7 +251,8 @@ unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Stores the result, marks the task complete, wakes or drops as the join state says,
-/// releases the task from its owner and drops the run's reference.
+/// releases the task from its owner and drops the run's reference. The caller has
+/// made the task's id current (the future and an unread output are dropped here).
 ///
 /// # Safety
 /// The caller holds RUNNING and one reference (the run's).
@@ -260,11 +262,10 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
 ) {
     // SAFETY: the vtable matches; RUNNING gives exclusive access to the stage.
     let cell = unsafe { cell::<F, S>(ptr) };
-    // Storing the output drops the future, here on the task's own thread, with its id
-    // current. A panic in the future's destructor is caught and becomes the output
-    // instead.
+    // Storing the output drops the future, here on the task's own thread (the caller
+    // has made the task's id current). A panic in the future's destructor is caught
+    // and becomes the output instead.
     let id = cell.header.id;
-    let current = super::id::set_current(id);
     let stored = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as above.
         cell.stage
@@ -285,9 +286,7 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
             cell.stage
                 .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }));
-    }
-    drop(current);
-    if snapshot.has(JOIN_INTEREST) && snapshot.has(JOIN_WAKER) {
+    } else if snapshot.has(JOIN_WAKER) {
         cell.join_waker.with(|w| {
             // SAFETY: JOIN_WAKER set after COMPLETE: the slot is ours until we unset it.
             if let Some(w) = unsafe { &*w } {
@@ -315,9 +314,10 @@ unsafe fn shutdown<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) -> bo
     if !header.state.transition_to_shutdown() {
         return false;
     }
-    // We claimed the task (RUNNING set): cancel it here. `complete` needs a run
-    // reference of its own, separate from the caller's.
+    // We claimed the task (RUNNING set): cancel it here, with its id current.
+    // `complete` needs a run reference of its own, separate from the caller's.
     header.state.ref_inc();
+    let _current = super::id::set_current(header.id);
     // SAFETY: we hold RUNNING and the reference just taken.
     let res = unsafe { cancel_future::<F, S>(ptr) };
     // SAFETY: as above.
