@@ -12,8 +12,8 @@
 //! Non-async inspection (`JoinSet::try_join_next`, `JoinHandle::is_finished`, metrics)
 //! never calls [`poll_proceed`]: it neither needs nor spends the budget.
 //!
-//! A task's poll and the current-thread runtime's `block_on` future have a budget.
-//! Off any runtime, in the `block_on` of a multi-reactor runtime, and inside
+//! A task's poll and every poll of a `block_on` future (either runtime's, and
+//! `Handle::block_on`'s) have a budget, as in tokio. Off any runtime and inside
 //! `block_in_place` the budget is unconstrained.
 
 use std::task::{Context, Poll};

@@ -209,20 +209,34 @@ fn consume_budget_off_a_runtime_never_yields() {
 }
 
 #[test]
-fn consume_budget_in_a_multi_reactor_block_on_never_yields() {
+fn a_block_on_future_has_a_budget_on_both_flavors_and_handle_block_on() {
     let _watchdog = support::watchdog();
-    let rt = support::multi(1);
-    let polls = Arc::new(AtomicUsize::new(0));
-    rt.block_on(CountPolls {
+    let work = |polls: Arc<AtomicUsize>| CountPolls {
         inner: Box::pin(async {
             for _ in 0..1000 {
                 consume_budget().await;
             }
         }),
-        polls: polls.clone(),
-    });
-    // The multi-reactor `block_on` thread runs no task: no budget applies.
-    assert_eq!(polls.load(Ordering::SeqCst), 1);
+        polls,
+    };
+    for (name, make) in FLAVORS {
+        let rt = make();
+        let polls = Arc::new(AtomicUsize::new(0));
+        rt.block_on(work(polls.clone()));
+        // As tokio's `block_on`: each poll of the future has a budget.
+        assert_eq!(polls.load(Ordering::SeqCst), 1000 / BUDGET + 1, "{name}");
+        let polls = Arc::new(AtomicUsize::new(0));
+        let handle = rt.handle().clone();
+        let p = polls.clone();
+        std::thread::spawn(move || handle.block_on(work(p)))
+            .join()
+            .unwrap();
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1000 / BUDGET + 1,
+            "{name}: Handle::block_on"
+        );
+    }
 }
 
 #[test]

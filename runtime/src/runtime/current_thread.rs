@@ -142,14 +142,15 @@ pub(super) fn block_on<F: Future>(
 }
 
 /// Blocks this thread until `future` completes, sleeping between polls (the
-/// multi-reactor runtime's `block_on`, and `Handle::block_on`).
+/// multi-reactor runtime's `block_on`, and `Handle::block_on`). Each poll has a
+/// cooperative budget, as a task's does (and as tokio's `block_on` does).
 pub(super) fn park_on<F: Future>(future: F) -> F::Output {
     let thread = Arc::new(ThreadWaker::current());
     let waker = Waker::from(thread.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
-        if let Poll::Ready(out) = Pin::as_mut(&mut future).poll(&mut cx) {
+        if let Poll::Ready(out) = coop::with_budget(|| Pin::as_mut(&mut future).poll(&mut cx)) {
             return out;
         }
         thread.sleep();

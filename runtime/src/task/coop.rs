@@ -35,8 +35,8 @@ use crate::coop as budget;
 ///
 /// A task that loops over work needing no I/O (and so never meets a resource that
 /// would make it yield) can call this in the loop: it costs nothing until the task has
-/// had its share (128 units per poll), then yields once. Off any runtime, in the
-/// `block_on` of a multi-reactor runtime and inside
+/// had its share (128 units per poll), then yields once. A `block_on` future has a
+/// budget too; off any runtime and inside
 /// [`block_in_place`](crate::task::block_in_place) the budget is unlimited and this
 /// never yields.
 ///
