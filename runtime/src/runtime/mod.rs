@@ -57,6 +57,12 @@ use current_thread::{CoreSlot, park_on};
 /// dropped, so its fds close), the worker threads exit, and the blocking pool waits for
 /// closures already running.
 ///
+/// Dropping it blocks the dropping thread until that is done. Unlike tokio, which
+/// panics, epitome allows this inside another runtime's async context (it blocks that
+/// worker meanwhile); a runtime dropped from a thread-local's destructor shuts down
+/// without entering itself, so `spawn` from its tasks' destructors then fails as it
+/// would off any runtime.
+///
 /// ```
 /// # fn main() -> std::io::Result<()> {
 /// let rt = epitome_runtime::runtime::Runtime::new()?;
