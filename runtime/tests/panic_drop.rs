@@ -14,9 +14,12 @@ use epitome_runtime::task::{self, JoinError, spawn_local, yield_now};
 use epitome_runtime::time;
 use support::{FLAVORS, Signal, current_thread, with_watchdog};
 
+/// What a probe records when dropped: whether a panic was unwinding, and the task.
+type DropLog = Arc<Mutex<Vec<(bool, Option<task::Id>)>>>;
+
 /// Records, when dropped, whether a panic was unwinding and which task was current.
 struct DropProbe {
-    log: Arc<Mutex<Vec<(bool, Option<task::Id>)>>>,
+    log: DropLog,
 }
 
 impl Drop for DropProbe {
@@ -112,6 +115,7 @@ fn a_mutex_guard_held_across_a_tasks_panic_poisons_the_mutex() {
 }
 
 #[test]
+#[allow(clippy::await_holding_lock)] // the point: a guard held when the panic comes
 fn a_panic_in_an_async_block_poisons_a_mutex_locked_in_it() {
     let _watchdog = support::watchdog();
     support::quiet_panics();
@@ -123,6 +127,7 @@ fn a_panic_in_an_async_block_poisons_a_mutex_locked_in_it() {
             let err = rt.block_on(async move {
                 epitome_runtime::spawn(async move {
                     spawn_local(async move {
+                        // Held across the await on purpose: the panic must poison it.
                         let mut guard = m.lock().unwrap();
                         *guard += 1;
                         yield_now().await;
