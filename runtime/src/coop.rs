@@ -8,8 +8,13 @@
 //! resource that turns out not to make progress gives its unit back (the guard's
 //! `Drop`) unless it calls [`RestoreOnPending::made_progress`].
 //!
-//! Outside a task (in `block_on`'s own future, or off any runtime) the budget is
-//! unconstrained.
+//! `task::consume_budget` spends a unit the same way, for loops that meet no resource.
+//! Non-async inspection (`JoinSet::try_join_next`, `JoinHandle::is_finished`, metrics)
+//! never calls [`poll_proceed`]: it neither needs nor spends the budget.
+//!
+//! A task's poll and every poll of a `block_on` future (either runtime's, and
+//! `Handle::block_on`'s) have a budget, as in tokio. Off any runtime and inside
+//! `block_in_place` the budget is unconstrained.
 
 use std::task::{Context, Poll};
 
@@ -96,6 +101,11 @@ pub(crate) fn spend() {
             c.set(Some(n.saturating_sub(1)));
         }
     });
+}
+
+/// Whether the current budget has units left (an unconstrained one always has).
+pub(crate) fn has_remaining() -> bool {
+    CURRENT.try_with(Cell::get).ok().flatten() != Some(0)
 }
 
 /// Takes the count of budget-forced yields on this thread since the last call.

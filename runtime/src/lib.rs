@@ -43,7 +43,26 @@ pub mod __fuzz {
 mod fuzz;
 
 /// Spawns a task onto the current runtime: onto this worker if called from one of its
-/// tasks, else onto a worker chosen round-robin.
+/// tasks, else onto a worker chosen round-robin. The task starts running at once, even
+/// if its handle is never awaited; dropping the handle detaches it.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// let rt = epitome_runtime::runtime::Builder::new_multi_reactor().reactors(2).build()?;
+/// let out = rt.block_on(async {
+///     let handles: Vec<_> = (0..4u32)
+///         .map(|i| epitome_runtime::spawn(async move { i * 10 }))
+///         .collect();
+///     let mut sum = 0;
+///     for h in handles {
+///         sum += h.await?;
+///     }
+///     Ok::<_, epitome_runtime::task::JoinError>(sum)
+/// })?;
+/// assert_eq!(out, 60);
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// # Panics
 ///

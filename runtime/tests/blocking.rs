@@ -267,3 +267,19 @@ fn queued_blocking_closures_are_cancelled_at_shutdown() {
     assert_eq!(support::block_on_plain(running).unwrap(), 1);
     assert!(support::block_on_plain(queued).unwrap_err().is_cancelled());
 }
+
+/// A closure the pool started a thread for runs even if shutdown comes before that
+/// thread reached it (tokio's `spawn_blocking_started_before_shutdown_continues`).
+#[test]
+fn a_closure_given_a_thread_runs_even_if_shutdown_comes_first() {
+    let _watchdog = support::watchdog();
+    for (name, make) in support::FLAVORS {
+        let rt = make();
+        let handle = rt.spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(5));
+            42
+        });
+        rt.shutdown_timeout(Duration::from_secs(20));
+        assert_eq!(support::block_on_plain(handle).unwrap(), 42, "{name}");
+    }
+}

@@ -211,3 +211,65 @@ fn a_panic_while_dropping_an_output() {
         assert_eq!(rt.block_on(rt.spawn(async { 2 })).unwrap(), 2, "{name}");
     }
 }
+
+/// `Display` and `Debug` print exactly what tokio's do (logs are matched on them), and
+/// the `io::Error` conversion carries tokio's messages.
+#[test]
+fn join_errors_print_exactly_as_tokios() {
+    let _watchdog = support::watchdog();
+    quiet_panics();
+    for (name, rt) in both_flavors() {
+        let literal = rt.spawn(async { std::panic::panic_any("[expected] boom") });
+        let formatted = rt.spawn(async { panic!("[expected] boom {}", 2) });
+        let opaque = rt.spawn(async { std::panic::panic_any(ExpectedPanic(9)) });
+        let cancelled = rt.spawn(pending::<()>());
+        cancelled.abort();
+        let ids = [literal.id(), formatted.id(), opaque.id(), cancelled.id()];
+        let errs: Vec<_> = rt.block_on(async {
+            let mut v = Vec::new();
+            for t in [literal, formatted] {
+                v.push(t.await.unwrap_err());
+            }
+            v.push(opaque.await.unwrap_err());
+            v.push(cancelled.await.unwrap_err());
+            v
+        });
+        let [a, b, c, d] = ids;
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                format!("task {a} panicked with message \"[expected] boom\""),
+                format!("task {b} panicked with message \"[expected] boom 2\""),
+                format!("task {c} panicked"),
+                format!("task {d} was cancelled"),
+            ],
+            "{name}"
+        );
+        let debug: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(
+            debug,
+            [
+                format!("JoinError::Panic(Id({a}), \"[expected] boom\", ...)"),
+                format!("JoinError::Panic(Id({b}), \"[expected] boom 2\", ...)"),
+                format!("JoinError::Panic(Id({c}), ...)"),
+                format!("JoinError::Cancelled(Id({d}))"),
+            ],
+            "{name}"
+        );
+        let io: Vec<String> = errs
+            .into_iter()
+            .map(|e| std::io::Error::from(e).to_string())
+            .collect();
+        assert_eq!(
+            io,
+            [
+                "task panicked",
+                "task panicked",
+                "task panicked",
+                "task was cancelled"
+            ],
+            "{name}"
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! `JoinSet`: completion order, `len`, aborting, dropping, detaching, and the
-//! cooperative budget.
+//! `JoinSet`: completion order, `len`, aborting, dropping, detaching, the
+//! cooperative budget, `join_all`, the `_with_id` variants, `FromIterator` / `Extend`.
 
 mod support;
 
@@ -329,4 +329,201 @@ fn join_next_after_the_budget_is_spent_yields_instead_of_spinning() {
         });
         assert_eq!(n, 300, "{name}");
     }
+}
+
+#[test]
+fn join_all_returns_every_output_in_completion_order() {
+    let _watchdog = support::watchdog();
+    for (name, make) in FLAVORS {
+        let out = with_watchdog(name, move || {
+            let rt = make();
+            // Spawned from one task, so all on its worker's wheel: timers of one wheel
+            // fire in deadline order.
+            rt.block_on(rt.spawn(async {
+                let mut set = JoinSet::new();
+                for i in (0..5u64).rev() {
+                    set.spawn(async move {
+                        time::sleep(Duration::from_millis(i * 3)).await;
+                        i
+                    });
+                }
+                set.join_all().await
+            }))
+            .unwrap()
+        });
+        assert_eq!(out, [0, 1, 2, 3, 4], "{name}");
+    }
+}
+
+#[test]
+fn join_all_resumes_a_tasks_panic_and_aborts_the_rest() {
+    let _watchdog = support::watchdog();
+    support::quiet_panics();
+    for (name, make) in FLAVORS {
+        with_watchdog(name, move || {
+            let rt = make();
+            let drops = support::DropCounter::new();
+            let guard = drops.guard();
+            let payload = rt.block_on(async move {
+                let mut set = JoinSet::new();
+                set.spawn(async move {
+                    let _g = guard;
+                    std::future::pending::<()>().await;
+                });
+                set.spawn(async { std::panic::panic_any(support::ExpectedPanic(21)) });
+                // `join_all` panics; catch it around the future.
+                let caught = std::panic::AssertUnwindSafe(set.join_all());
+                let res = futures_catch(caught).await;
+                res.expect_err("join_all panics")
+            });
+            assert_eq!(
+                payload.downcast_ref::<support::ExpectedPanic>(),
+                Some(&support::ExpectedPanic(21)),
+                "{name}"
+            );
+            // The parked task was aborted when the set was dropped by the panic.
+            rt.block_on(async {
+                support::yield_until("the parked task dropped", || drops.count() == 1).await
+            });
+        });
+    }
+}
+
+/// Polls `future` under `catch_unwind`.
+async fn futures_catch<F: std::future::Future + std::panic::UnwindSafe>(
+    future: F,
+) -> std::thread::Result<F::Output> {
+    let mut future = Box::pin(future);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(p) => std::task::Poll::Ready(Err(p)),
+        }
+    })
+    .await
+}
+
+#[test]
+fn join_all_panics_with_the_join_error_of_a_cancelled_task() {
+    let _watchdog = support::watchdog();
+    support::quiet_panics();
+    let rt = support::current_thread();
+    let msg = rt.block_on(async {
+        let mut set = JoinSet::new();
+        let abort = set.spawn(std::future::pending::<()>());
+        abort.abort();
+        let res = futures_catch(std::panic::AssertUnwindSafe(set.join_all())).await;
+        support::panic_str(res.expect_err("panics").as_ref()).map(str::to_owned)
+    });
+    let msg = msg.expect("a string payload");
+    assert!(msg.ends_with("was cancelled"), "{msg}");
+}
+
+#[test]
+fn with_id_variants_name_the_task_that_finished() {
+    let _watchdog = support::watchdog();
+    for (name, make) in FLAVORS {
+        let rt = make();
+        rt.block_on(async {
+            let mut set = JoinSet::new();
+            let a = set.spawn(async { "a" });
+            let b = set.spawn(async {
+                yield_now().await;
+                "b"
+            });
+            let mut seen = Vec::new();
+            while let Some(res) = set.join_next_with_id().await {
+                let (id, out) = res.unwrap();
+                seen.push((id, out));
+            }
+            seen.sort_by_key(|(_, out)| *out);
+            assert_eq!(seen, [(a.id(), "a"), (b.id(), "b")], "{name}");
+            // try_join_next_with_id, and the id of a failed task in its error.
+            let c = set.spawn(async { "c" });
+            let d = set.spawn(std::future::pending::<&str>());
+            d.abort();
+            let mut got = Vec::new();
+            support::yield_until("both done", || {
+                if let Some(res) = set.try_join_next_with_id() {
+                    got.push(res.map_err(|e| e.id()));
+                }
+                got.len() == 2
+            })
+            .await;
+            got.sort_by_key(|r| r.is_err());
+            assert_eq!(got, [Ok((c.id(), "c")), Err(d.id())], "{name}");
+        });
+    }
+}
+
+#[test]
+fn from_iterator_and_extend_spawn_onto_the_current_runtime() {
+    let _watchdog = support::watchdog();
+    for (name, make) in FLAVORS {
+        let rt = make();
+        let sum = rt.block_on(async {
+            let mut set: JoinSet<u32> = (1..=4).map(|i| async move { i }).collect();
+            assert_eq!(set.len(), 4);
+            set.extend((5..=6).map(|i| async move { i }));
+            assert_eq!(set.len(), 6);
+            set.join_all().await.into_iter().sum::<u32>()
+        });
+        assert_eq!(sum, 21, "{name}");
+        assert_eq!(rt.metrics().spawned_tasks_count(), 6, "{name}");
+    }
+    // Off any runtime, collecting panics as `spawn` does.
+    let msg = support::panic_message_of(|| {
+        let _set: JoinSet<()> = std::iter::once(async {}).collect();
+    });
+    assert!(msg.contains("outside of an epitome runtime"), "{msg}");
+}
+
+#[test]
+fn spawn_blocking_on_and_spawn_local_on() {
+    let _watchdog = support::watchdog();
+    let rt = support::multi(1);
+    let mut set = JoinSet::new();
+    set.spawn_blocking_on(|| 1, rt.handle());
+    let local = epitome_runtime::task::LocalSet::new();
+    let rc = std::rc::Rc::new(2);
+    set.spawn_local_on(async move { *rc }, &local);
+    let mut outs = local.block_on(&rt, set.join_all());
+    outs.sort();
+    assert_eq!(outs, [1, 2]);
+}
+
+/// A waker whose destructor drives the runtime (and so completes the set's task, whose
+/// entry waker takes the set's lock) must be dropped outside that lock.
+#[test]
+fn a_replaced_waker_is_dropped_outside_the_sets_lock() {
+    let _watchdog = support::watchdog();
+    with_watchdog("waker dropped outside the lock", || {
+        struct DrivesOnDrop(Option<epitome_runtime::runtime::Runtime>);
+        impl std::task::Wake for DrivesOnDrop {
+            fn wake(self: Arc<Self>) {}
+        }
+        impl Drop for DrivesOnDrop {
+            fn drop(&mut self) {
+                if let Some(rt) = self.0.take() {
+                    rt.block_on(yield_now());
+                }
+            }
+        }
+        let rt = current_thread();
+        let mut set = JoinSet::new();
+        set.spawn_on(async { 42 }, rt.handle());
+        let waker = std::task::Waker::from(Arc::new(DrivesOnDrop(Some(rt))));
+        assert!(
+            set.poll_join_next(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(waker);
+        // Replacing the stored waker drops the last clone: it runs the runtime.
+        assert!(
+            set.poll_join_next(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                .is_pending()
+        );
+        assert_eq!(set.try_join_next().unwrap().unwrap(), 42);
+    });
 }

@@ -272,3 +272,32 @@ fn metrics_are_readable_from_any_thread_and_printable() {
         assert!(dbg.contains(field), "{field} missing from {dbg}");
     }
 }
+
+#[test]
+fn global_queue_depth_and_park_unpark_counts() {
+    let _watchdog = support::watchdog();
+    let rt = support::current_thread();
+    let m = rt.metrics();
+    assert_eq!(m.global_queue_depth(), 0);
+    // Spawned from outside a runtime nobody drives: they wait in the remote queue.
+    let tasks: Vec<_> = (0..3).map(|i| rt.spawn(async move { i })).collect();
+    assert_eq!(m.global_queue_depth(), 3);
+    let before = m.worker_park_unpark_count(0);
+    assert_eq!(
+        before % 2,
+        0,
+        "awake (nobody drives it, so it is not asleep)"
+    );
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Sleep, so the worker parks at least once.
+        epitome_runtime::time::sleep(std::time::Duration::from_millis(2)).await;
+    });
+    assert_eq!(m.global_queue_depth(), 0);
+    let after = m.worker_park_unpark_count(0);
+    assert!(after >= before + 2, "{before} -> {after}");
+    assert_eq!(after % 2, 0, "awake again");
+    assert_eq!(after, 2 * m.worker_park_count(0));
+}

@@ -182,54 +182,6 @@ fn handle_block_on_a_current_thread_runtime_while_another_thread_drives_it() {
     assert_eq!(other.join().unwrap(), 7);
 }
 
-#[test]
-fn block_on_from_two_threads_on_a_current_thread_runtime_takes_turns() {
-    let _watchdog = support::watchdog();
-    let rt = current_thread();
-    let log = Mutex::new(Vec::new());
-    let (a_inside, release_a, b_waiting) = (Signal::new(), Signal::new(), Signal::new());
-    let task_gate = Signal::new();
-    let a_task = Mutex::new(None);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            rt.block_on(async {
-                log.lock().unwrap().push("a start");
-                // A task that outlives this `block_on`: it must run under the other
-                // thread's `block_on` once the core moves there.
-                let gate = task_gate.clone();
-                *a_task.lock().unwrap() = Some(epitome_runtime::spawn(async move {
-                    gate.wait().await;
-                    std::thread::current().id()
-                }));
-                a_inside.set();
-                time::timeout(HANG, release_a.wait()).await.unwrap();
-                log.lock().unwrap().push("a end");
-            })
-        });
-        a_inside.wait_or_fail("first block_on");
-        s.spawn(|| {
-            b_waiting.set();
-            let tid = rt.block_on(async {
-                log.lock().unwrap().push("b start");
-                let task = a_task.lock().unwrap().take().expect("spawned by a");
-                task_gate.set();
-                task.await.unwrap()
-            });
-            assert_eq!(tid, std::thread::current().id());
-            log.lock().unwrap().push("b end");
-        });
-        b_waiting.wait_or_fail("second thread");
-        // Give the second `block_on` time to find the core taken; it must wait.
-        std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(*log.lock().unwrap(), ["a start"]);
-        release_a.set();
-    });
-    assert_eq!(
-        *log.lock().unwrap(),
-        ["a start", "a end", "b start", "b end"]
-    );
-}
-
 fn assert_send_sync<T: Send + Sync>() {}
 
 /// `Handle` and `Runtime` are `Send + Sync` (as tokio's are): `block_on` from several
@@ -450,4 +402,41 @@ fn a_handle_that_outlives_its_runtime_gets_cancelled_tasks() {
         assert!(err.is_cancelled(), "{name}: {err}");
         assert_eq!(handle.metrics().num_alive_tasks(), 0, "{name}");
     }
+}
+
+#[test]
+fn builder_name_handle_name_and_runtime_flavor() {
+    let _watchdog = support::watchdog();
+    let named = Builder::new_current_thread().name("edge").build().unwrap();
+    assert_eq!(named.handle().name(), Some("edge"));
+    assert_eq!(
+        named
+            .block_on(async { Handle::current().name().map(str::to_owned) })
+            .as_deref(),
+        Some("edge")
+    );
+    assert_eq!(
+        named.handle().runtime_flavor(),
+        epitome_runtime::runtime::RuntimeFlavor::CurrentThread
+    );
+    // tokio's builder names: `new_multi_thread` and `worker_threads`.
+    let multi = Builder::new_multi_thread()
+        .worker_threads(3)
+        .build()
+        .unwrap();
+    assert_eq!(multi.handle().name(), None);
+    assert_eq!(multi.metrics().num_workers(), 3);
+    assert_eq!(
+        multi.handle().runtime_flavor(),
+        epitome_runtime::runtime::RuntimeFlavor::MultiThread
+    );
+    // An empty name is refused, as tokio refuses it.
+    let msg = panic_message_of(|| {
+        Builder::new_current_thread().name("  ");
+    });
+    assert_eq!(msg, "runtime name shouldn't be empty");
+    let msg = panic_message_of(|| {
+        Builder::new_multi_thread().worker_threads(0);
+    });
+    assert!(msg.contains("at least one reactor"), "{msg}");
 }

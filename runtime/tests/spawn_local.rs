@@ -79,7 +79,8 @@ fn spawn_local_runs_on_the_current_worker_of_a_multi_reactor_runtime() {
 #[test]
 fn spawn_local_outside_a_worker_panics_clearly() {
     let _watchdog = support::watchdog();
-    const MSG: &str = "`spawn_local` called from outside a worker of an epitome runtime";
+    const MSG: &str =
+        "`spawn_local` called from outside of a `task::LocalSet` or `runtime::LocalRuntime`";
     let msg = panic_message_of(|| spawn_local(async {}));
     assert!(msg.contains(MSG), "{msg}");
     // Inside a multi-reactor `block_on`: that thread runs no worker.

@@ -51,6 +51,8 @@ struct State {
     idle: usize,
     /// Wakeups handed to idle threads and not yet taken.
     notified: usize,
+    /// Threads started for a closure that have not yet looked at the queue.
+    starting: usize,
     shutdown: bool,
     next_id: usize,
     /// Handles of the threads started, joined at shutdown (and pruned when new threads
@@ -97,6 +99,7 @@ impl BlockingPool {
                     threads: 0,
                     idle: 0,
                     notified: 0,
+                    starting: 0,
                     shutdown: false,
                     next_id: 0,
                     handles: Vec::new(),
@@ -141,13 +144,25 @@ impl BlockingPool {
         self.shared.lock().queue.len()
     }
 
-    /// Stops accepting work, cancels queued closures, and waits up to `timeout` (or for
-    /// ever) for running closures to finish. Returns whether every thread exited.
+    /// Stops accepting work, cancels the queued closures no thread was committed to,
+    /// and waits up to `timeout` (or for ever) for the others and running closures to
+    /// finish. Returns whether every thread exited.
+    ///
+    /// A closure a thread was started or woken for runs even if that thread gets to it
+    /// after shutdown began (as with tokio: such a closure has in effect started); one
+    /// waiting for a thread at `max_blocking_threads` is cancelled.
     pub(crate) fn shutdown(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = self.shared.lock();
         state.shutdown = true;
+        let committed = state.starting + state.notified;
         let mut queued = std::mem::take(&mut state.queue);
+        for _ in 0..committed {
+            match queued.pop_front() {
+                Some(task) => state.queue.push_back(task),
+                None => break,
+            }
+        }
         self.shared.work.notify_all();
         drop(state);
         while let Some(task) = queued.pop_front() {
@@ -219,6 +234,7 @@ impl PoolShared {
             self.work.notify_one();
         } else if state.threads < self.config.max_threads {
             state.threads += 1;
+            state.starting += 1;
             let id = state.next_id;
             state.next_id += 1;
             drop(state);
@@ -226,6 +242,7 @@ impl PoolShared {
                 // No thread: the closure stays queued for an existing thread, if any.
                 let mut state = self.lock();
                 state.threads -= 1;
+                state.starting -= 1;
                 if state.threads == 0 {
                     // Nothing will ever run it: fail it rather than hang its awaiter.
                     let mut queued = std::mem::take(&mut state.queue);
@@ -281,6 +298,9 @@ impl PoolShared {
 
     fn serve(&self, _id: usize) {
         let mut state = self.lock();
+        // This thread was started for a queued closure: it takes one now (under this
+        // same lock), so it no longer counts as committed.
+        state.starting -= 1;
         loop {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);

@@ -2,11 +2,11 @@
 //! task's poll: a thread-local the layers above set, so the reactor needs nothing from
 //! them (as the timers' current wheel, `time::set_current`).
 //!
-//! - A worker sets [`Current::Worker`] for as long as it runs on the thread: its index
-//!   and its reactor. Sources made in its tasks register there.
-//! - A thread in a runtime that runs no worker (a multi-reactor `block_on`, a blocking
-//!   pool thread, after `Runtime::enter`) has [`Current::Runtime`]: the runtime picks a
-//!   worker's reactor for each registration.
+//! - A worker sets its [`WorkerReactor`] for as long as it runs on the thread: its index
+//!   and its reactor. Sources its tasks wait on register there.
+//! - Entering a runtime sets it as a [`PickReactor`]: on a thread that runs no worker
+//!   (a multi-reactor `block_on`, a blocking pool thread, after `Runtime::enter`) the
+//!   runtime picks a worker's reactor for each registration.
 //!
 //! A task woken as an exclusive waiter that completed its operation must pass the wakeup
 //! on once its poll returns if the source is still ready (`Registration::defer_baton`).
@@ -16,6 +16,7 @@
 use super::ReactorHandle;
 use super::scheduled_io::{Direction, ScheduledIo};
 use crate::loom::os::cell::{Cell, RefCell};
+use crate::loom::os::sync::Arc as OsArc;
 use crate::loom::sync::Arc;
 
 /// Picks the reactor of one of a runtime's workers, for a source made on a thread that
@@ -25,17 +26,17 @@ pub(crate) trait PickReactor: Send + Sync {
     fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>);
 }
 
-/// This thread's reactor.
-#[derive(Clone)]
-pub(crate) enum Current {
-    /// A worker runs on this thread: its index in its runtime, and its reactor.
-    Worker(usize, Arc<ReactorHandle>),
-    /// This thread is in a runtime but runs no worker.
-    Runtime(crate::loom::os::sync::Arc<dyn PickReactor>),
+/// The worker that runs on this thread: its index in its runtime, and its reactor.
+pub(crate) struct WorkerReactor {
+    pub(crate) index: usize,
+    pub(crate) reactor: Arc<ReactorHandle>,
 }
 
 crate::loom::os::thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Set by the worker running on this thread, around its loop.
+    static WORKER: RefCell<Option<WorkerReactor>> = const { RefCell::new(None) };
+    /// Set by whoever enters a runtime on this thread.
+    static RUNTIME: RefCell<Option<OsArc<dyn PickReactor>>> = const { RefCell::new(None) };
     /// Exclusive wakeups to pass on once the current task poll returns, if their source
     /// is still ready (see `ScheduledIo::pass_baton_if_ready`). Only on a worker.
     static BATONS: RefCell<Vec<(Arc<ScheduledIo>, Direction)>> = const { RefCell::new(Vec::new()) };
@@ -43,27 +44,39 @@ crate::loom::os::thread_local! {
     static BATONS_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Makes `current` this thread's reactor; returns the previous one, for the caller to
-/// restore. `None` while the thread-local is being destroyed.
-pub(crate) fn set_current(current: Option<Current>) -> Option<Current> {
-    CURRENT.try_with(|c| c.replace(current)).ok().flatten()
+/// Makes `worker` the one running on this thread; returns the previous one, for the
+/// caller to restore.
+pub(crate) fn set_worker(worker: Option<WorkerReactor>) -> Option<WorkerReactor> {
+    WORKER.try_with(|w| w.replace(worker)).ok().flatten()
 }
 
-/// This thread's reactor, with the worker's index: the worker's own, or one the
-/// runtime picks. `None` outside every runtime.
+/// Makes `runtime` the one this thread is in, for sources registered off its workers;
+/// returns the previous one, for the caller to restore.
+pub(crate) fn set_runtime(
+    runtime: Option<OsArc<dyn PickReactor>>,
+) -> Option<OsArc<dyn PickReactor>> {
+    RUNTIME.try_with(|r| r.replace(runtime)).ok().flatten()
+}
+
+/// This thread's reactor, with its worker's index: the worker's own, or one the
+/// runtime this thread is in picks. `None` outside every runtime.
 pub(crate) fn current() -> Option<(usize, Arc<ReactorHandle>)> {
-    let current = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()?;
-    Some(match current {
-        Current::Worker(index, reactor) => (index, reactor),
-        Current::Runtime(picker) => picker.pick_reactor(),
-    })
+    let worker = WORKER
+        .try_with(|w| w.borrow().as_ref().map(|w| (w.index, w.reactor.clone())))
+        .ok()
+        .flatten();
+    if worker.is_some() {
+        return worker;
+    }
+    let runtime = RUNTIME.try_with(|r| r.borrow().clone()).ok().flatten()?;
+    Some(runtime.pick_reactor())
 }
 
 /// Passes the baton of `io`'s direction `dir` once the current task poll returns, if a
 /// worker runs here; at once otherwise.
 pub(crate) fn defer_baton(io: &Arc<ScheduledIo>, dir: Direction) {
-    let on_worker = CURRENT
-        .try_with(|c| matches!(*c.borrow(), Some(Current::Worker(..))))
+    let on_worker = WORKER
+        .try_with(|w| w.borrow().is_some())
         .unwrap_or(false);
     if on_worker {
         BATONS.with(|b| b.borrow_mut().push((io.clone(), dir)));

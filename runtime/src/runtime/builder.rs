@@ -25,6 +25,7 @@ use crate::scheduler::{Kind, RuntimeShared, context};
 /// ```
 pub struct Builder {
     kind: Kind,
+    name: Option<String>,
     reactors: Option<usize>,
     thread_name: Arc<dyn Fn() -> String + Send + Sync>,
     stack_size: Option<usize>,
@@ -46,9 +47,17 @@ impl Builder {
         Builder::new(Kind::MultiReactor)
     }
 
+    /// tokio's name for [`new_multi_reactor`](Self::new_multi_reactor): the runtime
+    /// that runs tasks on several threads. Unlike tokio's, its workers do not steal
+    /// each other's tasks (see the [module docs](super)).
+    pub fn new_multi_thread() -> Builder {
+        Builder::new_multi_reactor()
+    }
+
     fn new(kind: Kind) -> Builder {
         Builder {
             kind,
+            name: None,
             reactors: None,
             thread_name: Arc::new(|| "epitome-worker".to_string()),
             stack_size: None,
@@ -71,6 +80,33 @@ impl Builder {
         assert!(n > 0, "a runtime needs at least one reactor");
         self.reactors = Some(n);
         self
+    }
+
+    /// The runtime's name, for the application's own use ([`Handle::name`]); it does
+    /// not name threads (see [`thread_name`](Self::thread_name)).
+    ///
+    /// [`Handle::name`]: super::Handle::name
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty or only whitespace (as tokio's).
+    #[track_caller]
+    pub fn name(&mut self, name: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        assert!(!name.trim().is_empty(), "runtime name shouldn't be empty");
+        self.name = Some(name);
+        self
+    }
+
+    /// tokio's name for [`reactors`](Self::reactors): each worker thread has its own
+    /// reactor.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    #[track_caller]
+    pub fn worker_threads(&mut self, n: usize) -> &mut Self {
+        self.reactors(n)
     }
 
     /// Name of the threads the runtime starts (workers and blocking pool).
@@ -181,6 +217,7 @@ impl Builder {
         });
         let rt = Arc::new(RuntimeShared::new(
             self.kind,
+            self.name.clone(),
             shared.into_boxed_slice(),
             blocking,
             self.event_interval,
@@ -227,12 +264,16 @@ impl Builder {
                     .filter(|w| !Arc::ptr_eq(w, &core.local.shared))
                     .cloned(),
             );
-            let enter = context::enter_worker(rt, &core.local);
+            *core.local.lend_to.borrow_mut() = Some(Arc::downgrade(&rt));
+            let timer = core.local.shared.timer.clone();
+            let enter = context::enter_with_timer(rt, timer);
+            let worker = context::set_worker(&core);
             if let Some(f) = &on_start {
                 f();
             }
             core.run_until_shutdown(interval);
             core.local.shutdown();
+            drop(worker);
             drop(enter);
             if let Some(f) = &on_stop {
                 f();
@@ -245,6 +286,7 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("kind", &self.kind)
+            .field("name", &self.name)
             .field("reactors", &self.reactors)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("event_interval", &self.event_interval)

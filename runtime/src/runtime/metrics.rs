@@ -78,6 +78,21 @@ impl RuntimeMetrics {
         self.worker(i).parks.get()
     }
 
+    /// Times worker `i` went to sleep plus times it woke up (tokio's count): odd while
+    /// the worker sleeps, even while it is awake.
+    pub fn worker_park_unpark_count(&self, i: usize) -> u64 {
+        let parks = self.worker(i).parks.get();
+        let asleep = !self.rt.workers[i].is_awake();
+        (2 * parks).saturating_sub(u64::from(asleep))
+    }
+
+    /// Tasks spawned or woken from outside the workers and not yet taken by their
+    /// worker: the sum of the workers' remote queues (epitome has no global queue;
+    /// this is the nearest thing to tokio's).
+    pub fn global_queue_depth(&self) -> usize {
+        self.rt.workers.iter().map(|w| w.remote_depth()).sum()
+    }
+
     /// Reactor waits (blocking or not), all workers; a worker standing in for a sibling
     /// stuck in a task counts its waits on that sibling's reactor as its own.
     pub fn reactor_wait_count(&self) -> u64 {

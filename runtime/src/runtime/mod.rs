@@ -11,30 +11,68 @@
 //!   round-robin. There is no work stealing: a task's I/O sources, timers and wakes
 //!   stay on one worker and one core.
 //!
-//! The API follows tokio's, so switching is mostly a change of imports.
+//! The API follows tokio's, so switching is mostly a change of imports (the
+//! differences are listed in `docs/parity-runtime.md`).
+//!
+//! ```
+//! use epitome_runtime::runtime::{Builder, Handle};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let rt = Builder::new_multi_reactor().reactors(2).build()?;
+//! let handle = rt.handle().clone();
+//! // A handle spawns from anywhere, here from a plain thread.
+//! let task = std::thread::spawn(move || handle.spawn(async { 6 * 7 }))
+//!     .join()
+//!     .expect("the spawning thread");
+//! let answer = rt.block_on(async move {
+//!     assert_eq!(Handle::current().id(), Handle::current().id());
+//!     task.await
+//! })?;
+//! assert_eq!(answer, 42);
+//! # Ok(())
+//! # }
+//! ```
 
 mod builder;
+mod current_thread;
 mod metrics;
 
 use std::fmt;
 use std::future::Future;
-use std::task::{Context, Poll, Wake, Waker};
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 pub use builder::Builder;
 pub use metrics::RuntimeMetrics;
 
-use crate::loom::os::sync::atomic::AtomicBool;
-use crate::loom::os::sync::{Arc, Condvar, Mutex};
+use crate::loom::os::sync::{Arc, Mutex};
 use crate::loom::os::thread;
 use crate::loom::sync::atomic::Ordering;
 use crate::scheduler::worker::Core;
 use crate::scheduler::{Kind, RuntimeShared, context};
 use crate::task::JoinHandle;
+use current_thread::{CoreSlot, park_on};
 
 /// A running runtime. Dropping it shuts it down: every task is cancelled (its future
 /// dropped, so its fds close), the worker threads exit, and the blocking pool waits for
 /// closures already running.
+///
+/// Dropping it blocks the dropping thread until that is done. Unlike tokio, which
+/// panics, epitome allows this inside another runtime's async context (it blocks that
+/// worker meanwhile); a runtime dropped from a thread-local's destructor shuts down
+/// without entering itself, so `spawn` from its tasks' destructors then fails as it
+/// would off any runtime.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// let rt = epitome_runtime::runtime::Runtime::new()?;
+/// let task = rt.spawn(async { "spawned from outside" });
+/// let out = rt.block_on(async { task.await })?;
+/// assert_eq!(out, "spawned from outside");
+/// rt.shutdown_timeout(std::time::Duration::from_secs(1));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Runtime {
     handle: Handle,
     flavor: Flavor,
@@ -42,43 +80,128 @@ pub struct Runtime {
 
 enum Flavor {
     /// The single worker's loop state, taken by whichever thread drives it.
-    CurrentThread {
-        core: Mutex<Option<Box<Core>>>,
-        core_returned: Condvar,
-    },
+    CurrentThread { slot: CoreSlot },
     MultiReactor {
         threads: Mutex<Vec<thread::JoinHandle<()>>>,
     },
 }
 
 /// A cheap, clonable reference to a runtime: spawn onto it, enter it, read its
-/// metrics.
+/// metrics. It does not keep the runtime running: once the `Runtime` is dropped,
+/// spawns through a handle give tasks that report cancellation.
+///
+/// ```
+/// use epitome_runtime::runtime::{Builder, Handle};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let rt = Builder::new_current_thread().build()?;
+/// assert!(Handle::try_current().is_err());
+/// {
+///     let _guard = rt.enter();
+///     // Entered: `spawn` and `Handle::current` find the runtime.
+///     let handle = Handle::current();
+///     assert_eq!(handle.id(), rt.handle().id());
+///     let task = epitome_runtime::spawn(async { 1 });
+///     assert_eq!(rt.block_on(task)?, 1);
+/// }
+/// assert!(Handle::try_current().is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) inner: Arc<RuntimeShared>,
 }
 
+/// An opaque id of a runtime, unique among the runtimes of the process (never reused).
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// let a = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// let b = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// assert_ne!(a.handle().id(), b.handle().id());
+/// assert_eq!(a.handle().id(), a.handle().clone().id());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Hash, Eq, PartialEq)]
+pub struct Id(NonZeroU64);
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which kind of runtime a [`Handle`] belongs to ([`Handle::runtime_flavor`]), with
+/// tokio's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// [`Builder::new_current_thread`]: one worker, driven by `block_on`.
+    CurrentThread,
+    /// [`Builder::new_multi_reactor`] (tokio's `new_multi_thread`): workers on their own
+    /// threads.
+    MultiThread,
+}
+
 /// Returned by [`Handle::try_current`] off any runtime.
 #[derive(Debug)]
-pub struct TryCurrentError(());
+pub struct TryCurrentError {
+    destroyed: bool,
+}
+
+impl TryCurrentError {
+    /// There is no runtime on this thread.
+    pub fn is_missing_context(&self) -> bool {
+        !self.destroyed
+    }
+
+    /// This thread's thread-locals are being destroyed (a thread-local's destructor
+    /// asked), so no runtime can be found.
+    pub fn is_thread_local_destroyed(&self) -> bool {
+        self.destroyed
+    }
+}
 
 impl fmt::Display for TryCurrentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("there is no epitome runtime on this thread")
+        if self.destroyed {
+            f.write_str(
+                "the epitome context thread-local variable has been destroyed: there is no \
+                 runtime on this thread any more",
+            )
+        } else {
+            f.write_str("there is no epitome runtime on this thread")
+        }
     }
 }
 
 impl std::error::Error for TryCurrentError {}
 
 /// Keeps a runtime entered on this thread until dropped (see [`Handle::enter`]).
+///
+/// Guards must be dropped in the reverse order they were made. Dropping one out of
+/// order panics (as tokio does) and leaves the runtime that was current before it
+/// entered; the guards made after it were unwound with it and do nothing when dropped.
+#[must_use = "dropping the guard leaves the runtime at once"]
 pub struct EnterGuard<'a> {
     _guard: context::EnterGuard,
     _handle: std::marker::PhantomData<&'a Handle>,
 }
 
-const NESTED: &str = "Cannot start a runtime from within a runtime: `block_on` was called on a thread that \
-     is already driving an epitome runtime (a worker, or inside another `block_on`). Use `.await` \
-     instead, or `spawn_blocking` to leave the runtime first.";
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+/// tokio's message (users and tests match on it), then epitome's specifics.
+const NESTED: &str = "Cannot start a runtime from within a runtime. This happens because a function (like \
+     `block_on`) attempted to block the current thread while the thread is being used to drive \
+     asynchronous tasks. If you are in an async function, use `.await` on the future instead of \
+     blocking on it. (epitome: this thread is a worker, or inside another `block_on`; \
+     `spawn_blocking` or `block_in_place` leave the runtime first.)";
 
 impl Runtime {
     /// A multi-reactor runtime with one worker per available core.
@@ -93,8 +216,7 @@ impl Runtime {
     ) -> Runtime {
         let flavor = match inner.kind {
             Kind::CurrentThread => Flavor::CurrentThread {
-                core: Mutex::new(core),
-                core_returned: Condvar::new(),
+                slot: CoreSlot::new(core),
             },
             Kind::MultiReactor => Flavor::MultiReactor {
                 threads: Mutex::new(threads),
@@ -109,9 +231,27 @@ impl Runtime {
     /// Runs `future` to completion on this thread and returns its output.
     ///
     /// On a current-thread runtime this thread drives the runtime (its reactor, timers
-    /// and tasks) while it waits. On a multi-reactor runtime the workers do that, and
-    /// this thread only sleeps until the future can make progress. Spawning inside the
-    /// future spawns onto this runtime.
+    /// and tasks) while it waits. If another thread is already driving it (from its own
+    /// `block_on`), this thread polls `future` by itself meanwhile, and takes the
+    /// runtime over when that thread's `block_on` returns. A runtime with `!Send` tasks
+    /// (`spawn_local`) is only ever driven by the thread that spawned them: on other
+    /// threads, `block_on` polls its own future and never drives the runtime.
+    ///
+    /// On a multi-reactor runtime the workers drive the runtime, and this thread only
+    /// polls `future`, sleeping until it can make progress. Spawning inside the future
+    /// spawns onto this runtime.
+    ///
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+    /// let out = rt.block_on(async {
+    ///     epitome_runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///     epitome_runtime::spawn(async { 5 }).await
+    /// })?;
+    /// assert_eq!(out, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -123,46 +263,12 @@ impl Runtime {
             panic!("{NESTED}");
         }
         match &self.flavor {
-            Flavor::CurrentThread {
-                core,
-                core_returned,
-            } => {
-                let mut slot = core.lock().unwrap_or_else(|e| e.into_inner());
-                // Another thread drives the runtime: wait for it to hand the core back.
-                while slot.is_none() {
-                    slot = core_returned.wait(slot).unwrap_or_else(|e| e.into_inner());
-                }
-                let taken = slot.take();
-                drop(slot);
-                let Some(taken) = taken else {
-                    unreachable!("waited for the core")
-                };
-                // Give the core back even if the future panics.
-                struct Return<'a>(&'a Mutex<Option<Box<Core>>>, &'a Condvar, Option<Box<Core>>);
-                impl Drop for Return<'_> {
-                    fn drop(&mut self) {
-                        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = self.2.take();
-                        self.1.notify_one();
-                    }
-                }
-                let ret = Return(core, core_returned, Some(taken));
-                let Some(core) = ret.2.as_deref() else {
-                    unreachable!("just stored")
-                };
-                if let Some(owner) = core.local.pinned.get() {
-                    if owner != thread::current().id() {
-                        drop(ret);
-                        panic!(
-                            "this current-thread runtime has `!Send` tasks spawned with `spawn_local` on \
-                             thread {owner:?}; only that thread may drive it with `block_on`"
-                        );
-                    }
-                }
-                let _enter = context::enter_worker(self.handle.inner.clone(), &core.local);
-                core.block_on(self.handle.inner.event_interval, future)
+            Flavor::CurrentThread { slot } => {
+                current_thread::block_on(&self.handle.inner, slot, future)
             }
             Flavor::MultiReactor { .. } => {
-                let _enter = context::enter_driving(self.handle.inner.clone());
+                let _enter = context::enter(self.handle.inner.clone());
+                let _driving = context::set_driving(context::Driving::Future);
                 park_on(future)
             }
         }
@@ -219,27 +325,11 @@ impl Runtime {
             return;
         }
         match &self.flavor {
-            Flavor::CurrentThread { core, .. } => {
+            Flavor::CurrentThread { slot } => {
                 // No `block_on` can hold the core: they borrow the runtime, which is
                 // being consumed.
-                let taken = core.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(core) = taken {
-                    let foreign = core
-                        .local
-                        .pinned
-                        .get()
-                        .is_some_and(|owner| owner != thread::current().id());
-                    if foreign {
-                        // `!Send` futures may not be dropped on this thread, and their
-                        // own thread no longer drives the runtime: leak them (and the
-                        // worker) rather than drop them here.
-                        std::mem::forget(core);
-                    } else {
-                        let enter = context::enter_worker(rt.clone(), &core.local);
-                        core.local.shutdown();
-                        drop(enter);
-                        drop(core);
-                    }
+                if let Some(core) = slot.take() {
+                    shutdown_core(rt, core);
                 }
             }
             Flavor::MultiReactor { threads } => {
@@ -262,6 +352,35 @@ impl Runtime {
     }
 }
 
+/// Cancels the tasks of a current-thread runtime's core, on this thread.
+fn shutdown_core(rt: &Arc<RuntimeShared>, core: Box<Core>) {
+    let foreign = core
+        .local
+        .pinned
+        .get()
+        .is_some_and(|owner| owner != thread::current().id());
+    if foreign {
+        // `!Send` futures may not be dropped on this thread, and their own thread no
+        // longer drives the runtime: leak them (and the worker) rather than drop them
+        // here.
+        std::mem::forget(core);
+        return;
+    }
+    // The runtime is entered while the futures are dropped (their destructors may
+    // spawn or read `Handle::current`), unless this thread's thread-locals are being
+    // destroyed (a runtime dropped from a thread-local's destructor): then nothing is
+    // entered, and spawns from those destructors fail as they would off any runtime.
+    // The worker scope needs no destructor-bearing thread-local, so it is always set:
+    // completions unlink their tasks from the worker's list.
+    let enter = context::available()
+        .then(|| context::enter_with_timer(rt.clone(), core.local.shared.timer.clone()));
+    let worker = context::set_worker(&core);
+    core.local.shutdown();
+    drop(worker);
+    drop(enter);
+    drop(core);
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shutdown(None);
@@ -271,6 +390,7 @@ impl Drop for Runtime {
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
+            .field("id", &self.handle.id())
             .field("flavor", &self.handle.inner.kind)
             .field("workers", &self.handle.inner.workers.len())
             .finish()
@@ -296,13 +416,36 @@ impl Handle {
 
     /// The runtime this thread is in, if any.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
-        context::runtime()
-            .map(|inner| Handle { inner })
-            .ok_or(TryCurrentError(()))
+        match context::try_runtime() {
+            Ok(Some(inner)) => Ok(Handle { inner }),
+            Ok(None) => Err(TryCurrentError { destroyed: false }),
+            Err(()) => Err(TryCurrentError { destroyed: true }),
+        }
+    }
+
+    /// The runtime's id.
+    pub fn id(&self) -> Id {
+        Id(self.inner.id)
+    }
+
+    /// The runtime's flavour.
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        match self.inner.kind {
+            Kind::CurrentThread => RuntimeFlavor::CurrentThread,
+            Kind::MultiReactor => RuntimeFlavor::MultiThread,
+        }
+    }
+
+    /// The runtime's name, if [`Builder::name`] gave it one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
     }
 
     /// Spawns a `Send` future. On one of this runtime's worker threads it goes to that
     /// worker's local queue; elsewhere, to a worker chosen round-robin.
+    ///
+    /// Once the runtime is shut down, the task is cancelled at once: awaiting its
+    /// handle gives a cancelled `JoinError`.
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -321,8 +464,9 @@ impl Handle {
     }
 
     /// Blocks this thread on `future` with the runtime entered (spawns inside it go to
-    /// this runtime). It does not drive a current-thread runtime's reactor: use
-    /// [`Runtime::block_on`] for that.
+    /// this runtime). It does not drive a current-thread runtime: its timers, I/O and
+    /// tasks make progress only while a thread is in [`Runtime::block_on`] (as with
+    /// tokio).
     ///
     /// # Panics
     ///
@@ -332,12 +476,14 @@ impl Handle {
         if context::is_driving() {
             panic!("{NESTED}");
         }
-        let _enter = context::enter_driving(self.inner.clone());
+        let _enter = context::enter(self.inner.clone());
+        let _driving = context::set_driving(context::Driving::Future);
         park_on(future)
     }
 
     /// Enters the runtime on this thread until the guard drops: `spawn`,
-    /// `Handle::current()` and I/O registration then use it.
+    /// `Handle::current()` and I/O registration then use it. Guards nest, and must be
+    /// dropped in the reverse order (see [`EnterGuard`]).
     pub fn enter(&self) -> EnterGuard<'_> {
         EnterGuard {
             _guard: context::enter(self.inner.clone()),
@@ -354,39 +500,8 @@ impl Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
+            .field("id", &self.id())
             .field("flavor", &self.inner.kind)
             .finish()
-    }
-}
-
-/// Blocks this thread until `future` completes, sleeping between polls.
-fn park_on<F: Future>(future: F) -> F::Output {
-    struct ThreadWaker {
-        thread: thread::Thread,
-        woken: AtomicBool,
-    }
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.woken.store(true, Ordering::Release);
-            self.thread.unpark();
-        }
-    }
-    let waker_state = Arc::new(ThreadWaker {
-        thread: thread::current(),
-        woken: AtomicBool::new(false),
-    });
-    let waker = Waker::from(waker_state.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        while !waker_state.woken.swap(false, Ordering::AcqRel) {
-            thread::park();
-        }
     }
 }

@@ -4,7 +4,9 @@
 //! spawned it and only ever runs there; a spawn from outside the runtime's workers
 //! goes to a worker chosen round-robin (see [`RuntimeShared::pick_worker`]).
 
+pub(crate) mod block_in_place;
 pub(crate) mod context;
+pub(crate) mod local_set;
 pub(crate) mod metrics;
 mod owned;
 pub(crate) mod park;
@@ -30,6 +32,10 @@ pub(crate) enum Kind {
 
 /// Everything the runtime's handles share.
 pub(crate) struct RuntimeShared {
+    /// The runtime's id (`runtime::Id`), unique in the process.
+    pub(crate) id: std::num::NonZeroU64,
+    /// The name given with `Builder::name`.
+    pub(crate) name: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) blocking: BlockingPool,
@@ -44,11 +50,23 @@ pub(crate) struct RuntimeShared {
 impl RuntimeShared {
     pub(crate) fn new(
         kind: Kind,
+        name: Option<String>,
         workers: Box<[Arc<WorkerShared>]>,
         blocking: BlockingPool,
         event_interval: u32,
     ) -> RuntimeShared {
+        static NEXT_ID: crate::loom::os::sync::atomic::AtomicU64 =
+            crate::loom::os::sync::atomic::AtomicU64::new(1);
+        let id = loop {
+            // Zero only after the counter wraps: skip it.
+            let next = NEXT_ID.fetch_add(1, crate::loom::os::sync::atomic::Ordering::Relaxed);
+            if let Some(id) = std::num::NonZeroU64::new(next) {
+                break id;
+            }
+        };
         RuntimeShared {
+            id,
+            name,
             kind,
             workers,
             blocking,
@@ -126,6 +144,14 @@ where
 {
     context::with_worker(|w| match w {
         Some(local) => {
+            if local.lent.get() {
+                panic!(
+                    "`spawn_local` called in a task a stand-in thread runs while another task of \
+                     its worker blocks in `block_in_place`: the `!Send` task would be tied to the \
+                     stand-in's thread. Use a `task::LocalSet`, or `spawn_blocking` instead of \
+                     `block_in_place`"
+                );
+            }
             if local.pinned.get().is_none() {
                 local
                     .pinned

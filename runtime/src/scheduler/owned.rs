@@ -4,9 +4,11 @@
 
 use std::ptr::NonNull;
 
+use super::queue::{LocalQueue, TaskList};
+use super::worker::cancel_unbound;
 use crate::loom::CellExt;
 use crate::loom::os::cell::Cell;
-use crate::task::raw::Header;
+use crate::task::raw::{self, Header};
 
 #[derive(Default)]
 pub(crate) struct OwnedTasks {
@@ -69,5 +71,40 @@ impl OwnedTasks {
 
     pub(crate) fn first(&self) -> Option<NonNull<Header>> {
         self.head.get()
+    }
+
+    /// Cancels every task on the list and every task on `queue`, on the owner's thread,
+    /// until both are empty (the cancelled futures' destructors may wake or spawn
+    /// others). The caller has closed the owner's remote queue first, so wakes that
+    /// come later are dropped there.
+    pub(crate) fn cancel_all(&self, queue: &LocalQueue) {
+        loop {
+            while let Some(ptr) = self.first() {
+                // SAFETY: the list holds a reference; when `shutdown` claims the task
+                // (every idle or queued one), completing it releases that reference.
+                let claimed = unsafe { (ptr.as_ref().vtable.shutdown)(ptr) };
+                // Not claimed means complete (completion releases, so it cannot be on
+                // the list unless its release found no owner: a completion during
+                // thread-local destruction) or running (nothing runs during
+                // shutdown): unlink anyway.
+                // SAFETY: owner thread; the list's reference is dropped after.
+                if !claimed && unsafe { self.remove(ptr) } {
+                    // SAFETY: the list's reference, just unlinked.
+                    unsafe { raw::drop_reference(ptr) };
+                }
+            }
+            // Queued entries: bound tasks are complete now; unbound ones (spawned from
+            // elsewhere, never run) are cancelled here.
+            let mut queued = TaskList::default();
+            while let Some(task) = queue.pop() {
+                queued.push_back(task);
+            }
+            if queued.is_empty() && self.first().is_none() {
+                break;
+            }
+            while let Some(task) = queued.pop_front() {
+                cancel_unbound(task);
+            }
+        }
     }
 }

@@ -64,6 +64,13 @@ impl<W: Wakeup> Parker<W> {
         }
     }
 
+    /// Writes the wakeup again, whatever the state: for a wakeup another thread took
+    /// from the worker's reactor on its behalf (a sibling standing in for it) while the
+    /// worker may be asleep waiting for it. At worst one spurious wakeup.
+    pub fn repost(&self) {
+        self.wakeup.wake();
+    }
+
     /// The worker found no work: runs `sleep` (which returns once woken, or for any
     /// other reason) unless an unpark came since the last park. Returns whether it
     /// slept; if not, the caller must look for work again.

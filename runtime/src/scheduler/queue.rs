@@ -145,6 +145,16 @@ impl RemoteQueue {
         Ok(())
     }
 
+    /// How many tasks are queued (a lock-free look; a statistic).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether nothing is queued (a lock-free look).
+    pub fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
     /// Takes everything queued.
     pub fn take_all(&self) -> TaskList {
         if self.len.load(Ordering::Acquire) == 0 {

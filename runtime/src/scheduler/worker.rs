@@ -24,7 +24,7 @@ use super::context;
 use super::metrics::WorkerMetrics;
 use super::owned::OwnedTasks;
 use super::park::Parker;
-use super::queue::{LocalQueue, RemoteQueue, TaskList};
+use super::queue::{LocalQueue, RemoteQueue};
 use crate::coop;
 use crate::loom::CellExt;
 use crate::loom::os::cell::{Cell, RefCell};
@@ -90,6 +90,8 @@ impl WorkerShared {
             queue: LocalQueue::default(),
             owned: OwnedTasks::default(),
             pinned: Cell::new(None),
+            lend_to: RefCell::new(None),
+            lent: Cell::new(false),
             took_remote: Cell::new(false),
         };
         Ok((
@@ -117,6 +119,16 @@ impl WorkerShared {
             .fetch_add(1, Ordering::Relaxed);
         self.unpark();
         Ok(())
+    }
+
+    /// Tasks waiting in the remote queue (for metrics).
+    pub(crate) fn remote_depth(&self) -> usize {
+        self.remote.len()
+    }
+
+    /// Whether the worker is awake, not asleep in its reactor (for metrics).
+    pub(crate) fn is_awake(&self) -> bool {
+        self.awake.load(Ordering::Relaxed)
     }
 
     fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
@@ -160,6 +172,12 @@ pub(crate) struct WorkerLocal {
     /// The thread that spawned `!Send` tasks here (`spawn_local`): this worker may only
     /// be driven, or shut down, on that thread from then on.
     pub(crate) pinned: Cell<Option<crate::loom::os::thread::ThreadId>>,
+    /// The runtime whose blocking pool may stand in for this worker while one of its
+    /// tasks blocks in `block_in_place` (set for multi-reactor workers only).
+    pub(crate) lend_to: RefCell<Option<Weak<super::RuntimeShared>>>,
+    /// A stand-in thread drives this worker for a task blocked in `block_in_place`:
+    /// `spawn_local` is refused (its task would be pinned to the stand-in's thread).
+    pub(crate) lent: Cell<bool>,
     /// Tasks came through the remote queue since the worker last parked.
     took_remote: Cell<bool>,
 }
@@ -210,6 +228,12 @@ impl WorkerLocal {
         reactor::context::pass_batons();
     }
 
+    /// A task's poll goes on after its worker was lent and taken back
+    /// (`block_in_place`): the stand-in's polls cleared the flag.
+    pub(crate) fn resume_poll(&self) {
+        self.shared.in_poll.store(true, Ordering::Release);
+    }
+
     fn take_remote(&self) -> bool {
         let mut list = self.shared.remote.take_all();
         if list.is_empty() {
@@ -257,33 +281,7 @@ impl WorkerLocal {
     pub(crate) fn shutdown(&self) {
         let mut remote = self.shared.remote.close();
         self.queue.append(&mut remote);
-        loop {
-            // Cancel owned tasks; their destructors may wake or spawn others.
-            while let Some(ptr) = self.owned.first() {
-                // SAFETY: the list holds a reference; when `shutdown` claims the task
-                // (every idle or queued one), completing it releases that reference.
-                let claimed = unsafe { (ptr.as_ref().vtable.shutdown)(ptr) };
-                // Not claimed means complete (completion releases, so it cannot be on
-                // the list) or running (nothing runs during shutdown): unlink anyway.
-                // SAFETY: owner thread; the list's reference is dropped after.
-                if !claimed && unsafe { self.owned.remove(ptr) } {
-                    // SAFETY: the list's reference, just unlinked.
-                    unsafe { raw::drop_reference(ptr) };
-                }
-            }
-            // Queued entries: bound tasks are complete now; unbound ones (spawned from
-            // elsewhere, never run) are cancelled here.
-            let mut queued = TaskList::default();
-            while let Some(task) = self.queue.pop() {
-                queued.push_back(task);
-            }
-            if queued.is_empty() && self.owned.first().is_none() {
-                break;
-            }
-            while let Some(task) = queued.pop_front() {
-                cancel_unbound(task);
-            }
-        }
+        self.owned.cancel_all(&self.queue);
         // Sources and timers still held outside any task: their waiters learn the
         // runtime is gone, and the wheel lets go of wakers (which hold tasks, which may
         // hold the wheel).
@@ -396,11 +394,22 @@ impl Core {
             }
             // Counted as this worker's wait: the events are taken here, and only this
             // thread writes its own counters.
-            let _ = sibling
+            let taken = sibling
                 .reactor
                 .turn_into(events, wake, unclaimed, Some(Duration::ZERO), |n| {
                     self.local.shared.metrics.count_wait(n)
-                });
+                })
+                .unwrap_or(0);
+            // A wakeup of the sibling's own sleep is not ours to take: it means the
+            // sibling parked after it looked stuck (the unpark eventfd is written only
+            // for a parked worker). Taken here, its edge is gone and the sibling would
+            // sleep through it: write it again.
+            if events[..taken]
+                .iter()
+                .any(|e| e.data == crate::reactor::UNPARK_TOKEN)
+            {
+                sibling.parker.repost();
+            }
             sibling.timer.fire_expired(Instant::now());
         }
     }
@@ -438,9 +447,12 @@ impl Core {
     }
 
     /// Drives `future` to completion on this worker (the current-thread runtime's
-    /// `block_on`).
-    pub(crate) fn block_on<F: Future>(&self, event_interval: u32, future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
+    /// `block_on`, once its thread holds the core).
+    pub(crate) fn block_on<F: Future>(
+        &self,
+        event_interval: u32,
+        mut future: std::pin::Pin<&mut F>,
+    ) -> F::Output {
         let shared = self.local.shared.clone();
         let waker = Waker::from(Arc::new(MainWaker(shared.clone())));
         let mut cx = Context::from_waker(&waker);

@@ -63,6 +63,7 @@ impl JoinError {
     ///
     /// If the task did not panic (check [`is_panic`](Self::is_panic) first, or use
     /// [`try_into_panic`](Self::try_into_panic)).
+    #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.try_into_panic() {
             Ok(payload) => payload,
@@ -86,6 +87,9 @@ impl JoinError {
     }
 }
 
+/// Prints as tokio does, word for word (logs are matched on it): `task 7 was
+/// cancelled`, `task 7 panicked with message "boom"`, or `task 7 panicked` for a
+/// payload that is not a string.
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
@@ -98,13 +102,15 @@ impl fmt::Display for JoinError {
     }
 }
 
+/// Prints as tokio does: `JoinError::Cancelled(Id(7))`,
+/// `JoinError::Panic(Id(7), "boom", ...)`, or `JoinError::Panic(Id(7), ...)`.
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
             Repr::Panic { message, .. } => match message {
-                Some(msg) => write!(f, "JoinError::Panic({:?}, {msg:?}, ..)", self.id),
-                None => write!(f, "JoinError::Panic({:?}, ..)", self.id),
+                Some(msg) => write!(f, "JoinError::Panic({:?}, {msg:?}, ...)", self.id),
+                None => write!(f, "JoinError::Panic({:?}, ...)", self.id),
             },
         }
     }
@@ -112,9 +118,14 @@ impl fmt::Debug for JoinError {
 
 impl std::error::Error for JoinError {}
 
+/// An `io::Error` of kind `Other` saying `task was cancelled` or `task panicked`, as
+/// tokio's conversion does.
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {
-        std::io::Error::other(e.to_string())
+        std::io::Error::other(match e.repr {
+            Repr::Cancelled => "task was cancelled",
+            Repr::Panic { .. } => "task panicked",
+        })
     }
 }
 

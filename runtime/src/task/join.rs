@@ -17,6 +17,28 @@ use crate::coop;
 ///
 /// Dropping a `JoinHandle` detaches the task: it keeps running and its output is
 /// dropped when it completes. [`abort`](Self::abort) cancels it instead.
+///
+/// Awaiting a handle spends one unit of the awaiting task's cooperative budget (see
+/// [`task::coop`](super::coop)); [`is_finished`](Self::is_finished) and
+/// [`id`](Self::id) are plain reads that never do.
+///
+/// ```
+/// use std::future::pending;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let done = epitome_runtime::spawn(async { "done" });
+///     let stuck = epitome_runtime::spawn(pending::<()>());
+///     stuck.abort();
+///     assert_eq!(done.await?, "done");
+///     let err = stuck.await.unwrap_err();
+///     assert!(err.is_cancelled());
+///     println!("{err}"); // task 2 was cancelled
+///     Ok(())
+/// })
+/// # }
+/// ```
 pub struct JoinHandle<T> {
     raw: NonNull<Header>,
     _output: PhantomData<T>,
@@ -71,11 +93,10 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let coop = std::task::ready!(coop::poll_proceed(cx));
+impl<T> JoinHandle<T> {
+    /// Takes the output if the task completed, else registers `cx`'s waker; spends no
+    /// cooperative budget (for callers that charge it themselves, or never should).
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: the handle holds a reference and `out` has the task's output type.
         unsafe {
@@ -85,6 +106,18 @@ impl<T> Future for JoinHandle<T> {
                 cx.waker(),
             )
         };
+        out
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    /// Spends one unit of the awaiting task's cooperative budget per poll that finds
+    /// the output (a spent budget answers `Pending` and wakes the task at once).
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        let out = self.poll_output(cx);
         if out.is_ready() {
             coop.made_progress();
         }

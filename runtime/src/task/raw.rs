@@ -147,7 +147,13 @@ unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Polls the future under `catch_unwind`, with a waker that borrows the run's
-/// reference (no count change).
+/// reference (no count change). The caller has made the task's id current.
+///
+/// A poll that panics drops the future while the panic unwinds (from a guard's `Drop`,
+/// as tokio does), not after it was caught: the future's destructors then see
+/// `std::thread::panicking()`, and a `MutexGuard` it holds poisons its mutex, as in
+/// plain code that panics. (A destructor that panics again during that unwind aborts
+/// the process, as it would there.)
 unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Output, JoinError>> {
     // SAFETY: the run holds a reference for as long as this waker is used, and the
     // `ManuallyDrop` keeps the borrowed waker from dropping a reference it never took.
@@ -156,7 +162,8 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
     // SAFETY: the vtable matches; we hold RUNNING, so the stage is ours.
     let cell = unsafe { cell::<F, S>(ptr) };
     let res = catch_unwind(AssertUnwindSafe(|| {
-        cell.stage.with_mut(|stage| {
+        let drop_on_unwind = DropOnUnwind(&cell.stage);
+        let polled = cell.stage.with_mut(|stage| {
             // SAFETY: RUNNING gives exclusive access to the stage; the future is
             // never moved out of the heap allocation, so pinning it here is sound.
             match unsafe { &mut *stage } {
@@ -164,7 +171,9 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
                 Stage::Running(f) => unsafe { Pin::new_unchecked(f) }.poll(&mut cx),
                 _ => unreachable!("polled a task whose future is gone"),
             }
-        })
+        });
+        std::mem::forget(drop_on_unwind);
+        polled
     }));
     match res {
         Ok(Poll::Pending) => None,
@@ -173,8 +182,20 @@ unsafe fn poll_future<F: Future, S>(ptr: NonNull<Header>) -> Option<Result<F::Ou
     }
 }
 
+/// Drops the future when dropped: armed around a poll and forgotten if the poll
+/// returns, so it only runs while a panic unwinds out of the poll.
+struct DropOnUnwind<'a, F: Future>(&'a UnsafeCell<Stage<F>>);
+
+impl<F: Future> Drop for DropOnUnwind<'_, F> {
+    fn drop(&mut self) {
+        // SAFETY: armed only by `poll_future`, whose caller holds RUNNING; the poll's
+        // borrow of the stage ended when its frame unwound.
+        self.0.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+    }
+}
+
 /// Drops the future in place (cancellation); a panic from its destructor becomes the
-/// task's result.
+/// task's result. The caller has made the task's id current.
 unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output, JoinError> {
     // SAFETY: the vtable matches; the caller holds RUNNING.
     let cell = unsafe { cell::<F, S>(ptr) };
@@ -193,6 +214,9 @@ unsafe fn cancel_future<F: Future, S>(ptr: NonNull<Header>) -> Result<F::Output,
 unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: the caller gives us the queue entry's reference; the vtable matches.
     let header = unsafe { ptr.as_ref() };
+    // The task's id is current for the whole run: its poll, and the drop of its future
+    // (finished or cancelled) and of an output nobody will read.
+    let _current = super::id::set_current(header.id);
     match header.state.transition_to_running() {
         ToRunning::Done => {
             // SAFETY: the queue entry's reference.
@@ -227,7 +251,8 @@ unsafe fn run<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// Stores the result, marks the task complete, wakes or drops as the join state says,
-/// releases the task from its owner and drops the run's reference.
+/// releases the task from its owner and drops the run's reference. The caller has
+/// made the task's id current (the future and an unread output are dropped here).
 ///
 /// # Safety
 /// The caller holds RUNNING and one reference (the run's).
@@ -237,8 +262,9 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
 ) {
     // SAFETY: the vtable matches; RUNNING gives exclusive access to the stage.
     let cell = unsafe { cell::<F, S>(ptr) };
-    // Storing the output drops the future, here on the task's own thread. A panic in
-    // the future's destructor is caught and becomes the output instead.
+    // Storing the output drops the future, here on the task's own thread (the caller
+    // has made the task's id current). A panic in the future's destructor is caught
+    // and becomes the output instead.
     let id = cell.header.id;
     let stored = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: as above.
@@ -288,9 +314,10 @@ unsafe fn shutdown<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) -> bo
     if !header.state.transition_to_shutdown() {
         return false;
     }
-    // We claimed the task (RUNNING set): cancel it here. `complete` needs a run
-    // reference of its own, separate from the caller's.
+    // We claimed the task (RUNNING set): cancel it here, with its id current.
+    // `complete` needs a run reference of its own, separate from the caller's.
     header.state.ref_inc();
+    let _current = super::id::set_current(header.id);
     // SAFETY: we hold RUNNING and the reference just taken.
     let res = unsafe { cancel_future::<F, S>(ptr) };
     // SAFETY: as above.
@@ -355,11 +382,13 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
     let cell = unsafe { cell::<F, S>(ptr) };
     let before = cell.header.state.drop_join_interest();
     if before.has(super::state::COMPLETE) {
-        // The output is ours to drop; a panic in its destructor is the dropper's.
+        // The output is ours to drop, with the task's id current (its destructor may
+        // ask, as in tokio); a panic in its destructor is the dropper's.
         // SAFETY: COMPLETE seen with join interest: the stage is the handle's.
         let out = cell
             .stage
             .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
+        let _current = super::id::set_current(cell.header.id);
         drop(out);
     } else if before.has(JOIN_WAKER) {
         // We cleared JOIN_WAKER before completion: the slot is ours.

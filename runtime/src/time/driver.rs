@@ -221,9 +221,14 @@ crate::loom::thread_local! {
 }
 
 /// Makes `timer` the wheel that timers first polled on this thread register on, and
-/// returns the previous one. The worker loop sets it before running tasks.
+/// returns the previous one. The worker loop sets it before running tasks. While the
+/// thread's thread-locals are being destroyed there is no slot: `timer` is dropped and
+/// `None` returned.
 pub(crate) fn set_current(timer: Option<Arc<TimerShared>>) -> Option<Arc<TimerShared>> {
-    CURRENT.with(|current| current.replace(timer))
+    CURRENT
+        .try_with(|current| current.replace(timer))
+        .ok()
+        .flatten()
 }
 
 /// The wheel set by [`set_current`] on this thread, if any.

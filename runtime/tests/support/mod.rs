@@ -128,7 +128,12 @@ pub struct ExpectedPanic(pub u32);
 const EXPECTED_MESSAGES: &[&str] = &[
     "[expected]",
     "Cannot start a runtime from within a runtime",
-    "`spawn_local` called from outside a worker",
+    "`spawn_local` called from outside of a `task::LocalSet`",
+    "`spawn_local` called in a task a stand-in thread runs",
+    "`EnterGuard` values dropped out of order",
+    "can call blocking only when running on the multi-threaded runtime",
+    "`block_in_place` called on a worker that runs `!Send` tasks",
+    "Can't get a task id when not inside a task",
     "there is no epitome runtime on this thread",
     "`epitome::spawn` called outside of an epitome runtime",
     "`JoinError` reason is not a panic",
