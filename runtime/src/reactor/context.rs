@@ -75,9 +75,7 @@ pub(crate) fn current() -> Option<(usize, Arc<ReactorHandle>)> {
 /// Passes the baton of `io`'s direction `dir` once the current task poll returns, if a
 /// worker runs here; at once otherwise.
 pub(crate) fn defer_baton(io: &Arc<ScheduledIo>, dir: Direction) {
-    let on_worker = WORKER
-        .try_with(|w| w.borrow().is_some())
-        .unwrap_or(false);
+    let on_worker = WORKER.try_with(|w| w.borrow().is_some()).unwrap_or(false);
     if on_worker {
         BATONS.with(|b| b.borrow_mut().push((io.clone(), dir)));
         BATONS_PENDING.with(|p| p.set(true));
