@@ -2,19 +2,49 @@
 //!
 //! [`Async<T>`] registers any fd-backed value with the current worker's reactor and
 //! offers readiness futures, poll functions and retrying helpers, the same way
-//! epitome's own sockets are built.
+//! epitome's own sockets are built (it is epitome's counterpart of tokio's `AsyncFd`).
+//! [`Interest`] names the readiness to wait for, [`Ready`] the readiness found.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::unix::net::UnixStream;
+//!
+//! use epitome_runtime::io::{Async, Interest};
+//!
+//! let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+//! rt.block_on(async {
+//!     let (a, mut b) = UnixStream::pair()?;
+//!     let a = Async::new(a)?;
+//!     b.write_all(b"ping")?;
+//!     // Waits for readability, reads, and clears readiness if the read would block.
+//!     let mut buf = [0; 16];
+//!     let n = a.read_with(|mut s| s.read(&mut buf)).await?;
+//!     assert_eq!(&buf[..n], b"ping");
+//!     let guard = a.ready(Interest::READABLE | Interest::WRITABLE).await?;
+//!     assert!(guard.ready().is_writable());
+//!     Ok::<_, std::io::Error>(())
+//! })?;
+//! # Ok::<_, std::io::Error>(())
+//! ```
 
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
+mod guard;
+mod interest;
+mod ready;
 mod shared;
+mod wait;
 
+pub use guard::{ReadyGuard, TryIoError};
+pub use interest::Interest;
+pub use ready::Ready;
 pub use shared::SharedAsync;
 
 use crate::reactor::registration::Registration;
-use crate::reactor::scheduled_io::{Direction, ReadyEvent};
+use crate::reactor::scheduled_io::Direction;
 
 /// An fd-backed value registered with an epitome reactor.
 ///
@@ -42,26 +72,6 @@ pub struct Async<T: AsFd> {
     io: Option<T>,
     reg: Registration,
 }
-
-/// A direction was found ready. If the operation you then try returns `WouldBlock`,
-/// call [`clear_ready`](Self::clear_ready) (or use [`try_io`](Self::try_io), which
-/// does).
-pub struct ReadyGuard<'a, T: AsFd> {
-    source: &'a Async<T>,
-    event: ReadyEvent,
-}
-
-/// `try_io` found the operation would block (readiness was cleared).
-#[derive(Debug)]
-pub struct TryIoError(());
-
-impl fmt::Display for TryIoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("operation would block")
-    }
-}
-
-impl std::error::Error for TryIoError {}
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
@@ -138,31 +148,32 @@ impl<T: AsFd> Async<T> {
 
     /// Waits until the fd is readable.
     pub async fn readable(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Read, false).await
+        self.ready_dir(Direction::Read, false).await
     }
 
     /// Waits until the fd is readable; one waiting task is woken per event (see the
     /// type docs).
     pub async fn readable_exclusive(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Read, true).await
+        self.ready_dir(Direction::Read, true).await
     }
 
     /// Waits until the fd is writable.
     pub async fn writable(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Write, false).await
+        self.ready_dir(Direction::Write, false).await
     }
 
     /// Waits until the fd is writable; one waiting task is woken per event.
     pub async fn writable_exclusive(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Write, true).await
+        self.ready_dir(Direction::Write, true).await
     }
 
-    async fn ready(&self, dir: Direction, exclusive: bool) -> io::Result<ReadyGuard<'_, T>> {
+    async fn ready_dir(&self, dir: Direction, exclusive: bool) -> io::Result<ReadyGuard<'_, T>> {
         let ready = self.reg.readiness_future(dir, exclusive).await?;
-        Ok(ReadyGuard {
-            source: self,
-            event: ready.event,
-        })
+        let interest = match dir {
+            Direction::Read => Interest::READABLE,
+            Direction::Write => Interest::WRITABLE,
+        };
+        Ok(ReadyGuard::new(self, ready.event, interest))
     }
 
     /// Polls for read readiness (for `AsyncRead`-style code). After `Ready`, if the read
@@ -172,10 +183,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Read)
-            .map_ok(|event| ReadyGuard {
-                source: self,
-                event,
-            })
+            .map_ok(|event| ReadyGuard::new(self, event, Interest::READABLE))
     }
 
     /// Polls for write readiness (see [`poll_readable`](Self::poll_readable)).
@@ -183,10 +191,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Write)
-            .map_ok(|event| ReadyGuard {
-                source: self,
-                event,
-            })
+            .map_ok(|event| ReadyGuard::new(self, event, Interest::WRITABLE))
     }
 
     /// Runs `f` until it does not return `WouldBlock`, waiting for readability between
@@ -255,9 +260,10 @@ impl<T: AsFd> Async<T> {
         self.reg.poll_io(cx, Direction::Write, || f(io))
     }
 
-    /// One attempt at a read-side operation without waiting: on `WouldBlock` read
-    /// readiness is cleared (unless an event arrived meanwhile), so a following
-    /// [`readable`](Self::readable) waits instead of returning at once.
+    /// One attempt at a read-side operation without waiting (and without touching the
+    /// task's cooperative budget): on `WouldBlock` read readiness is cleared (unless an
+    /// event arrived meanwhile), so a following [`readable`](Self::readable) waits
+    /// instead of returning at once.
     pub fn try_read_with<R>(&self, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
         self.try_with(Direction::Read, f)
     }
@@ -282,57 +288,83 @@ impl<T: AsFd> Async<T> {
         self.reg.readiness(Direction::Read).word & crate::reactor::scheduled_io::bits::READY != 0
     }
 
-    /// Whether the write direction is ready right now.
+    /// Whether the write direction is ready right now (no waiting, no budget).
     pub fn is_write_ready(&self) -> bool {
         self.reg.readiness(Direction::Write).word & crate::reactor::scheduled_io::bits::READY != 0
     }
-}
 
-impl<T: AsFd> ReadyGuard<'_, T> {
-    /// The operation returned `WouldBlock`: clear readiness (closed and error states
-    /// included: the operation says they are consumed), unless an event arrived since
-    /// it was observed (then the next wait returns at once).
+    /// Waits until the fd is ready for `interest` (tokio's `AsyncFd::ready`): the guard's
+    /// [`ready`](ReadyGuard::ready) says what was found (for `READABLE | WRITABLE`, both
+    /// directions if both are ready). After a `WouldBlock`, clear it with
+    /// [`clear_ready`](ReadyGuard::clear_ready) or
+    /// [`clear_ready_matching`](ReadyGuard::clear_ready_matching).
+    ///
+    /// Cancel-safe. Urgent data ([`Interest::PRIORITY`]) and errors ([`Interest::ERROR`])
+    /// are found however much ordinary data is waiting.
+    ///
+    /// # Errors
+    ///
+    /// The runtime driving the fd has shut down.
+    pub async fn ready(&self, interest: Interest) -> io::Result<ReadyGuard<'_, T>> {
+        let found = wait::wait(&self.reg, interest).await?;
+        Ok(ReadyGuard::from_found(self, found, interest))
+    }
+
+    /// tokio's name for [`poll_readable`](Self::poll_readable). Unlike tokio, every
+    /// distinct waker polled with is woken by the next event, not only the last one.
     #[inline]
-    pub fn clear_ready(&self) {
-        self.source.reg.clear(self.event);
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
+        self.poll_readable(cx)
     }
 
-    /// The operation took less than it was offered (a short read or write), so the
-    /// socket is drained for now: clear readiness without spending a syscall on the
-    /// `WouldBlock` that would confirm it. Nothing is cleared if the direction is closed
-    /// or errored (end of stream or the error is still to come) or if an event arrived
-    /// since readiness was observed.
+    /// tokio's name for [`poll_writable`](Self::poll_writable).
     #[inline]
-    pub fn clear_drained(&self) {
-        self.source.reg.clear_drained(self.event);
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
+        self.poll_writable(cx)
     }
 
-    /// Keep readiness set (the operation did not exhaust it).
-    pub fn retain_ready(&self) {}
-
-    /// The peer closed this direction (read: end of stream or hang-up; write: hang-up)
-    /// or an error is pending: operations return at once from now on.
-    pub fn is_closed(&self) -> bool {
-        self.event.is_closed()
-    }
-
-    /// Runs `f`; on `WouldBlock` clears readiness and returns `Err(TryIoError)`.
+    /// One attempt at an operation of `interest`, without waiting and without touching
+    /// the task's cooperative budget: runs `f`, and if it returns `WouldBlock`, clears
+    /// the readiness `interest` names (unless an event arrived meanwhile).
+    ///
+    /// Unlike tokio's `AsyncFd::try_io`, `f` runs whatever the remembered readiness
+    /// says: the fd is asked, not the cache, so a try made before the reactor has
+    /// reported anything still finds data that is already there.
     pub fn try_io<R>(
         &self,
+        interest: Interest,
         f: impl FnOnce(&T) -> io::Result<R>,
-    ) -> Result<io::Result<R>, TryIoError> {
-        match f(self.source.get_ref()) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready();
-                Err(TryIoError(()))
-            }
-            res => Ok(res),
+    ) -> io::Result<R> {
+        let seen = wait::snapshot(&self.reg, interest);
+        let res = f(self.get_ref());
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            seen.clear(&self.reg, interest);
         }
+        res
     }
 
-    /// The registered value.
-    pub fn get_ref(&self) -> &T {
-        self.source.get_ref()
+    /// Runs `f` until it does not return `WouldBlock`, waiting for `interest` between
+    /// tries and clearing readiness after each `WouldBlock` (tokio's
+    /// `AsyncFd::async_io`). `Interrupted` is retried.
+    pub async fn async_io<R>(
+        &self,
+        interest: Interest,
+        mut f: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        if interest == Interest::READABLE {
+            return self.read_with(f).await;
+        }
+        if interest == Interest::WRITABLE {
+            return self.write_with(f).await;
+        }
+        loop {
+            let found = wait::wait(&self.reg, interest).await?;
+            match f(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => found.clear(&self.reg, interest),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => return res,
+            }
+        }
     }
 }
 
