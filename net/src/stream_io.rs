@@ -267,17 +267,28 @@ where
 
     // The `try_*` operations ask the socket, never the task's cooperative budget: a
     // task that has spent its budget still reads what is there (tokio's `try_read` is
-    // likewise budget-free). `Interrupted` is retried.
+    // likewise budget-free). `Interrupted` is retried. An empty buffer is `Ok(0)`
+    // without a syscall, as tokio documents it (and as `read` answers): the kernel
+    // says `EAGAIN` to an empty read of a TCP socket with nothing queued.
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         self.try_op(Interest::READABLE, |s| (&mut &*s).read(buf))
     }
 
     pub(crate) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
         self.try_op(Interest::READABLE, |s| (&mut &*s).read_vectored(bufs))
     }
 
     pub(crate) fn try_read_buf<B: BufMut + ?Sized>(&self, buf: &mut B) -> io::Result<usize> {
+        if !buf.has_remaining_mut() {
+            return Ok(0);
+        }
         // SAFETY: `recv(2)` writes only the bytes it received, at the start of the
         // chunk, and reports how many.
         let res = unsafe {
@@ -290,10 +301,16 @@ where
     }
 
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         self.try_op(Interest::WRITABLE, |s| (&mut &*s).write(buf))
     }
 
     pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
         self.try_op(Interest::WRITABLE, |s| (&mut &*s).write_vectored(bufs))
     }
 
