@@ -77,6 +77,28 @@ impl Resolve {
     }
 }
 
+/// Resolves `host` to its socket addresses (tokio's `net::lookup_host`): literal
+/// addresses at once, host names with the system resolver on the blocking pool.
+///
+/// ```
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let addrs: Vec<_> = epitome_net::lookup_host("127.0.0.1:80").await?.collect();
+///     assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The resolver's error (a host name that does not resolve, say).
+pub async fn lookup_host<T: ToSocketAddrs>(
+    host: T,
+) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    Ok(host.to_socket_addrs().resolve().await?.into_iter())
+}
+
 /// Resolves `addr` and runs `f` on each address in turn, returning the first success
 /// or the last error.
 pub(crate) async fn each_addr<A, T, F, Fut>(addr: A, mut f: F) -> io::Result<T>

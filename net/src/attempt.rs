@@ -14,7 +14,12 @@ pub(crate) fn try_op<T: AsFd, R>(
     mut f: impl FnMut(&T) -> io::Result<R>,
 ) -> io::Result<R> {
     loop {
-        match io.try_io(interest, &mut f) {
+        let res = if interest.is_readable() {
+            io.try_read_with(&mut f)
+        } else {
+            io.try_write_with(&mut f)
+        };
+        match res {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             res => return res,
         }

@@ -104,8 +104,9 @@ macro_rules! readiness_methods {
         }
 
         /// Runs `f`, your own non-blocking operation on the socket (through its fd),
-        /// once: if it returns `WouldBlock`, the readiness `interest` names is cleared.
-        /// Budget-free. Unlike tokio, `f` runs whatever the remembered readiness says.
+        /// once, if the stream is ready for `interest` (as far as the reactor has
+        /// reported; if not, `f` is not called and the answer is `WouldBlock`). If `f`
+        /// returns `WouldBlock`, that readiness is cleared. Budget-free.
         ///
         /// `f` must return `WouldBlock` only when the socket said so, or the stream
         /// waits for an event that has already come.

@@ -95,12 +95,15 @@ fn ready_sees_the_peer_close() {
 
         let (x, y) = util::unix_pair();
         drop(x);
-        let r = within(
-            "unix ready",
-            y.ready(Interest::READABLE | Interest::WRITABLE),
-        )
-        .await;
-        let r = r.unwrap();
+        let r = within("unix ready", y.ready(Interest::READABLE))
+            .await
+            .unwrap();
+        assert!(r.is_read_closed(), "{r:?}");
+        // The hang-up closed the write side too.
+        let r = y
+            .ready(Interest::READABLE | Interest::WRITABLE)
+            .await
+            .unwrap();
         assert!(r.is_read_closed() && r.is_write_closed(), "{r:?}");
         assert!(r.is_readable() && r.is_writable(), "{r:?}");
     });
@@ -316,5 +319,28 @@ fn interest_and_ready_values() {
         format!("{:?}", Ready::WRITABLE),
         "Ready { is_readable: false, is_writable: true, is_read_closed: false, \
          is_write_closed: false, is_error: false, is_priority: false }"
+    );
+}
+
+#[test]
+fn a_fresh_pair_is_writable_at_once_and_not_readable() {
+    each_flavor(
+        "a_fresh_pair_is_writable_at_once_and_not_readable",
+        || async {
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            // No reactor turn has happened since `pair()`: writability is assumed.
+            let (a, b) = util::unix_pair();
+            assert!(matches!(a.poll_write_ready(&mut cx), Poll::Ready(Ok(()))));
+            assert!(b.poll_read_ready(&mut cx).is_pending());
+            assert_eq!(a.try_write(b"hi").unwrap(), 2);
+            let (x, y) = UnixDatagram::pair().unwrap();
+            assert!(matches!(x.poll_send_ready(&mut cx), Poll::Ready(Ok(()))));
+            assert!(y.poll_recv_ready(&mut cx).is_pending());
+            assert_eq!(x.try_send(b"d").unwrap(), 1);
+            let mut buf = [0; 2];
+            assert_eq!(within("recv", y.recv(&mut buf)).await.unwrap(), 1);
+            assert_eq!(within("read", b.read(&mut buf)).await.unwrap(), 2);
+        },
     );
 }

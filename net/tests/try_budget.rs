@@ -179,6 +179,7 @@ fn unix_datagram_try_operations_ignore_a_spent_budget() {
             for d in [&b"1"[..], b"22", b"333", b"4444", b"55555"] {
                 a.send(d).await.unwrap();
             }
+            b.readable().await.unwrap();
             let (a, b, bpath) = with_spent_budget(move || {
                 let mut buf = [0; 16];
                 assert_eq!(b.try_recv(&mut buf).unwrap(), 1);

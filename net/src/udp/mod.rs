@@ -68,8 +68,10 @@ impl UdpSocket {
                 Some(Protocol::UDP),
             )?;
             socket.bind(&a.into())?;
+            // Fresh, so its send buffer is empty: writable without waiting for the
+            // reactor's first event (a send that finds otherwise corrects it).
             Ok(UdpSocket {
-                io: Async::new_nonblocking(std::net::UdpSocket::from(socket))?,
+                io: Async::new_writable(std::net::UdpSocket::from(socket))?,
             })
         })
         .await
@@ -357,9 +359,9 @@ impl UdpSocket {
 
     // Your own operations.
 
-    /// Runs `f`, your own non-blocking operation on the socket, once: a `WouldBlock`
-    /// clears the readiness `interest` names. Budget-free; `f` runs whatever the
-    /// remembered readiness says.
+    /// Runs `f`, your own non-blocking operation on the socket, once, if the socket is
+    /// ready for `interest` (else `WouldBlock` without calling it); a `WouldBlock` from
+    /// `f` clears that readiness. Budget-free.
     pub fn try_io<R>(
         &self,
         interest: Interest,

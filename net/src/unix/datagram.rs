@@ -48,18 +48,28 @@ impl UnixDatagram {
 
     /// Binds to `addr` (a path or an abstract address).
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(StdDatagram::bind_addr(addr)?)
+        UnixDatagram::fresh(StdDatagram::bind_addr(addr)?)
     }
 
     /// A socket bound to no address.
     pub fn unbound() -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(StdDatagram::unbound()?)
+        UnixDatagram::fresh(StdDatagram::unbound()?)
     }
 
-    /// A connected pair.
+    /// A connected pair. Both start writable (the first send is tried at once);
+    /// receiving waits for the peer's datagram.
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = StdDatagram::pair()?;
-        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+        Ok((UnixDatagram::fresh(a)?, UnixDatagram::fresh(b)?))
+    }
+
+    /// A socket just made: nothing sent yet, so writable without waiting for the
+    /// reactor's first event (a send that finds otherwise corrects it).
+    fn fresh(socket: StdDatagram) -> io::Result<UnixDatagram> {
+        socket.set_nonblocking(true)?;
+        Ok(UnixDatagram {
+            io: Async::new_writable(socket)?,
+        })
     }
 
     /// Registers a std socket (made non-blocking here).
@@ -269,8 +279,9 @@ impl UnixDatagram {
 
     // Your own operations.
 
-    /// Runs `f`, your own non-blocking operation on the socket, once: a `WouldBlock`
-    /// clears the readiness `interest` names. Budget-free.
+    /// Runs `f`, your own non-blocking operation on the socket, once, if the socket is
+    /// ready for `interest` (else `WouldBlock` without calling it); a `WouldBlock` from
+    /// `f` clears that readiness. Budget-free.
     pub fn try_io<R>(
         &self,
         interest: Interest,

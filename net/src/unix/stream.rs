@@ -91,10 +91,19 @@ impl UnixStream {
         Ok(stream)
     }
 
-    /// A connected pair of streams.
+    /// A connected pair of streams. Both start writable (their buffers are empty), so
+    /// the first write is tried at once; reading waits for the peer's data.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
-        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+        let fresh = |s: std::os::unix::net::UnixStream| -> io::Result<UnixStream> {
+            s.set_nonblocking(true)?;
+            Ok(UnixStream {
+                io: StreamIo {
+                    io: Async::new_writable(s)?,
+                },
+            })
+        };
+        Ok((fresh(a)?, fresh(b)?))
     }
 
     /// Registers a connected std stream (made non-blocking here).

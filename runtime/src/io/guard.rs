@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 
 use super::wait::Found;
 use super::{Async, Interest, Ready};
-use crate::reactor::scheduled_io::ReadyEvent;
+use crate::reactor::scheduled_io::{Direction, ReadyEvent};
 
 /// Readiness was found (tokio's `AsyncFdReadyGuard`). If the operation you then try
 /// returns `WouldBlock`, call [`clear_ready`](Self::clear_ready) (or use
@@ -19,7 +19,16 @@ pub struct ReadyGuard<'a, T: AsFd> {
     source: &'a Async<T>,
     /// The direction that answered (for `readable()`, `poll_readable`, ...: the only one).
     event: ReadyEvent,
-    /// The write direction, when a `ready(READABLE | WRITABLE)` found both.
+    /// What a plain guard does not need: `None` for one direction found for a readable
+    /// or writable interest (every guard of the I/O fast path, which this keeps at
+    /// the size of a reference and an event).
+    extra: Option<Box<Extra>>,
+}
+
+/// The rest of a guard from `ready(interest)` that found both directions, or waited
+/// for urgent data or errors, or had part of its readiness cleared.
+struct Extra {
+    /// The write direction, when both were found.
     other: Option<ReadyEvent>,
     interest: Interest,
     /// Cleared by `clear_ready_matching`, so no longer reported by `ready()`.
@@ -29,13 +38,11 @@ pub struct ReadyGuard<'a, T: AsFd> {
 impl<'a, T: AsFd> ReadyGuard<'a, T> {
     /// A guard for one direction's event (the fast path: no allocation, no lookups).
     #[inline]
-    pub(super) fn new(source: &'a Async<T>, event: ReadyEvent, interest: Interest) -> Self {
+    pub(super) fn new(source: &'a Async<T>, event: ReadyEvent) -> Self {
         ReadyGuard {
             source,
             event,
-            other: None,
-            interest,
-            cleared: Ready::EMPTY,
+            extra: None,
         }
     }
 
@@ -45,12 +52,29 @@ impl<'a, T: AsFd> ReadyGuard<'a, T> {
             (None, Some(w)) => (w, None),
             (None, None) => unreachable!("a wait answers with at least one direction"),
         };
+        // One direction, asked as readable or writable: a plain guard says the same.
+        let plain = other.is_none() && !interest.is_priority() && !interest.is_error();
         ReadyGuard {
             source,
             event,
-            other,
-            interest,
-            cleared: Ready::EMPTY,
+            extra: (!plain).then(|| {
+                Box::new(Extra {
+                    other,
+                    interest,
+                    cleared: Ready::EMPTY,
+                })
+            }),
+        }
+    }
+
+    /// The interest a plain guard answers: its direction's.
+    fn interest(&self) -> Interest {
+        match &self.extra {
+            Some(extra) => extra.interest,
+            None => match self.event.direction {
+                Direction::Read => Interest::READABLE,
+                Direction::Write => Interest::WRITABLE,
+            },
         }
     }
 
@@ -59,10 +83,11 @@ impl<'a, T: AsFd> ReadyGuard<'a, T> {
             read: None,
             write: None,
         };
-        for ev in [Some(self.event), self.other].into_iter().flatten() {
+        let other = self.extra.as_ref().and_then(|e| e.other);
+        for ev in [Some(self.event), other].into_iter().flatten() {
             match ev.direction {
-                crate::reactor::scheduled_io::Direction::Read => found.read = Some(ev),
-                crate::reactor::scheduled_io::Direction::Write => found.write = Some(ev),
+                Direction::Read => found.read = Some(ev),
+                Direction::Write => found.write = Some(ev),
             }
         }
         found
@@ -74,10 +99,11 @@ impl<'a, T: AsFd> ReadyGuard<'a, T> {
     /// `ready(Interest::PRIORITY)` or `ready(Interest::ERROR)` clears only those bits.
     #[inline]
     pub fn clear_ready(&self) {
-        if self.other.is_none() && (self.interest.is_readable() || self.interest.is_writable()) {
-            self.source.reg.clear(self.event);
-        } else {
-            self.found().clear(&self.source.reg, self.interest);
+        match &self.extra {
+            None => {
+                self.source.reg.clear(self.event);
+            }
+            Some(extra) => self.found().clear(&self.source.reg, extra.interest),
         }
     }
 
@@ -87,7 +113,15 @@ impl<'a, T: AsFd> ReadyGuard<'a, T> {
     /// while reading still can.
     pub fn clear_ready_matching(&mut self, ready: Ready) {
         self.found().clear_matching(&self.source.reg, ready);
-        self.cleared |= ready;
+        let interest = self.interest();
+        let extra = self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                other: None,
+                interest,
+                cleared: Ready::EMPTY,
+            })
+        });
+        extra.cleared |= ready;
     }
 
     /// The operation took less than it was offered (a short read or write), so the
@@ -107,7 +141,8 @@ impl<'a, T: AsFd> ReadyGuard<'a, T> {
     /// reports readable and read-closed; an error shows only to an interest that
     /// includes [`Interest::ERROR`]).
     pub fn ready(&self) -> Ready {
-        self.found().ready(self.interest) - self.cleared
+        let cleared = self.extra.as_ref().map_or(Ready::EMPTY, |e| e.cleared);
+        self.found().ready(self.interest()) - cleared
     }
 
     /// The peer closed this direction (read: end of stream or hang-up; write: hang-up)

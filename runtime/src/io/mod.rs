@@ -115,6 +115,16 @@ impl<T: AsFd> Async<T> {
         Ok(this)
     }
 
+    /// Like [`new_nonblocking`](Self::new_nonblocking), and assumes the write direction
+    /// ready: for a fresh socket pair, whose buffers are empty, so the first write is
+    /// tried at once while reading still waits for data.
+    #[track_caller]
+    pub fn new_writable(io: T) -> io::Result<Async<T>> {
+        let this = Async::new_nonblocking(io)?;
+        this.reg.io().assume_ready(Direction::Write);
+        Ok(this)
+    }
+
     /// The inner value.
     pub fn get_ref(&self) -> &T {
         match &self.io {
@@ -169,11 +179,7 @@ impl<T: AsFd> Async<T> {
 
     async fn ready_dir(&self, dir: Direction, exclusive: bool) -> io::Result<ReadyGuard<'_, T>> {
         let ready = self.reg.readiness_future(dir, exclusive).await?;
-        let interest = match dir {
-            Direction::Read => Interest::READABLE,
-            Direction::Write => Interest::WRITABLE,
-        };
-        Ok(ReadyGuard::new(self, ready.event, interest))
+        Ok(ReadyGuard::new(self, ready.event))
     }
 
     /// Polls for read readiness (for `AsyncRead`-style code). After `Ready`, if the read
@@ -183,7 +189,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Read)
-            .map_ok(|event| ReadyGuard::new(self, event, Interest::READABLE))
+            .map_ok(|event| ReadyGuard::new(self, event))
     }
 
     /// Polls for write readiness (see [`poll_readable`](Self::poll_readable)).
@@ -191,7 +197,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Write)
-            .map_ok(|event| ReadyGuard::new(self, event, Interest::WRITABLE))
+            .map_ok(|event| ReadyGuard::new(self, event))
     }
 
     /// Runs `f` until it does not return `WouldBlock`, waiting for readability between
@@ -324,23 +330,65 @@ impl<T: AsFd> Async<T> {
     }
 
     /// One attempt at an operation of `interest`, without waiting and without touching
-    /// the task's cooperative budget: runs `f`, and if it returns `WouldBlock`, clears
-    /// the readiness `interest` names (unless an event arrived meanwhile).
+    /// the task's cooperative budget (tokio's `AsyncFd::try_io`): if the fd is ready for
+    /// `interest` (as far as the reactor has reported), runs `f`, and if `f` returns
+    /// `WouldBlock`, clears that readiness (unless an event arrived meanwhile). If it is
+    /// not ready, `f` is not called and the answer is `WouldBlock`.
     ///
-    /// Unlike tokio's `AsyncFd::try_io`, `f` runs whatever the remembered readiness
-    /// says: the fd is asked, not the cache, so a try made before the reactor has
-    /// reported anything still finds data that is already there.
+    /// [`try_read_with`](Self::try_read_with) and
+    /// [`try_write_with`](Self::try_write_with) run the operation whatever the
+    /// remembered readiness says.
     pub fn try_io<R>(
         &self,
         interest: Interest,
         f: impl FnOnce(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let seen = wait::snapshot(&self.reg, interest);
+        if !seen.answers(interest) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let res = f(self.get_ref());
         if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             seen.clear(&self.reg, interest);
         }
         res
+    }
+
+    /// [`try_io`](Self::try_io) with mutable access to the inner value.
+    pub fn try_io_mut<R>(
+        &mut self,
+        interest: Interest,
+        f: impl FnOnce(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let seen = wait::snapshot(&self.reg, interest);
+        if !seen.answers(interest) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let res = f(self.get_mut());
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            seen.clear(&self.reg, interest);
+        }
+        res
+    }
+
+    /// [`async_io`](Self::async_io) with mutable access to the inner value.
+    pub async fn async_io_mut<R>(
+        &mut self,
+        interest: Interest,
+        mut f: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Async { io, reg } = self;
+        let Some(io) = io else {
+            unreachable!("the inner value is present until into_inner")
+        };
+        loop {
+            let found = wait::wait(reg, interest).await?;
+            match f(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => found.clear(reg, interest),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => return res,
+            }
+        }
     }
 
     /// Runs `f` until it does not return `WouldBlock`, waiting for `interest` between

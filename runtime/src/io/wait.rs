@@ -35,6 +35,18 @@ impl Found {
         if asked.is_empty() { all } else { asked }
     }
 
+    /// Whether the words found answer `interest` (`try_io` calls its closure only then).
+    pub(crate) fn answers(&self, interest: Interest) -> bool {
+        let mut all = Ready::EMPTY;
+        if let Some(ev) = self.read {
+            all |= Ready::from_read_word(ev.word);
+        }
+        if let Some(ev) = self.write {
+            all |= Ready::from_write_word(ev.word);
+        }
+        !(all & Ready::mask_of(interest)).is_empty()
+    }
+
     /// After the operation said `WouldBlock`: clears what was found, unless an event
     /// arrived since. A readable or writable interest clears its whole direction (as
     /// `clear_ready` always has); an interest in urgent data or errors alone clears
