@@ -62,6 +62,30 @@ use crate::reactor::scheduled_io::Direction;
 /// for you. With [`readable`](Self::readable) and friends you get a [`ReadyGuard`]
 /// and clear it yourself after `WouldBlock`.
 ///
+/// # Example
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+///
+/// use epitome_runtime::io::{Async, Interest};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let b = Async::new(b)?;
+///     (&a).write_all(b"hi")?;
+///     let guard = b.ready(Interest::READABLE).await?;
+///     assert!(guard.ready().is_readable());
+///     let mut buf = [0; 8];
+///     // Ready, so the closure runs; a `WouldBlock` from it would clear the readiness.
+///     let n = b.try_io(Interest::READABLE, |s| std::io::Read::read(&mut &*s, &mut buf))?;
+///     assert_eq!(&buf[..n], b"hi");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
 /// # Several tasks on one source
 ///
 /// Waiting is cancel-safe and allocation-free (each waiting future owns its node). The
