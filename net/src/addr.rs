@@ -17,7 +17,36 @@ mod sealed {
 /// system resolver on the runtime's blocking pool, so a slow DNS answer never stalls a
 /// worker.
 ///
+/// It is implemented for what tokio's is: `SocketAddr`, `SocketAddrV4`, `SocketAddrV6`,
+/// `(IpAddr, u16)`, `(Ipv4Addr, u16)`, `(Ipv6Addr, u16)`, `(&str, u16)`,
+/// `(String, u16)`, `str`, `String`, `[SocketAddr]` and arrays of it, and references to
+/// any of them (`&[SocketAddr]`, `&String`, ...).
+///
 /// This trait is sealed: its methods are epitome's own business.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+///
+/// use epitome_net::UdpSocket;
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+///     let ip: IpAddr = Ipv4Addr::LOCALHOST.into();
+///     a.send_to(b"1", (ip, b.local_addr()?.port())).await?;
+///     a.send_to(b"2", format!("127.0.0.1:{}", b.local_addr()?.port())).await?;
+///     let addrs: &[SocketAddr] = &[b.local_addr()?];
+///     a.send_to(b"3", addrs).await?;
+///     let mut buf = [0; 1];
+///     for want in [b"1", b"2", b"3"] {
+///         b.recv(&mut buf).await?;
+///         assert_eq!(&buf, want);
+///     }
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
 pub trait ToSocketAddrs: sealed::Sealed {
     #[doc(hidden)]
     fn to_socket_addrs(&self) -> Resolve;
@@ -46,6 +75,28 @@ impl Resolve {
             }
         }
     }
+}
+
+/// Resolves `host` to its socket addresses (tokio's `net::lookup_host`): literal
+/// addresses at once, host names with the system resolver on the blocking pool.
+///
+/// ```
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let addrs: Vec<_> = epitome_net::lookup_host("127.0.0.1:80").await?.collect();
+///     assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The resolver's error (a host name that does not resolve, say).
+pub async fn lookup_host<T: ToSocketAddrs>(
+    host: T,
+) -> io::Result<impl Iterator<Item = SocketAddr>> {
+    Ok(host.to_socket_addrs().resolve().await?.into_iter())
 }
 
 /// Resolves `addr` and runs `f` on each address in turn, returning the first success

@@ -6,7 +6,7 @@
 /// Implements `futures_io::{AsyncRead, AsyncWrite}` (and, with the `tokio-io` feature,
 /// tokio's) for a stream type, for `&` it, and for its halves.
 macro_rules! stream_impls {
-    ($stream:ident, $read:ident, $write:ident, $owned_read:ident, $owned_write:ident, $reunite:ident) => {
+    ($stream:ident, $read:ident, $write:ident, $owned_read:ident, $owned_write:ident, $reunite:ident, $addr:ty) => {
         /// The read half of a borrowed split ([`split`]($stream::split)).
         #[derive(Debug)]
         pub struct $read<'a>(&'a $stream);
@@ -54,6 +54,8 @@ macro_rules! stream_impls {
         }
 
         impl $read<'_> {
+            crate::split::read_half_methods!(0, $addr);
+
             /// Reads into `buf` (see the stream's `read`).
             pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read(buf).await
@@ -65,6 +67,8 @@ macro_rules! stream_impls {
         }
 
         impl $write<'_> {
+            crate::split::write_half_methods!(0, $addr);
+
             /// Writes from `buf` (see the stream's `write`).
             pub async fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.0.write(buf).await
@@ -76,6 +80,8 @@ macro_rules! stream_impls {
         }
 
         impl $owned_read {
+            crate::split::read_half_methods!(0, $addr);
+
             /// Reads into `buf`.
             pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read(buf).await
@@ -106,6 +112,8 @@ macro_rules! stream_impls {
         }
 
         impl $owned_write {
+            crate::split::write_half_methods!(stream, $addr);
+
             /// Writes from `buf`.
             pub async fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.stream.write(buf).await
@@ -152,6 +160,92 @@ macro_rules! stream_impls {
         crate::split::async_write!(&$stream, $stream, s => *s);
         crate::split::async_write!($write<'_>, $stream, s => s.0);
         crate::split::async_write!($owned_write, $stream, s => &*s.stream);
+    };
+}
+
+/// The read side's readiness and non-waiting methods on a half (tokio's set), through
+/// the stream in field `$f`.
+macro_rules! read_half_methods {
+    ($f:tt, $addr:ty) => {
+        /// Waits until the stream is ready for `interest` (see the stream's `ready`).
+        pub async fn ready(
+            &self,
+            interest: epitome_runtime::io::Interest,
+        ) -> std::io::Result<epitome_runtime::io::Ready> {
+            self.$f.ready(interest).await
+        }
+        /// Waits until the stream is readable (or read-closed).
+        pub async fn readable(&self) -> std::io::Result<()> {
+            self.$f.readable().await
+        }
+        /// One read attempt, no waiting and no budget (see the stream's `try_read`).
+        pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.$f.try_read(buf)
+        }
+        /// One vectored read attempt, no waiting.
+        pub fn try_read_vectored(
+            &self,
+            bufs: &mut [std::io::IoSliceMut<'_>],
+        ) -> std::io::Result<usize> {
+            self.$f.try_read_vectored(bufs)
+        }
+        /// One read attempt into `buf`'s spare capacity, no waiting.
+        pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
+            self.$f.try_read_buf(buf)
+        }
+        /// Reads into `buf`'s spare capacity, waiting for data.
+        pub async fn read_buf<B: bytes::BufMut>(&mut self, buf: &mut B) -> std::io::Result<usize> {
+            self.$f.read_buf(buf).await
+        }
+        /// Polls a peek into `buf`'s spare capacity (see the stream's `poll_peek`).
+        pub fn poll_peek<B: bytes::BufMut>(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut B,
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            self.$f.poll_peek(cx, buf)
+        }
+        crate::split::half_addrs!($f, $addr);
+    };
+}
+
+/// The write side's readiness and non-waiting methods on a half.
+macro_rules! write_half_methods {
+    ($f:tt, $addr:ty) => {
+        /// Waits until the stream is ready for `interest` (see the stream's `ready`).
+        pub async fn ready(
+            &self,
+            interest: epitome_runtime::io::Interest,
+        ) -> std::io::Result<epitome_runtime::io::Ready> {
+            self.$f.ready(interest).await
+        }
+        /// Waits until the stream is writable (or write-closed).
+        pub async fn writable(&self) -> std::io::Result<()> {
+            self.$f.writable().await
+        }
+        /// One write attempt, no waiting and no budget (see the stream's `try_write`).
+        pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+            self.$f.try_write(buf)
+        }
+        /// One vectored write attempt, no waiting.
+        pub fn try_write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+            self.$f.try_write_vectored(bufs)
+        }
+        crate::split::half_addrs!($f, $addr);
+    };
+}
+
+/// `local_addr` and `peer_addr` on a half.
+macro_rules! half_addrs {
+    ($f:tt, $addr:ty) => {
+        /// The stream's local address.
+        pub fn local_addr(&self) -> std::io::Result<$addr> {
+            self.$f.local_addr()
+        }
+        /// The stream's peer address.
+        pub fn peer_addr(&self) -> std::io::Result<$addr> {
+            self.$f.peer_addr()
+        }
     };
 }
 
@@ -283,4 +377,7 @@ macro_rules! async_write {
 
 pub(crate) use async_read;
 pub(crate) use async_write;
+pub(crate) use half_addrs;
+pub(crate) use read_half_methods;
 pub(crate) use stream_impls;
+pub(crate) use write_half_methods;

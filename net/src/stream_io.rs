@@ -12,7 +12,9 @@ use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::task::{Context, Poll, ready};
 
-use epitome_runtime::io::Async;
+use bytes::BufMut;
+use epitome_runtime::io::{Async, Interest, Ready};
+use socket2::SockRef;
 
 /// A connected stream socket registered with a reactor.
 pub(crate) struct StreamIo<T: AsFd> {
@@ -100,7 +102,7 @@ where
     ) -> Poll<io::Result<usize>> {
         // SAFETY: the bytes are only written by `read(2)`, never read, and the caller
         // treats only the `n` bytes reported as initialised.
-        let buf = unsafe { &mut *(buf as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
+        let buf = unsafe { crate::buf::write_only_bytes(buf) };
         self.poll_read(cx, buf)
     }
 
@@ -263,31 +265,125 @@ where
         std::future::poll_fn(|cx| self.poll_peek(cx, buf)).await
     }
 
+    // The `try_*` operations ask the socket, never the task's cooperative budget: a
+    // task that has spent its budget still reads what is there (tokio's `try_read` is
+    // likewise budget-free). `Interrupted` is retried. An empty buffer is `Ok(0)`
+    // without a syscall, as tokio documents it (and as `read` answers): the kernel
+    // says `EAGAIN` to an empty read of a TCP socket with nothing queued.
+
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.try_op(true, |s| (&mut &*s).read(buf))
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.try_op(Interest::READABLE, |s| (&mut &*s).read(buf))
+    }
+
+    pub(crate) fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
+        self.try_op(Interest::READABLE, |s| (&mut &*s).read_vectored(bufs))
+    }
+
+    pub(crate) fn try_read_buf<B: BufMut + ?Sized>(&self, buf: &mut B) -> io::Result<usize> {
+        if !buf.has_remaining_mut() {
+            return Ok(0);
+        }
+        // SAFETY: `recv(2)` writes only the bytes it received, at the start of the
+        // chunk, and reports how many.
+        let res = unsafe {
+            crate::buf::fill(buf, |dst| {
+                self.try_op(Interest::READABLE, |s| SockRef::from(s).recv(&mut *dst))
+                    .map(|n| (n, ()))
+            })
+        };
+        res.map(|(n, ())| n)
     }
 
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.try_op(false, |s| (&mut &*s).write(buf))
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.try_op(Interest::WRITABLE, |s| (&mut &*s).write(buf))
     }
 
-    /// One attempt, no waiting: `WouldBlock` clears readiness (generation-checked).
-    fn try_op<R>(&self, read: bool, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
-        let noop = std::task::Waker::noop();
-        let mut cx = Context::from_waker(noop);
-        let polled = if read {
-            self.io.poll_readable(&mut cx)
-        } else {
-            self.io.poll_writable(&mut cx)
-        };
-        let guard = match polled {
-            Poll::Ready(g) => g?,
-            Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
-        };
-        match guard.try_io(f) {
-            Ok(res) => res,
-            Err(_) => Err(io::ErrorKind::WouldBlock.into()),
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
         }
+        self.try_op(Interest::WRITABLE, |s| (&mut &*s).write_vectored(bufs))
+    }
+
+    fn try_op<R>(&self, interest: Interest, f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        crate::attempt::try_op(&self.io, interest, f)
+    }
+
+    pub(crate) fn try_io<R>(
+        &self,
+        interest: Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io.try_io(interest, |_| f())
+    }
+
+    pub(crate) async fn async_io<R>(
+        &self,
+        interest: Interest,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io.async_io(interest, |_| f()).await
+    }
+
+    pub(crate) fn poll_read_buf<B: BufMut + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        // SAFETY: `read(2)` writes only the bytes it read, at the start of the chunk,
+        // and reports how many.
+        let res = unsafe {
+            crate::buf::poll_fill(buf, |dst| {
+                self.poll_read_uninit(cx, dst).map_ok(|n| (n, ()))
+            })
+        };
+        res.map_ok(|(n, ())| n)
+    }
+
+    pub(crate) fn read_buf<'a, B: BufMut + ?Sized>(
+        &'a self,
+        buf: &'a mut B,
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        std::future::poll_fn(move |cx| self.poll_read_buf(cx, buf))
+    }
+
+    /// Peeks into `buf`'s spare capacity (tokio's `poll_peek`, with any `BufMut`).
+    pub(crate) fn poll_peek_buf<B: BufMut + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        // SAFETY: `recv(2)` with `MSG_PEEK` writes only the bytes it returns, at the
+        // start of the chunk, and reports how many.
+        let res = unsafe {
+            crate::buf::poll_fill(buf, |dst| {
+                self.io
+                    .poll_read_with(cx, |s| SockRef::from(s).peek(&mut *dst))
+                    .map_ok(|n| (n, ()))
+            })
+        };
+        res.map_ok(|(n, ())| n)
+    }
+
+    pub(crate) async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        self.io.ready(interest).await.map(|g| g.ready())
+    }
+
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_readable(cx).map_ok(drop)
+    }
+
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_writable(cx).map_ok(drop)
     }
 
     pub(crate) async fn readable(&self) -> io::Result<()> {

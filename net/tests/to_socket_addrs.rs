@@ -121,3 +121,33 @@ fn unspecified_address_binds_everywhere() {
         connect_through(&l, (Ipv4Addr::LOCALHOST, port), "loopback to 0.0.0.0").await;
     });
 }
+
+#[test]
+fn lookup_host_resolves_literals_and_names() {
+    each_flavor("lookup_host_resolves_literals_and_names", || async {
+        let got: Vec<SocketAddr> = epitome_net::lookup_host("127.0.0.1:7")
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(got, ["127.0.0.1:7".parse::<SocketAddr>().unwrap()]);
+        let got: Vec<SocketAddr> = epitome_net::lookup_host((Ipv4Addr::LOCALHOST, 9))
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(got, [SocketAddr::from((Ipv4Addr::LOCALHOST, 9))]);
+        // A host name goes to the system resolver (off the worker); localhost resolves.
+        let got: Vec<SocketAddr> =
+            within("lookup localhost", epitome_net::lookup_host("localhost:5"))
+                .await
+                .unwrap()
+                .collect();
+        assert!(!got.is_empty() && got.iter().all(|a| a.port() == 5 && a.ip().is_loopback()));
+        // No port: the resolver's error, not a panic.
+        let res = within(
+            "lookup without a port",
+            epitome_net::lookup_host("localhost"),
+        )
+        .await;
+        assert!(res.is_err());
+    });
+}

@@ -24,6 +24,26 @@ const BACKOFF_MAX: Duration = Duration::from_millis(100);
 
 /// A TCP listening socket.
 ///
+/// ```
+/// use epitome_net::{TcpListener, TcpStream};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_multi_reactor().reactors(2).build()?;
+/// rt.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr()?;
+///     let server = epitome_runtime::spawn(async move {
+///         let (stream, _peer) = listener.accept().await?;
+///         stream.write_all(b"hi").await
+///     });
+///     let client = TcpStream::connect(addr).await?;
+///     let mut buf = [0; 2];
+///     client.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     server.await.map_err(std::io::Error::other)?
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
 /// `accept` takes `&self`, so an `Arc<TcpListener>` can be accepted on from many tasks
 /// and many workers at once. Each worker that accepts registers the listener in its own
 /// `EventPoll` with `EPOLLEXCLUSIVE`, and within a worker the accepting tasks are
@@ -105,6 +125,29 @@ impl TcpListener {
                 SockRef::from(l).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
             })
             .await;
+        self.accepted(res)
+    }
+
+    /// Polls for a connection (tokio's `poll_accept`), for hand-written futures and
+    /// streams. Spends a unit of the task's cooperative budget when it accepts.
+    ///
+    /// A polling task waits behind the tasks in [`accept`](Self::accept) (those take
+    /// the connections one each, wherever they run) and is woken by a connection that
+    /// none of them waits for. After running out of fds it does not pause as `accept`
+    /// does: a poller that retries at once should pause itself (the errors are counted
+    /// in [`resource_errors`](Self::resource_errors) all the same).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let res = std::task::ready!(self.io.poll_read_with(cx, |l| {
+            SockRef::from(l).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+        }));
+        Poll::Ready(self.accepted(res))
+    }
+
+    /// Turns an `accept4` result into a stream, keeping the backoff state.
+    fn accepted(
+        &self,
+        res: io::Result<(socket2::Socket, socket2::SockAddr)>,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
         match res {
             Ok((socket, addr)) => {
                 self.backoff.lock().unwrap_or_else(|e| e.into_inner()).until = None;

@@ -15,6 +15,23 @@ use crate::tcp::TcpSocket;
 
 /// A TCP connection.
 ///
+/// ```
+/// use epitome_net::{TcpListener, TcpStream};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _peer) = listener.accept().await?;
+///     client.write_all(b"hello").await?;
+///     let mut buf = [0; 5];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hello");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
 /// Reads and writes take `&self`, so a stream can be shared (`&TcpStream` also
 /// implements the I/O traits) and split without locks. Every operation waits for the
 /// socket's readiness in the reactor of the worker that created the stream.
@@ -37,7 +54,8 @@ crate::split::stream_impls!(
     WriteHalf,
     OwnedReadHalf,
     OwnedWriteHalf,
-    ReuniteError
+    ReuniteError,
+    std::net::SocketAddr
 );
 
 impl TcpStream {
@@ -161,15 +179,7 @@ impl TcpStream {
         self.io.peek(buf)
     }
 
-    /// One read attempt without waiting: `WouldBlock` if nothing is there.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_read(buf)
-    }
-
-    /// One write attempt without waiting: `WouldBlock` if the send buffer is full.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_write(buf)
-    }
+    crate::stream_api::readiness_methods!();
 
     /// Waits until the socket is readable (or closed).
     pub async fn readable(&self) -> io::Result<()> {
@@ -198,13 +208,35 @@ impl TcpStream {
     }
 
     /// Sets `SO_LINGER`: with `Some(Duration::ZERO)` a close resets the connection.
+    ///
+    /// A non-zero linger makes the close of the socket (when the stream is dropped)
+    /// block the worker thread until the data is sent or the time runs out; tokio
+    /// deprecates this method for that reason. epitome keeps it undeprecated (existing
+    /// code uses it for the zero case); prefer [`set_zero_linger`](Self::set_zero_linger).
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         SockRef::from(self).set_linger(linger)
+    }
+
+    /// Sets a zero `SO_LINGER`: closing the stream then aborts the connection (the peer
+    /// gets a reset, unsent data is dropped, no `TIME_WAIT`). Never blocks.
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        SockRef::from(self).set_linger(Some(Duration::ZERO))
     }
 
     /// The `SO_LINGER` setting.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
         SockRef::from(self).linger()
+    }
+
+    /// Sets `TCP_QUICKACK` (send ACKs at once rather than delayed; the kernel may turn
+    /// it off again by itself, as `tcp(7)` says).
+    pub fn set_quickack(&self, quickack: bool) -> io::Result<()> {
+        SockRef::from(self).set_tcp_quickack(quickack)
+    }
+
+    /// Whether `TCP_QUICKACK` is set.
+    pub fn quickack(&self) -> io::Result<bool> {
+        SockRef::from(self).tcp_quickack()
     }
 
     /// Sets the IP time-to-live.

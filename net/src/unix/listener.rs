@@ -15,14 +15,34 @@ use crate::addr::BoxFuture;
 
 /// A Unix domain listening socket; like [`TcpListener`](crate::TcpListener), `accept`
 /// takes `&self` and wakes one waiting task (and one worker) per connection.
+///
+/// ```
+/// use epitome_net::{UnixListener, UnixStream};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     // A leading NUL names an abstract address: no file to clean up.
+///     let name = format!("\0epitome-doc-listener-{}", std::process::id());
+///     let listener = UnixListener::bind(&name)?;
+///     let client = UnixStream::connect(&name).await?;
+///     let (server, _peer) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
 pub struct UnixListener {
     io: SharedAsync<std::os::unix::net::UnixListener>,
 }
 
 impl UnixListener {
-    /// Binds to `path` and listens.
+    /// Binds to `path` and listens. A path whose first byte is NUL (`"\0name"`) is an
+    /// abstract address, as in [`bind_addr`](Self::bind_addr).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+        UnixListener::bind_addr(&super::path_addr(path.as_ref())?)
     }
 
     /// Binds to `addr` (a path or an abstract address) and listens.
@@ -48,6 +68,15 @@ impl UnixListener {
         let (stream, addr) = self.io.read_with_exclusive(|l| l.accept()).await?;
         stream.set_nonblocking(true)?;
         Ok((UnixStream::from_ready(stream)?, addr))
+    }
+
+    /// Polls for a connection (tokio's `poll_accept`). As for
+    /// [`TcpListener::poll_accept`](crate::TcpListener::poll_accept), polling tasks
+    /// wait behind the tasks in [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        let (stream, addr) = std::task::ready!(self.io.poll_read_with(cx, |l| l.accept()))?;
+        stream.set_nonblocking(true)?;
+        Poll::Ready(Ok((UnixStream::from_ready(stream)?, addr)))
     }
 
     /// The accepted connections as a stream.

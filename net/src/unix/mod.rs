@@ -12,6 +12,8 @@ pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, UnixStre
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// The socket2 form of a std Unix address (path or abstract; unnamed has no form).
 pub(crate) fn to_sockaddr(addr: &SocketAddr) -> io::Result<socket2::SockAddr> {
@@ -29,6 +31,16 @@ pub(crate) fn to_sockaddr(addr: &SocketAddr) -> io::Result<socket2::SockAddr> {
         io::ErrorKind::InvalidInput,
         "an unnamed Unix address cannot be connected or bound to",
     ))
+}
+
+/// The address a path names: a path whose first byte is NUL (`"\0name"`) is the
+/// abstract address `name` (Linux), as the kernel and tokio read it; any other path is
+/// a filesystem path.
+pub(crate) fn path_addr(path: &Path) -> io::Result<SocketAddr> {
+    match path.as_os_str().as_bytes().split_first() {
+        Some((0, name)) => SocketAddr::from_abstract_name(name),
+        _ => SocketAddr::from_pathname(path),
+    }
 }
 
 /// A std Unix address for an abstract name.

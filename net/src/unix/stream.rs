@@ -14,7 +14,26 @@ use super::SocketAddr;
 use crate::stream_io::StreamIo;
 
 /// A connected Unix domain stream socket. Same shape as [`TcpStream`](crate::TcpStream):
-/// reads and writes through `&self`, split halves, the I/O traits.
+/// reads and writes through `&self`, split halves, the I/O traits. A path whose first
+/// byte is NUL (`"\0name"`) is an abstract address.
+///
+/// ```
+/// use epitome_net::UnixStream;
+/// use epitome_runtime::io::Interest;
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     a.write_all(b"ping").await?;
+///     let ready = b.ready(Interest::READABLE).await?;
+///     assert!(ready.is_readable());
+///     let mut buf = Vec::with_capacity(16);
+///     let n = b.try_read_buf(&mut buf)?;
+///     assert_eq!((n, &buf[..]), (4, &b"ping"[..]));
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
 pub struct UnixStream {
     pub(crate) io: StreamIo<std::os::unix::net::UnixStream>,
 }
@@ -25,13 +44,16 @@ crate::split::stream_impls!(
     WriteHalf,
     OwnedReadHalf,
     OwnedWriteHalf,
-    ReuniteError
+    ReuniteError,
+    super::SocketAddr
 );
 
 impl UnixStream {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`. A path whose first byte is NUL (`"\0name"`) is
+    /// an abstract address, as in [`connect_addr`](Self::connect_addr).
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        UnixStream::connect_sockaddr(socket2::SockAddr::unix(path)?).await
+        let addr = super::path_addr(path.as_ref())?;
+        UnixStream::connect_sockaddr(super::to_sockaddr(&addr)?).await
     }
 
     /// Connects to `addr` (a path or an abstract address).
@@ -69,10 +91,19 @@ impl UnixStream {
         Ok(stream)
     }
 
-    /// A connected pair of streams.
+    /// A connected pair of streams. Both start writable (their buffers are empty), so
+    /// the first write is tried at once; reading waits for the peer's data.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
-        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+        let fresh = |s: std::os::unix::net::UnixStream| -> io::Result<UnixStream> {
+            s.set_nonblocking(true)?;
+            Ok(UnixStream {
+                io: StreamIo {
+                    io: Async::new_writable(s)?,
+                },
+            })
+        };
+        Ok((fresh(a)?, fresh(b)?))
     }
 
     /// Registers a connected std stream (made non-blocking here).
@@ -170,15 +201,7 @@ impl UnixStream {
         self.io.peek(buf)
     }
 
-    /// One read attempt without waiting.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_read(buf)
-    }
-
-    /// One write attempt without waiting.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_write(buf)
-    }
+    crate::stream_api::readiness_methods!();
 
     /// Waits until readable.
     pub async fn readable(&self) -> io::Result<()> {

@@ -2,19 +2,49 @@
 //!
 //! [`Async<T>`] registers any fd-backed value with the current worker's reactor and
 //! offers readiness futures, poll functions and retrying helpers, the same way
-//! epitome's own sockets are built.
+//! epitome's own sockets are built (it is epitome's counterpart of tokio's `AsyncFd`).
+//! [`Interest`] names the readiness to wait for, [`Ready`] the readiness found.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::unix::net::UnixStream;
+//!
+//! use epitome_runtime::io::{Async, Interest};
+//!
+//! let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+//! rt.block_on(async {
+//!     let (a, mut b) = UnixStream::pair()?;
+//!     let a = Async::new(a)?;
+//!     b.write_all(b"ping")?;
+//!     // Waits for readability, reads, and clears readiness if the read would block.
+//!     let mut buf = [0; 16];
+//!     let n = a.read_with(|mut s| s.read(&mut buf)).await?;
+//!     assert_eq!(&buf[..n], b"ping");
+//!     let guard = a.ready(Interest::READABLE | Interest::WRITABLE).await?;
+//!     assert!(guard.ready().is_writable());
+//!     Ok::<_, std::io::Error>(())
+//! })?;
+//! # Ok::<_, std::io::Error>(())
+//! ```
 
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::task::{Context, Poll};
 
+mod guard;
+mod interest;
+mod ready;
 mod shared;
+mod wait;
 
+pub use guard::{ReadyGuard, TryIoError};
+pub use interest::Interest;
+pub use ready::Ready;
 pub use shared::SharedAsync;
 
 use crate::reactor::registration::Registration;
-use crate::reactor::scheduled_io::{Direction, ReadyEvent};
+use crate::reactor::scheduled_io::Direction;
 
 /// An fd-backed value registered with an epitome reactor.
 ///
@@ -32,6 +62,30 @@ use crate::reactor::scheduled_io::{Direction, ReadyEvent};
 /// for you. With [`readable`](Self::readable) and friends you get a [`ReadyGuard`]
 /// and clear it yourself after `WouldBlock`.
 ///
+/// # Example
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+///
+/// use epitome_runtime::io::{Async, Interest};
+///
+/// let rt = epitome_runtime::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let b = Async::new(b)?;
+///     (&a).write_all(b"hi")?;
+///     let guard = b.ready(Interest::READABLE).await?;
+///     assert!(guard.ready().is_readable());
+///     let mut buf = [0; 8];
+///     // Ready, so the closure runs; a `WouldBlock` from it would clear the readiness.
+///     let n = b.try_io(Interest::READABLE, |s| std::io::Read::read(&mut &*s, &mut buf))?;
+///     assert_eq!(&buf[..n], b"hi");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+///
 /// # Several tasks on one source
 ///
 /// Waiting is cancel-safe and allocation-free (each waiting future owns its node). The
@@ -42,26 +96,6 @@ pub struct Async<T: AsFd> {
     io: Option<T>,
     reg: Registration,
 }
-
-/// A direction was found ready. If the operation you then try returns `WouldBlock`,
-/// call [`clear_ready`](Self::clear_ready) (or use [`try_io`](Self::try_io), which
-/// does).
-pub struct ReadyGuard<'a, T: AsFd> {
-    source: &'a Async<T>,
-    event: ReadyEvent,
-}
-
-/// `try_io` found the operation would block (readiness was cleared).
-#[derive(Debug)]
-pub struct TryIoError(());
-
-impl fmt::Display for TryIoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("operation would block")
-    }
-}
-
-impl std::error::Error for TryIoError {}
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
@@ -112,6 +146,16 @@ impl<T: AsFd> Async<T> {
         Ok(Async { io: Some(io), reg })
     }
 
+    /// Like [`new_nonblocking`](Self::new_nonblocking), and assumes the write direction
+    /// ready: for a fresh socket pair, whose buffers are empty, so the first write is
+    /// tried at once while reading still waits for data.
+    #[track_caller]
+    pub fn new_writable(io: T) -> io::Result<Async<T>> {
+        let this = Async::new_nonblocking(io)?;
+        this.reg.io().assume_ready(Direction::Write);
+        Ok(this)
+    }
+
     /// The inner value.
     pub fn get_ref(&self) -> &T {
         match &self.io {
@@ -145,31 +189,28 @@ impl<T: AsFd> Async<T> {
 
     /// Waits until the fd is readable.
     pub async fn readable(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Read, false).await
+        self.ready_dir(Direction::Read, false).await
     }
 
     /// Waits until the fd is readable; one waiting task is woken per event (see the
     /// type docs).
     pub async fn readable_exclusive(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Read, true).await
+        self.ready_dir(Direction::Read, true).await
     }
 
     /// Waits until the fd is writable.
     pub async fn writable(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Write, false).await
+        self.ready_dir(Direction::Write, false).await
     }
 
     /// Waits until the fd is writable; one waiting task is woken per event.
     pub async fn writable_exclusive(&self) -> io::Result<ReadyGuard<'_, T>> {
-        self.ready(Direction::Write, true).await
+        self.ready_dir(Direction::Write, true).await
     }
 
-    async fn ready(&self, dir: Direction, exclusive: bool) -> io::Result<ReadyGuard<'_, T>> {
+    async fn ready_dir(&self, dir: Direction, exclusive: bool) -> io::Result<ReadyGuard<'_, T>> {
         let ready = self.reg.readiness_future(dir, exclusive).await?;
-        Ok(ReadyGuard {
-            source: self,
-            event: ready.event,
-        })
+        Ok(ReadyGuard::new(self, ready.event))
     }
 
     /// Polls for read readiness (for `AsyncRead`-style code). After `Ready`, if the read
@@ -179,10 +220,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Read)
-            .map_ok(|event| ReadyGuard {
-                source: self,
-                event,
-            })
+            .map_ok(|event| ReadyGuard::new(self, event))
     }
 
     /// Polls for write readiness (see [`poll_readable`](Self::poll_readable)).
@@ -190,10 +228,7 @@ impl<T: AsFd> Async<T> {
     pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
         self.reg
             .poll_ready(cx, Direction::Write)
-            .map_ok(|event| ReadyGuard {
-                source: self,
-                event,
-            })
+            .map_ok(|event| ReadyGuard::new(self, event))
     }
 
     /// Runs `f` until it does not return `WouldBlock`, waiting for readability between
@@ -262,9 +297,10 @@ impl<T: AsFd> Async<T> {
         self.reg.poll_io(cx, Direction::Write, || f(io))
     }
 
-    /// One attempt at a read-side operation without waiting: on `WouldBlock` read
-    /// readiness is cleared (unless an event arrived meanwhile), so a following
-    /// [`readable`](Self::readable) waits instead of returning at once.
+    /// One attempt at a read-side operation without waiting (and without touching the
+    /// task's cooperative budget): on `WouldBlock` read readiness is cleared (unless an
+    /// event arrived meanwhile), so a following [`readable`](Self::readable) waits
+    /// instead of returning at once.
     pub fn try_read_with<R>(&self, f: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
         self.try_with(Direction::Read, f)
     }
@@ -289,57 +325,125 @@ impl<T: AsFd> Async<T> {
         self.reg.readiness(Direction::Read).word & crate::reactor::scheduled_io::bits::READY != 0
     }
 
-    /// Whether the write direction is ready right now.
+    /// Whether the write direction is ready right now (no waiting, no budget).
     pub fn is_write_ready(&self) -> bool {
         self.reg.readiness(Direction::Write).word & crate::reactor::scheduled_io::bits::READY != 0
     }
-}
 
-impl<T: AsFd> ReadyGuard<'_, T> {
-    /// The operation returned `WouldBlock`: clear readiness (closed and error states
-    /// included: the operation says they are consumed), unless an event arrived since
-    /// it was observed (then the next wait returns at once).
+    /// Waits until the fd is ready for `interest` (tokio's `AsyncFd::ready`): the guard's
+    /// [`ready`](ReadyGuard::ready) says what was found (for `READABLE | WRITABLE`, both
+    /// directions if both are ready). After a `WouldBlock`, clear it with
+    /// [`clear_ready`](ReadyGuard::clear_ready) or
+    /// [`clear_ready_matching`](ReadyGuard::clear_ready_matching).
+    ///
+    /// Cancel-safe. Urgent data ([`Interest::PRIORITY`]) and errors ([`Interest::ERROR`])
+    /// are found however much ordinary data is waiting.
+    ///
+    /// # Errors
+    ///
+    /// The runtime driving the fd has shut down.
+    pub async fn ready(&self, interest: Interest) -> io::Result<ReadyGuard<'_, T>> {
+        let found = wait::wait(&self.reg, interest).await?;
+        Ok(ReadyGuard::from_found(self, found, interest))
+    }
+
+    /// tokio's name for [`poll_readable`](Self::poll_readable). Unlike tokio, every
+    /// distinct waker polled with is woken by the next event, not only the last one.
     #[inline]
-    pub fn clear_ready(&self) {
-        self.source.reg.clear(self.event);
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
+        self.poll_readable(cx)
     }
 
-    /// The operation took less than it was offered (a short read or write), so the
-    /// socket is drained for now: clear readiness without spending a syscall on the
-    /// `WouldBlock` that would confirm it. Nothing is cleared if the direction is closed
-    /// or errored (end of stream or the error is still to come) or if an event arrived
-    /// since readiness was observed.
+    /// tokio's name for [`poll_writable`](Self::poll_writable).
     #[inline]
-    pub fn clear_drained(&self) {
-        self.source.reg.clear_drained(self.event);
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard<'_, T>>> {
+        self.poll_writable(cx)
     }
 
-    /// Keep readiness set (the operation did not exhaust it).
-    pub fn retain_ready(&self) {}
-
-    /// The peer closed this direction (read: end of stream or hang-up; write: hang-up)
-    /// or an error is pending: operations return at once from now on.
-    pub fn is_closed(&self) -> bool {
-        self.event.is_closed()
-    }
-
-    /// Runs `f`; on `WouldBlock` clears readiness and returns `Err(TryIoError)`.
+    /// One attempt at an operation of `interest`, without waiting and without touching
+    /// the task's cooperative budget (tokio's `AsyncFd::try_io`): if the fd is ready for
+    /// `interest` (as far as the reactor has reported), runs `f`, and if `f` returns
+    /// `WouldBlock`, clears that readiness (unless an event arrived meanwhile). If it is
+    /// not ready, `f` is not called and the answer is `WouldBlock`.
+    ///
+    /// [`try_read_with`](Self::try_read_with) and
+    /// [`try_write_with`](Self::try_write_with) run the operation whatever the
+    /// remembered readiness says.
     pub fn try_io<R>(
         &self,
+        interest: Interest,
         f: impl FnOnce(&T) -> io::Result<R>,
-    ) -> Result<io::Result<R>, TryIoError> {
-        match f(self.source.get_ref()) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.clear_ready();
-                Err(TryIoError(()))
+    ) -> io::Result<R> {
+        let seen = wait::snapshot(&self.reg, interest);
+        if !seen.answers(interest) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let res = f(self.get_ref());
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            seen.clear(&self.reg, interest);
+        }
+        res
+    }
+
+    /// [`try_io`](Self::try_io) with mutable access to the inner value.
+    pub fn try_io_mut<R>(
+        &mut self,
+        interest: Interest,
+        f: impl FnOnce(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let seen = wait::snapshot(&self.reg, interest);
+        if !seen.answers(interest) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let res = f(self.get_mut());
+        if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            seen.clear(&self.reg, interest);
+        }
+        res
+    }
+
+    /// [`async_io`](Self::async_io) with mutable access to the inner value.
+    pub async fn async_io_mut<R>(
+        &mut self,
+        interest: Interest,
+        mut f: impl FnMut(&mut T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Async { io, reg } = self;
+        let Some(io) = io else {
+            unreachable!("the inner value is present until into_inner")
+        };
+        loop {
+            let found = wait::wait(reg, interest).await?;
+            match f(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => found.clear(reg, interest),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => return res,
             }
-            res => Ok(res),
         }
     }
 
-    /// The registered value.
-    pub fn get_ref(&self) -> &T {
-        self.source.get_ref()
+    /// Runs `f` until it does not return `WouldBlock`, waiting for `interest` between
+    /// tries and clearing readiness after each `WouldBlock` (tokio's
+    /// `AsyncFd::async_io`). `Interrupted` is retried.
+    pub async fn async_io<R>(
+        &self,
+        interest: Interest,
+        mut f: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        if interest == Interest::READABLE {
+            return self.read_with(f).await;
+        }
+        if interest == Interest::WRITABLE {
+            return self.write_with(f).await;
+        }
+        loop {
+            let found = wait::wait(&self.reg, interest).await?;
+            match f(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => found.clear(&self.reg, interest),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => return res,
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::pin;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::Mutex;
@@ -35,11 +35,15 @@ struct Inner {
     fd: RawFd,
     /// One registration per worker index that has used the fd.
     regs: Mutex<Vec<Option<Arc<Registration>>>>,
+    /// Tasks waiting in [`SharedAsync::poll_read_with`] (a `poll_accept`), on any
+    /// worker: woken by an event that finds no exclusive waiter anywhere.
+    pollers: Mutex<Vec<Waker>>,
 }
 
 impl Inner {
     /// A read event reached worker `from`'s registration with nobody waiting there:
-    /// give it to the next worker (round-robin from `from`) that has a waiter.
+    /// give it to the next worker (round-robin from `from`) that has a waiter, or else
+    /// to the tasks polling.
     fn hand_on(&self, from: usize) {
         let target = {
             let regs = self.regs.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,8 +53,22 @@ impl Inner {
                 .filter_map(|j| regs[j].clone())
                 .find(|r| r.io().has_exclusive_waiter(Direction::Read))
         };
-        if let Some(reg) = target {
-            reg.io().hand_event(Direction::Read);
+        match target {
+            Some(reg) => reg.io().hand_event(Direction::Read),
+            None => {
+                let pollers =
+                    std::mem::take(&mut *self.pollers.lock().unwrap_or_else(|e| e.into_inner()));
+                for w in pollers {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    fn add_poller(&self, waker: &Waker) {
+        let mut pollers = self.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        if !pollers.iter().any(|w| w.will_wake(waker)) {
+            pollers.push(waker.clone());
         }
     }
 }
@@ -65,6 +83,7 @@ impl<T: AsFd> SharedAsync<T> {
             inner: Arc::new(Inner {
                 fd,
                 regs: Mutex::new(Vec::new()),
+                pollers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -150,6 +169,50 @@ impl<T: AsFd> SharedAsync<T> {
                         reg.defer_baton(Direction::Read);
                     }
                     return res;
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsFd> SharedAsync<T> {
+    /// The poll form of [`read_with_exclusive`](Self::read_with_exclusive), for
+    /// `poll_accept`: tries `f` (non-blocking) and, if it would block, returns `Pending`
+    /// with the task's waker kept until a read event finds no exclusive waiter on any
+    /// worker (polling tasks come after the `read_with_exclusive` waiters, which take
+    /// their events one each). Spends a unit of the task's cooperative budget when it
+    /// completes.
+    pub fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        // Registering makes events reach this fd's hook (on this worker at least).
+        let reg = match self.registration() {
+            Ok(reg) => reg,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if reg.is_shut_down() {
+            return Poll::Ready(Err(super::wait::gone()));
+        }
+        let coop = std::task::ready!(crate::coop::poll_proceed(cx));
+        let mut waiting = false;
+        loop {
+            match f(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if waiting {
+                        return Poll::Pending;
+                    }
+                    // Keep the waker, then try once more: an event between the first
+                    // try and the keeping finds the waker, or the second try finds the
+                    // connection.
+                    self.inner.add_poller(cx.waker());
+                    waiting = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                res => {
+                    coop.made_progress();
+                    return Poll::Ready(res);
                 }
             }
         }

@@ -290,6 +290,12 @@ impl Registration {
             }
         }
     }
+
+    /// Whether the runtime that drives this registration has shut down (no event will
+    /// come any more).
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.handle.is_shut_down()
+    }
 }
 
 /// The reactor of this thread's worker (with the worker's index), or, on a thread in a

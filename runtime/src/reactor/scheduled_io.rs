@@ -736,6 +736,28 @@ impl ScheduledIo {
             hook();
         }
     }
+
+    /// Clears only the bits `mask` of `seen`'s direction, unless an event arrived since
+    /// `seen` (`io::ReadyGuard::clear_ready_matching`: a caller that consumed urgent data
+    /// leaves ordinary readability set).
+    pub fn clear_matching(&self, seen: ReadyEvent, mask: u64) -> bool {
+        let mask = mask & bits::MASK;
+        self.word(seen.direction)
+            .compare_exchange(
+                seen.word,
+                seen.word & !mask,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Stores `waker` in `dir`'s fast-path slot whatever the readiness, so the next event
+    /// of `dir` wakes it: for a waiter that wants one bit (urgent data, an error) while
+    /// the direction is ready for other reasons.
+    pub fn register_waker(&self, dir: Direction, waker: &Waker) {
+        let _ = self.register_slot(dir, waker);
+    }
 }
 
 #[cfg(all(test, not(epitome_loom)))]
