@@ -129,7 +129,7 @@ pub(crate) async fn wait(reg: &Registration, interest: Interest) -> io::Result<F
                 if attempt == 0 {
                     // Register, then look again: an event between the first look and the
                     // registration is seen by the second.
-                    reg.io().register_waker(Direction::Read, cx.waker());
+                    reg.park_waker(Direction::Read, cx.waker())?;
                 }
             }
         }

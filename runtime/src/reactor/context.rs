@@ -24,6 +24,9 @@ use crate::loom::sync::Arc;
 pub(crate) trait PickReactor: Send + Sync {
     /// The worker's index in its runtime, and its reactor.
     fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>);
+
+    /// Whether the runtime has shut down.
+    fn is_shut_down(&self) -> bool;
 }
 
 /// The worker that runs on this thread: its index in its runtime, and its reactor.
@@ -56,6 +59,11 @@ pub(crate) fn set_runtime(
     runtime: Option<OsArc<dyn PickReactor>>,
 ) -> Option<OsArc<dyn PickReactor>> {
     RUNTIME.try_with(|r| r.replace(runtime)).ok().flatten()
+}
+
+/// The runtime this thread is in, as the reactor sees it.
+pub(crate) fn current_runtime() -> Option<OsArc<dyn PickReactor>> {
+    RUNTIME.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
 /// This thread's reactor, with its worker's index: the worker's own, or one the

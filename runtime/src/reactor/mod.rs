@@ -4,10 +4,12 @@
 //! A turn is the user-space counterpart of the kernel's `ep_poll_callback` path: it
 //! takes the events its `EventPoll` reports and, for each, records readiness on the
 //! source and wakes the source's waiters ([`scheduled_io`]). Sources are registered
-//! edge-triggered for reading; writing is added to the mask (one `modify`) the first
-//! time a task has to wait to write, so a source whose writes never block (most
-//! request / response connections) is not reported for every event with its send
-//! buffer's space, which it never needed to hear about.
+//! edge-triggered, for reading and writing. A connection registered by its first wait
+//! (an accepted socket, assumed writable) is registered for reading only; writing is
+//! added to its mask (one `modify`) the first time a task has to wait to write, so a
+//! connection whose writes never block (most request / response connections) is not
+//! reported for every event with its send buffer's space, which it never needed to
+//! hear about.
 
 pub(crate) mod context;
 pub(crate) mod registration;
@@ -84,7 +86,7 @@ impl ReactorHandle {
     /// the eventpoll item holds too until [`deregister`](Self::deregister).
     pub(crate) fn register(&self, fd: RawFd, interest: Interest) -> io::Result<Arc<ScheduledIo>> {
         let (mask, hook) = match interest {
-            Interest::Source => (SOURCE_EVENTS, None),
+            Interest::Source => (SOURCE_WRITE_EVENTS, None),
             Interest::Shared(hook) => (SHARED_EVENTS, Some(hook)),
         };
         let io = Arc::new(ScheduledIo::new(hook));
@@ -93,7 +95,8 @@ impl ReactorHandle {
         Ok(io)
     }
 
-    /// Registers `fd` (edge-triggered, read and write) for an existing `io`.
+    /// Registers `fd` for reading (edge-triggered) for an existing `io`: a connection
+    /// registered by its first wait; see [`watch_writes`](Self::watch_writes).
     pub(crate) fn add_source(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
         self.poll.add(fd, SOURCE_EVENTS, Source(Some(io.clone())))?;
         self.registered.fetch_add(1, Ordering::Relaxed);

@@ -6,12 +6,12 @@ use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::context;
+use super::context::{self, PickReactor};
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
 use super::{Interest, ReactorHandle};
 use crate::coop;
-use crate::loom::os::sync::OnceLock;
 use crate::loom::os::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::os::sync::{Arc as OsArc, OnceLock, Weak as OsWeak};
 use crate::loom::sync::Arc;
 
 /// An fd registered with one worker's reactor: at once, or (a deferred registration)
@@ -26,6 +26,10 @@ pub(crate) struct Registration {
     /// reactor's docs; set by the first writer that has to wait). One load on the way
     /// to `Pending`.
     done: AtomicU8,
+    /// The runtime a deferred registration was made in: its first wait registers with
+    /// one of that runtime's reactors (the waiting task's worker's, if the task runs on
+    /// one), and fails if that runtime has shut down.
+    origin: Option<OsWeak<dyn PickReactor>>,
 }
 
 /// See [`Registration::done`].
@@ -77,7 +81,9 @@ impl Registration {
             io,
             fd,
             reactor: OnceLock::from(handle),
-            done: AtomicU8::new(REGISTERED),
+            // Registered for writing too (a listener never writes).
+            done: AtomicU8::new(REGISTERED | WRITES),
+            origin: None,
         })
     }
 
@@ -92,6 +98,16 @@ impl Registration {
             fd,
             reactor: OnceLock::new(),
             done: AtomicU8::new(0),
+            origin: context::current_runtime().map(|rt| OsArc::downgrade(&rt)),
+        }
+    }
+
+    /// Whether a deferred registration's runtime has shut down (or is gone).
+    #[cold]
+    fn origin_gone(&self) -> bool {
+        match &self.origin {
+            None => false,
+            Some(origin) => origin.upgrade().is_none_or(|rt| rt.is_shut_down()),
         }
     }
 
@@ -127,7 +143,21 @@ impl Registration {
     #[cold]
     #[inline(never)]
     fn register_here(&self) -> io::Result<&Arc<ReactorHandle>> {
-        let (_, here) = context::current().ok_or_else(no_runtime)?;
+        let (_, here) = match self.origin.as_ref().map(OsWeak::upgrade) {
+            // Made outside every runtime: whichever this thread is in.
+            None => context::current().ok_or_else(no_runtime)?,
+            Some(None) => return Err(gone()),
+            Some(Some(origin)) => match context::current_runtime() {
+                Some(rt) if OsArc::ptr_eq(&rt, &origin) => {
+                    context::current().ok_or_else(no_runtime)?
+                }
+                // Waited on from elsewhere: it stays with its runtime.
+                _ => origin.pick_reactor(),
+            },
+        };
+        if here.is_shut_down() {
+            return Err(gone());
+        }
         let added = match here.add_source(self.fd, &self.io) {
             Ok(()) => true,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
@@ -204,6 +234,10 @@ impl Registration {
         }
         match self.io.poll_ready_slot(dir, cx.waker()) {
             Some(ev) if ev.is_gone() => Poll::Ready(Err(gone())),
+            // Not registered yet: its runtime's shutdown could not mark it.
+            Some(_) if self.done.load(Ordering::Relaxed) == 0 && self.origin_gone() => {
+                Poll::Ready(Err(gone()))
+            }
             Some(ev) => {
                 coop::spend();
                 Poll::Ready(Ok(ev))
@@ -294,7 +328,14 @@ impl Registration {
     /// Whether the runtime that drives this registration has shut down (no event will
     /// come any more).
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.handle.is_shut_down()
+        self.reactor.get().is_some_and(|r| r.is_shut_down())
+    }
+
+    /// Parks `waker` for the next event of `dir` whatever the readiness (see
+    /// `ScheduledIo::park_waker`), registering a deferred registration first.
+    pub(crate) fn park_waker(&self, dir: Direction, waker: &std::task::Waker) -> io::Result<()> {
+        self.io.park_waker(dir, waker);
+        self.reactor_for(dir).map(drop)
     }
 }
 

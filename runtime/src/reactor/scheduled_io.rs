@@ -452,15 +452,28 @@ impl ScheduledIo {
         if ev.is_ready() {
             return Some(ev);
         }
-        self.register_slot(dir, waker)
+        self.register_slot(dir, waker, false)
     }
 
+    /// Parks `waker` in `dir`'s slot whatever the readiness, so the next event of `dir`
+    /// wakes it: for a waiter that wants one bit (urgent data, an error) while the
+    /// direction is ready for other reasons. The caller looks at the word again after.
+    pub(crate) fn park_waker(&self, dir: Direction, waker: &Waker) {
+        let _ = self.register_slot(dir, waker, true);
+    }
+
+    /// Parks `waker` in `dir`'s slot unless `dir` is ready (or `even_if_ready`).
     #[inline(never)]
-    fn register_slot(&self, dir: Direction, waker: &Waker) -> Option<ReadyEvent> {
+    fn register_slot(
+        &self,
+        dir: Direction,
+        waker: &Waker,
+        even_if_ready: bool,
+    ) -> Option<ReadyEvent> {
         let state = self.dir(dir);
         let mut cur = state.word.load(Ordering::Acquire);
         loop {
-            if is_ready(cur) {
+            if is_ready(cur) && !even_if_ready {
                 return Some(self.event(dir, cur));
             }
             if cur & bits::BUSY != 0 {
@@ -493,7 +506,7 @@ impl ScheduledIo {
         };
         // SAFETY: as above.
         state.slot.with_mut(|w| unsafe { *w = Some(parked) });
-        if let Some(ev) = self.publish_slot(dir, others) {
+        if let Some(ev) = self.publish_slot(dir, others, even_if_ready) {
             return Some(ev);
         }
         if others {
@@ -506,7 +519,12 @@ impl ScheduledIo {
     /// came while it held the cell (the event left the cell alone; see the module
     /// docs). Then the registrant takes the waker back out and returns the readiness,
     /// waking the waker if it is another task's (`others`): the event is news to it.
-    fn publish_slot(&self, dir: Direction, others: bool) -> Option<ReadyEvent> {
+    fn publish_slot(
+        &self,
+        dir: Direction,
+        others: bool,
+        even_if_ready: bool,
+    ) -> Option<ReadyEvent> {
         let state = self.dir(dir);
         let mut cur = state.word.load(Ordering::Acquire);
         loop {
@@ -515,7 +533,7 @@ impl ScheduledIo {
                 // Publish without looking, so an event that came while the cell was
                 // held leaves the waker parked with readiness set: lost wakeup.
                 bug: false,
-                code: is_ready(cur),
+                code: is_ready(cur) && !even_if_ready,
             );
             if look {
                 // SAFETY: we still hold BUSY: the cell is ours.
@@ -737,26 +755,12 @@ impl ScheduledIo {
         }
     }
 
-    /// Clears only the bits `mask` of `seen`'s direction, unless an event arrived since
-    /// `seen` (`io::ReadyGuard::clear_ready_matching`: a caller that consumed urgent data
-    /// leaves ordinary readability set).
-    pub fn clear_matching(&self, seen: ReadyEvent, mask: u64) -> bool {
-        let mask = mask & bits::MASK;
-        self.word(seen.direction)
-            .compare_exchange(
-                seen.word,
-                seen.word & !mask,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
-    /// Stores `waker` in `dir`'s fast-path slot whatever the readiness, so the next event
-    /// of `dir` wakes it: for a waiter that wants one bit (urgent data, an error) while
-    /// the direction is ready for other reasons.
-    pub fn register_waker(&self, dir: Direction, waker: &Waker) {
-        let _ = self.register_slot(dir, waker);
+    /// Clears only the readiness bits `mask` of `seen`'s direction, unless an event
+    /// arrived since `seen` (`io::ReadyGuard::clear_ready_matching`: a caller that
+    /// consumed urgent data leaves ordinary readability set).
+    pub(crate) fn clear_matching(&self, seen: ReadyEvent, mask: u64) -> bool {
+        let word = &self.dir(seen.direction).word;
+        self.clear_if_same_generation(word, seen.word, mask & bits::READINESS)
     }
 }
 

@@ -133,6 +133,10 @@ impl PickReactor for RuntimeShared {
         let w = self.pick_resource_worker();
         (self.index_of(w), w.reactor.clone())
     }
+
+    fn is_shut_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
 }
 
 /// `spawn_local`: a `!Send` future on this thread's worker; the future back if no
