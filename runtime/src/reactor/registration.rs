@@ -223,7 +223,7 @@ impl Registration {
     /// A source whose runtime shut down reports an error once it would have to wait:
     /// the shutdown marks every source ready (`ScheduledIo::wake_all`), so the
     /// operation is tried, and its `WouldBlock` brings the poll back here.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -232,31 +232,42 @@ impl Registration {
         if !coop::has_budget(cx) {
             return Poll::Pending;
         }
-        match self.io.poll_ready_slot(dir, cx.waker()) {
-            Some(ev) if ev.is_gone() => Poll::Ready(Err(gone())),
-            // Not registered yet: its runtime's shutdown could not mark it.
-            Some(_) if self.done.load(Ordering::Relaxed) == 0 && self.origin_gone() => {
-                Poll::Ready(Err(gone()))
-            }
-            Some(ev) => {
+        let polled = self.io.poll_ready_slot(dir, cx.waker());
+        let done = self.done.load(Ordering::Acquire);
+        match polled {
+            Some(ev) if !ev.is_gone() && done != 0 => {
                 coop::spend();
                 Poll::Ready(Ok(ev))
             }
             // The waker is parked; an event from now on wakes it.
-            None if self.done.load(Ordering::Acquire) & needs(dir) == needs(dir) => Poll::Pending,
-            None => self.parked_first(dir),
+            None if done & needs(dir) == needs(dir) => Poll::Pending,
+            polled => self.poll_ready_unusual(polled, dir),
         }
     }
 
-    /// A first wait: registers a deferred registration, or adds writing to the mask
-    /// for a first writer; the add or modify reports the fd if it is ready already.
+    /// The rest of [`poll_ready`](Self::poll_ready): the runtime is gone; or the source
+    /// is ready but not registered yet (its runtime's shutdown could not mark it); or
+    /// the waker is parked for a first wait, which registers a deferred registration,
+    /// or adds writing to the mask for a first writer (the add or modify reports the fd
+    /// if it is ready already).
     #[cold]
     #[inline(never)]
-    fn parked_first(&self, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
-        match self.reactor_for(dir) {
-            Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
-            Ok(_) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
+    fn poll_ready_unusual(
+        &self,
+        polled: Option<ReadyEvent>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        match polled {
+            Some(ev) if ev.is_gone() || self.origin_gone() => Poll::Ready(Err(gone())),
+            Some(ev) => {
+                coop::spend();
+                Poll::Ready(Ok(ev))
+            }
+            None => match self.reactor_for(dir) {
+                Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
+                Ok(_) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
         }
     }
 
