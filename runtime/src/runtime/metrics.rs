@@ -124,6 +124,35 @@ impl RuntimeMetrics {
         self.rt.workers.iter().map(|w| w.reactor.registered()).sum()
     }
 
+    /// I/O sources registered with worker `i`'s reactor now: its live connections, for
+    /// a server (a connection registers at its first wait).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`num_workers`](Self::num_workers), as tokio's per-worker
+    /// metrics.
+    pub fn worker_registered_sources(&self, i: usize) -> usize {
+        self.rt.workers[i].reactor.registered()
+    }
+
+    /// Tasks spawned on worker `i` and not yet completed.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`num_workers`](Self::num_workers).
+    pub fn worker_alive_tasks(&self, i: usize) -> u64 {
+        let m = self.worker(i);
+        let spawned = m.spawned.load(Ordering::Relaxed);
+        spawned.saturating_sub(m.completed.load(Ordering::Relaxed))
+    }
+
+    /// Of [`remote_schedule_count`](Self::remote_schedule_count), the spawns: the rest
+    /// are wakes that crossed threads (a task woken from a thread other than its
+    /// worker's, such as by an event another worker's reactor dispatched).
+    pub fn remote_spawn_count(&self) -> u64 {
+        self.sum(|m| m.remote_spawns.load(Ordering::Relaxed))
+    }
+
     /// Timers pending in the workers' wheels now.
     pub fn num_pending_timers(&self) -> usize {
         self.rt.workers.iter().map(|w| w.timer.pending()).sum()

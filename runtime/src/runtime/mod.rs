@@ -454,6 +454,70 @@ impl Handle {
         self.inner.spawn(future)
     }
 
+    /// Spawns a `Send` future on worker `worker` (`0..num_workers()`), where it runs for
+    /// its whole life: its I/O sources registered by its first waits, its timers and its
+    /// wakes stay on that worker's thread and reactor. A server uses this to serve a
+    /// connection where it was accepted, or to start something on every worker.
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchWorker`] if `worker` is not one of this runtime's (the future is dropped).
+    ///
+    /// ```
+    /// let rt = epitome_runtime::runtime::Builder::new_multi_reactor().reactors(2).build()?;
+    /// let on_1 = rt.handle().spawn_on(1, async { epitome_runtime::runtime::worker_index() });
+    /// assert_eq!(rt.block_on(on_1.unwrap()).unwrap(), Some(1));
+    /// assert!(rt.handle().spawn_on(2, async {}).is_err());
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn spawn_on<F>(
+        &self,
+        worker: usize,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, NoSuchWorker>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.spawn_on(worker, future).ok_or(NoSuchWorker {
+            index: worker,
+            workers: self.inner.workers.len(),
+        })
+    }
+
+    /// Spawns `make(i)` on every worker `i` (see [`spawn_on`](Self::spawn_on)): one accept
+    /// loop per worker, say. Returns the handles in worker order.
+    ///
+    /// ```
+    /// let rt = epitome_runtime::runtime::Builder::new_multi_reactor().reactors(3).build()?;
+    /// let handles = rt.handle().spawn_on_each(|i| async move { i * 10 });
+    /// let out: Vec<usize> = rt.block_on(async {
+    ///     let mut out = Vec::new();
+    ///     for h in handles {
+    ///         out.push(h.await.unwrap());
+    ///     }
+    ///     out
+    /// });
+    /// assert_eq!(out, [0, 10, 20]);
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn spawn_on_each<F, Fut>(&self, mut make: F) -> Vec<JoinHandle<Fut::Output>>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        (0..self.inner.workers.len())
+            .filter_map(|i| self.inner.spawn_on(i, make(i)))
+            .collect()
+    }
+
+    /// The number of workers: 1 for a current-thread runtime, the reactor count of a
+    /// multi-reactor one.
+    pub fn num_workers(&self) -> usize {
+        self.inner.workers.len()
+    }
+
     /// Runs a blocking closure on this runtime's blocking pool.
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
@@ -495,6 +559,33 @@ impl Handle {
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics::new(self.inner.clone())
     }
+}
+
+/// [`Handle::spawn_on`] named a worker the runtime does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoSuchWorker {
+    index: usize,
+    workers: usize,
+}
+
+impl fmt::Display for NoSuchWorker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no worker {}: the runtime has {} (0..{})",
+            self.index, self.workers, self.workers
+        )
+    }
+}
+
+impl std::error::Error for NoSuchWorker {}
+
+/// The index of the worker running on this thread in its runtime (`0..num_workers()`),
+/// or `None` off the workers (a multi-reactor runtime's `block_on` thread, a blocking
+/// pool thread, a thread outside every runtime). A current-thread runtime's one worker
+/// is 0 inside its `block_on`.
+pub fn worker_index() -> Option<usize> {
+    context::runtime()?.current_worker()
 }
 
 impl fmt::Debug for Handle {

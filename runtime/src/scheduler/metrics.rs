@@ -41,6 +41,8 @@ pub(crate) struct WorkerMetrics {
     pub(crate) local_schedules: LocalCounter,
     /// Wakes and spawns from other threads (through the remote queue).
     pub(crate) remote_schedules: AtomicU64,
+    /// Of those, spawns (the rest are wakes of this worker's tasks from other threads).
+    pub(crate) remote_spawns: AtomicU64,
     /// Times the worker went to sleep in its reactor.
     pub(crate) parks: LocalCounter,
     /// Reactor waits (blocking or not), including this worker's non-blocking waits on

@@ -116,15 +116,57 @@ impl RuntimeShared {
             Ok(f) => f,
             Err(handle) => return handle,
         };
-        let worker = self.pick_worker();
+        self.spawn_remote(self.pick_worker(), future)
+    }
+
+    /// Spawns a `Send` future on worker `index` (on this thread if it runs that
+    /// worker); `None` if there is no such worker.
+    pub(crate) fn spawn_on<F>(
+        self: &Arc<Self>,
+        index: usize,
+        future: F,
+    ) -> Option<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let worker = self.workers.get(index)?;
+        let future = match context::with_worker(|w| match w {
+            Some(local) if Arc::ptr_eq(worker, &local.shared) => Err(local.spawn(future)),
+            _ => Ok(future),
+        }) {
+            Ok(f) => f,
+            Err(handle) => return Some(handle),
+        };
+        Some(self.spawn_remote(worker, future))
+    }
+
+    /// Spawns `future` on `worker` through its remote queue.
+    fn spawn_remote<F>(&self, worker: &Arc<WorkerShared>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let (notified, handle) = new_task(future, worker.clone());
         worker.metrics.spawned.fetch_add(1, Ordering::Relaxed);
+        worker.metrics.remote_spawns.fetch_add(1, Ordering::Relaxed);
         if let Err(notified) = worker.push_remote(notified) {
             // The runtime is shutting down: cancel the task here, so its future is
             // dropped and awaiting the handle reports cancellation.
             cancel_unbound(notified);
         }
         handle
+    }
+
+    /// The index of the worker that runs on this thread, if it is one of this
+    /// runtime's.
+    pub(crate) fn current_worker(&self) -> Option<usize> {
+        context::with_worker(|w| {
+            let local = w?;
+            self.workers
+                .iter()
+                .position(|s| Arc::ptr_eq(s, &local.shared))
+        })
     }
 }
 
