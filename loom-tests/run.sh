@@ -7,7 +7,7 @@
 #
 # Exits non-zero if a model fails or a mutant is not caught.
 #
-# The models are unit tests of epitome-runtime in its loom build (runtime/src/loom/models/,
+# The models are unit tests of epitome-runtime in its loom build (runtime/src/loom_models/,
 # one file per model family). Builds: release mode with debug assertions and overflow
 # checks on (the runtime's state-word asserts are part of what the models check),
 # RUSTFLAGS="--cfg epitome_loom" for the models and additionally
@@ -75,7 +75,7 @@ build() {
 }
 
 # The model files, one test run each.
-model_files=$(ls "$root/runtime/src/loom/models" | sed -n 's/\.rs$//p' | grep -v '^mod$')
+model_files=$(ls "$root/runtime/src/loom_models" | sed -n 's/\.rs$//p' | grep -v '^mod$')
 
 # --- The models -----------------------------------------------------------------------
 echo "== building the models" >&2
@@ -89,7 +89,7 @@ for bin in $model_files; do
     log=$logs/run-$bin.log
     echo "== running $bin" >&2
     t0=$(date +%s)
-    "$exe" "loom::models::$bin::" --nocapture --test-threads=2 >"$log" 2>&1
+    "$exe" "loom_models::$bin::" --nocapture --test-threads=2 >"$log" 2>&1
     status=$?
     echo "   $(($(date +%s) - t0)) s" >&2
     while read -r model b n; do
@@ -127,7 +127,7 @@ for m in "${mutants[@]}"; do
         # Bash's "Aborted" job report (loom aborts after a deadlock panic) goes to
         # /dev/null rather than the terminal; the log has the panic.
         status=$({
-            timeout 600 "$path" --exact "loom::models::$bin::$test" --nocapture >"$log" 2>&1
+            timeout 600 "$path" --exact "loom_models::$bin::$test" --nocapture >"$log" 2>&1
             echo $?
         } 2>/dev/null)
         if [[ $status -eq 124 ]]; then
@@ -184,7 +184,7 @@ if $record; then
         echo "  interleaving was explored (no preemption bound). Each mutant is its own build;"
         echo "  the wall time below includes every build, from an empty target/loom or not."
         echo "- Two real bugs were found by these models and fixed: see \"What the models"
-        echo "  found\" in runtime/src/loom/models/mod.rs."
+        echo "  found\" in runtime/src/loom_models/mod.rs."
         echo
         cat "$logs/table.md"
     } >"$root/loom-tests/RESULTS.md"

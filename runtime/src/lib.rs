@@ -25,11 +25,12 @@ mod reactor;
 pub mod runtime;
 mod scheduler;
 pub mod task;
+mod task_core;
 pub mod time;
 
 use std::future::Future;
 
-use task::JoinHandle;
+use task_core::JoinHandle;
 
 /// The data structures the fuzz targets drive, only under `--cfg fuzzing`. Not API.
 #[cfg(fuzzing)]
@@ -41,6 +42,12 @@ pub mod __fuzz {
 
 #[cfg(fuzzing)]
 mod fuzz;
+
+/// The loom models of every wakeup path: unit tests of this crate in its loom build
+/// only (`--cfg epitome_loom`; `loom-tests/run.sh` runs them and their planted bugs).
+/// They sit above every layer they drive.
+#[cfg(all(test, epitome_loom))]
+mod loom_models;
 
 /// Spawns a task onto the current runtime: onto this worker if called from one of its
 /// tasks, else onto a worker chosen round-robin. The task starts running at once, even

@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::loom::os::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use crate::loom::os::thread;
-use crate::scheduler::queue::TaskList;
-use crate::task::raw::{self, Header};
-use crate::task::{JoinHandle, Notified, Schedule, new_task};
+use crate::task_core::header::{self, Header};
+use crate::task_core::{JoinHandle, Notified, Schedule, TaskList, new_task};
 
 pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
 
@@ -28,6 +27,14 @@ pub(crate) struct Config {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<Callback>,
     pub(crate) on_stop: Option<Callback>,
+}
+
+/// The runtime a pool serves, as the pool sees it (the scheduler implements it): its
+/// threads run closures with the runtime entered, so a closure can spawn on it and make
+/// I/O sources and timers.
+pub(crate) trait PoolRuntime: Send + Sync {
+    /// Runs `f` on this thread with the runtime entered.
+    fn run_entered(self: Arc<Self>, f: &mut dyn FnMut());
 }
 
 pub(crate) struct BlockingPool {
@@ -42,7 +49,7 @@ struct PoolShared {
     exited: Condvar,
     config: Config,
     /// Set by the runtime so closures can reach `Handle::current()`.
-    runtime: OnceLock<Weak<crate::scheduler::RuntimeShared>>,
+    runtime: OnceLock<Weak<dyn PoolRuntime>>,
 }
 
 struct State {
@@ -112,7 +119,7 @@ impl BlockingPool {
         }
     }
 
-    pub(crate) fn set_runtime(&self, rt: Weak<crate::scheduler::RuntimeShared>) {
+    pub(crate) fn set_runtime(&self, rt: Weak<dyn PoolRuntime>) {
         let _ = self.shared.runtime.set(rt);
     }
 
@@ -124,7 +131,7 @@ impl BlockingPool {
         let (notified, handle) = new_task(BlockingTask(Some(f)), Scheduler(self.shared.clone()));
         // No owner list: drop the reference reserved for one.
         // SAFETY: `new_task` counted a reference for the owner list, which we own.
-        unsafe { raw::drop_reference(notified.as_ptr()) };
+        unsafe { header::drop_reference(notified.as_ptr()) };
         self.shared.push(notified);
         handle
     }
@@ -279,14 +286,18 @@ impl PoolShared {
 
     fn run(self: Arc<Self>, id: usize) {
         let rt = self.runtime.get().and_then(Weak::upgrade);
-        let enter = rt.map(crate::scheduler::context::enter);
-        if let Some(f) = &self.config.on_start {
-            f();
+        let mut work = || {
+            if let Some(f) = &self.config.on_start {
+                f();
+            }
+            self.serve(id);
+        };
+        match rt {
+            Some(rt) => rt.run_entered(&mut work),
+            None => work(),
         }
-        self.serve(id);
-        // Leave the runtime's context (its `Arc`) and run the stop hook before counting
+        // The runtime's context (its `Arc`) is left: run the stop hook before counting
         // this thread out, so a shutdown that sees zero threads is really done with them.
-        drop(enter);
         if let Some(f) = &self.config.on_stop {
             f();
         }

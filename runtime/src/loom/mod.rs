@@ -4,8 +4,8 @@
 //! here. There are two kinds:
 //!
 //! - **Modelled** ([`sync`], [`cell`], [`thread`], [`thread_local!`]): std in a normal
-//!   build; under `--cfg epitome_loom` the loom versions, so the loom models in
-//!   [`models`](self) explore every interleaving of the real code. The std build exposes
+//!   build; under `--cfg epitome_loom` the loom versions, so the loom models
+//!   (`loom_models/`) explore every interleaving of the real code. The std build exposes
 //!   the same surface (notably [`UnsafeCell::with`](cell::UnsafeCell::with) /
 //!   [`UnsafeCell::with_mut`](cell::UnsafeCell::with_mut)), so code reads the same
 //!   either way. Everything on a wakeup path uses these.
@@ -26,11 +26,6 @@ pub(crate) use std_impl::*;
 mod loom_impl;
 #[cfg(epitome_loom)]
 pub(crate) use loom_impl::*;
-
-/// The loom models: unit tests of this crate in the loom build only (see
-/// `loom-tests/run.sh`).
-#[cfg(all(test, epitome_loom))]
-mod models;
 
 /// Never modelled: std in every build, loom or not.
 ///

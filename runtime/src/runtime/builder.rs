@@ -222,7 +222,8 @@ impl Builder {
             blocking,
             self.event_interval,
         ));
-        rt.blocking.set_runtime(Arc::downgrade(&rt));
+        let pool_runtime: Arc<dyn crate::blocking::PoolRuntime> = rt.clone();
+        rt.blocking.set_runtime(Arc::downgrade(&pool_runtime));
         match self.kind {
             Kind::CurrentThread => {
                 let core = cores.pop().map(Box::new);

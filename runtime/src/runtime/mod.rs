@@ -50,7 +50,7 @@ use crate::loom::os::thread;
 use crate::loom::sync::atomic::Ordering;
 use crate::scheduler::worker::Core;
 use crate::scheduler::{Kind, RuntimeShared, context};
-use crate::task::JoinHandle;
+use crate::task_core::JoinHandle;
 use current_thread::{CoreSlot, park_on};
 
 /// A running runtime. Dropping it shuts it down: every task is cancelled (its future

@@ -29,7 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
 
 use super::context::Driving;
-use super::worker::{Core, WorkerShared};
+use super::worker::{self, Core, WorkerShared};
 use super::{RuntimeShared, context, local_set};
 use crate::coop;
 use crate::loom::os::sync::atomic::AtomicBool;
@@ -51,7 +51,7 @@ pub(crate) fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
     if local_set::is_running() {
         panic!("{NOT_MULTI_REACTOR}");
     }
-    let core = context::with_core(|core| core.map(NonNull::from));
+    let core = worker::with_core(|core| core.map(NonNull::from));
     let Some(core) = core else {
         return match context::driving() {
             // Off any runtime, on a blocking-pool thread, or inside another

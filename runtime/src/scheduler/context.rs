@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use super::RuntimeShared;
-use super::worker::{Core, WorkerLocal};
+use super::worker::{self, Core};
 use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::Arc;
 use crate::reactor::context::{self as reactor, PickReactor, WorkerReactor};
@@ -48,7 +48,6 @@ crate::loom::os::thread_local! {
     static ENTERED: RefCell<Entered> = const {
         RefCell::new(Entered { runtime: None, live: Vec::new(), next: 0 })
     };
-    static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
     /// What this thread drives (a worker loop or a `block_on`): blocking on another
     /// runtime here would stall it.
     static DRIVING: Cell<Driving> = const { Cell::new(Driving::No) };
@@ -75,19 +74,6 @@ pub(crate) fn try_runtime() -> Result<Option<Arc<RuntimeShared>>, ()> {
 /// destructor then shuts down without entering itself).
 pub(crate) fn available() -> bool {
     ENTERED.try_with(|_| ()).is_ok()
-}
-
-/// Runs `f` with the worker of this thread, if one runs here.
-pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerLocal>) -> R) -> R {
-    with_core(|core| f(core.map(|c| &c.local)))
-}
-
-/// Runs `f` with the core of the worker this thread drives, if any.
-pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
-    let ptr = WORKER.try_with(Cell::get).ok().flatten();
-    // SAFETY: the pointer is set by a `ScopeGuard` for exactly as long as the core it
-    // points to is alive, in place and driven by this thread (see `set_worker`).
-    f(ptr.map(|p| unsafe { p.as_ref() }))
 }
 
 /// What this thread drives.
@@ -225,7 +211,7 @@ fn set_scope(
     // Neither cell has a destructor: `with` cannot fail, even during thread-local
     // destruction (nor can the reactor's: see `reactor::context`).
     ScopeGuard {
-        prev_worker: WORKER.with(|w| w.replace(worker)),
+        prev_worker: worker::set_current_core(worker),
         prev_driving: DRIVING.with(|d| d.replace(driving)),
         prev_reactor: reactor::set_worker(reactor),
     }
@@ -260,7 +246,7 @@ pub(crate) fn clear_scope() -> ScopeGuard {
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        WORKER.with(|w| w.set(self.prev_worker));
+        worker::set_current_core(self.prev_worker);
         DRIVING.with(|d| d.set(self.prev_driving));
         reactor::set_worker(self.prev_reactor.take());
     }

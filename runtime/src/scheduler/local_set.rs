@@ -23,14 +23,14 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::owned::OwnedTasks;
+use super::owned::cancel_unbound;
 use super::queue::{LocalQueue, RemoteQueue};
-use super::worker::cancel_unbound;
 use crate::coop;
 use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::{Arc, Mutex};
 use crate::loom::os::thread::{self, ThreadId};
-use crate::task::raw::Header;
-use crate::task::{JoinHandle, Notified, Schedule, new_task};
+use crate::task_core::header::Header;
+use crate::task_core::{JoinHandle, Notified, Schedule, new_task};
 
 /// Tasks one poll of the set runs before it yields (tokio's number).
 const MAX_TASKS_PER_TICK: usize = 61;
@@ -181,17 +181,6 @@ impl LocalSet {
         F::Output: 'static,
     {
         self.shared.spawn(future)
-    }
-
-    /// Runs `future` to completion on `rt`, running the set's tasks meanwhile:
-    /// `rt.block_on(self.run_until(future))`.
-    ///
-    /// # Panics
-    ///
-    /// As [`Runtime::block_on`](crate::runtime::Runtime::block_on).
-    #[track_caller]
-    pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
-        rt.block_on(self.run_until(future))
     }
 
     /// Runs `future` to completion with the set's tasks running beside it; inside it

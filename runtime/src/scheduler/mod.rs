@@ -8,20 +8,21 @@ pub(crate) mod block_in_place;
 pub(crate) mod context;
 pub(crate) mod local_set;
 pub(crate) mod metrics;
-mod owned;
+pub(crate) mod owned;
 pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod worker;
 
 use std::future::Future;
 
-use crate::blocking::BlockingPool;
+use crate::blocking::{BlockingPool, PoolRuntime};
 use crate::loom::os::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::reactor::ReactorHandle;
 use crate::reactor::context::PickReactor;
-use crate::task::{JoinHandle, new_task};
-use worker::{WorkerShared, cancel_unbound};
+use crate::task_core::{JoinHandle, new_task};
+use owned::cancel_unbound;
+use worker::WorkerShared;
 
 /// Which runtime this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +108,7 @@ impl RuntimeShared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let future = match context::with_worker(|w| match w {
+        let future = match worker::with_worker(|w| match w {
             Some(local) if self.workers.iter().any(|s| Arc::ptr_eq(s, &local.shared)) => {
                 Err(local.spawn(future))
             }
@@ -131,7 +132,7 @@ impl RuntimeShared {
         F::Output: Send + 'static,
     {
         let worker = self.workers.get(index)?;
-        let future = match context::with_worker(|w| match w {
+        let future = match worker::with_worker(|w| match w {
             Some(local) if Arc::ptr_eq(worker, &local.shared) => Err(local.spawn(future)),
             _ => Ok(future),
         }) {
@@ -161,12 +162,19 @@ impl RuntimeShared {
     /// The index of the worker that runs on this thread, if it is one of this
     /// runtime's.
     pub(crate) fn current_worker(&self) -> Option<usize> {
-        context::with_worker(|w| {
+        worker::with_worker(|w| {
             let local = w?;
             self.workers
                 .iter()
                 .position(|s| Arc::ptr_eq(s, &local.shared))
         })
+    }
+}
+
+impl PoolRuntime for RuntimeShared {
+    fn run_entered(self: Arc<Self>, f: &mut dyn FnMut()) {
+        let _entered = context::enter(self);
+        f();
     }
 }
 
@@ -188,7 +196,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    context::with_worker(|w| match w {
+    worker::with_worker(|w| match w {
         Some(local) => {
             if local.lent.get() {
                 panic!(

@@ -4,11 +4,11 @@
 
 use std::ptr::NonNull;
 
-use super::queue::{LocalQueue, TaskList};
-use super::worker::cancel_unbound;
+use super::queue::LocalQueue;
 use crate::loom::CellExt;
 use crate::loom::os::cell::Cell;
-use crate::task::raw::{self, Header};
+use crate::task_core::header::{self, Header};
+use crate::task_core::{Notified, TaskList};
 
 #[derive(Default)]
 pub(crate) struct OwnedTasks {
@@ -90,7 +90,7 @@ impl OwnedTasks {
                 // SAFETY: owner thread; the list's reference is dropped after.
                 if !claimed && unsafe { self.remove(ptr) } {
                     // SAFETY: the list's reference, just unlinked.
-                    unsafe { raw::drop_reference(ptr) };
+                    unsafe { header::drop_reference(ptr) };
                 }
             }
             // Queued entries: bound tasks are complete now; unbound ones (spawned from
@@ -107,4 +107,23 @@ impl OwnedTasks {
             }
         }
     }
+}
+
+/// Cancels a task that was never bound to a worker (its spawn was refused, or it was
+/// still queued at shutdown), then drops the entry. Bound tasks are left alone: their
+/// owner cancels them.
+pub fn cancel_unbound(task: Notified) {
+    let ptr = task.as_ptr();
+    // SAFETY: the entry keeps the task live.
+    let header = unsafe { ptr.as_ref() };
+    // SAFETY: an unbound task's owner-thread fields belong to whoever holds its only
+    // queue entry, which is us.
+    let bound = unsafe { header.bound.read() };
+    // SAFETY: we hold a reference; `shutdown` claims and cancels the task, and
+    // `complete` finds it unbound, so the owner-list reference stays: drop it after.
+    if !bound && unsafe { (header.vtable.shutdown)(ptr) } {
+        // SAFETY: the owner-list reference of a task no list will ever hold.
+        unsafe { header::drop_reference(ptr) };
+    }
+    drop(task);
 }

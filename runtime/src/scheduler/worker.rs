@@ -20,7 +20,6 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use super::context;
 use super::metrics::WorkerMetrics;
 use super::owned::OwnedTasks;
 use super::park::Parker;
@@ -32,8 +31,8 @@ use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::reactor::{self, Driver, ReactorHandle};
 use crate::sys::eventfd::EventFd;
-use crate::task::raw::{self, Header};
-use crate::task::{JoinHandle, Notified, Schedule, new_task};
+use crate::task_core::header::Header;
+use crate::task_core::{JoinHandle, Notified, Schedule, new_task};
 use crate::time::{TimerShared, Unpark};
 
 /// The part of a worker other threads reach.
@@ -138,7 +137,7 @@ impl WorkerShared {
 
 impl Schedule for Arc<WorkerShared> {
     fn schedule(&self, task: Notified) {
-        let done = context::with_worker(|w| match w {
+        let done = with_worker(|w| match w {
             Some(local) if self.is_current(local) => {
                 local.queue.push(task);
                 self.metrics.local_schedules.incr_local();
@@ -155,7 +154,7 @@ impl Schedule for Arc<WorkerShared> {
 
     fn release(&self, task: NonNull<Header>) -> bool {
         self.metrics.completed.fetch_add(1, Ordering::Relaxed);
-        context::with_worker(|w| match w {
+        with_worker(|w| match w {
             // SAFETY: tasks complete on their owner's thread, where the list lives.
             Some(local) if self.is_current(local) => unsafe { local.owned.remove(task) },
             // An unbound task cancelled by the thread that tried to spawn it.
@@ -485,25 +484,6 @@ impl Core {
     }
 }
 
-/// Cancels a task that was never bound to a worker (its spawn was refused, or it was
-/// still queued at shutdown), then drops the entry. Bound tasks are left alone: their
-/// owner cancels them.
-pub fn cancel_unbound(task: Notified) {
-    let ptr = task.as_ptr();
-    // SAFETY: the entry keeps the task live.
-    let header = unsafe { ptr.as_ref() };
-    // SAFETY: an unbound task's owner-thread fields belong to whoever holds its only
-    // queue entry, which is us.
-    let bound = unsafe { header.bound.read() };
-    // SAFETY: we hold a reference; `shutdown` claims and cancels the task, and
-    // `complete` finds it unbound, so the owner-list reference stays: drop it after.
-    if !bound && unsafe { (header.vtable.shutdown)(ptr) } {
-        // SAFETY: the owner-list reference of a task no list will ever hold.
-        unsafe { raw::drop_reference(ptr) };
-    }
-    drop(task);
-}
-
 /// The waker of `block_on`'s own future on a current-thread runtime.
 struct MainWaker(Arc<WorkerShared>);
 
@@ -515,4 +495,30 @@ impl Wake for MainWaker {
         self.0.main_woken.store(true, Ordering::Release);
         self.0.unpark();
     }
+}
+
+crate::loom::os::thread_local! {
+    /// The core of the worker this thread drives, set by `context::set_worker` for as
+    /// long as the core is alive, in place and driven here.
+    static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
+}
+
+/// Makes `core` the worker driven on this thread; returns the previous one. The cell
+/// has no destructor, so this works during thread-local destruction too.
+pub(crate) fn set_current_core(core: Option<NonNull<Core>>) -> Option<NonNull<Core>> {
+    WORKER.with(|w| w.replace(core))
+}
+
+/// Runs `f` with the worker of this thread, if one runs here.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerLocal>) -> R) -> R {
+    with_core(|core| f(core.map(|c| &c.local)))
+}
+
+/// Runs `f` with the core of the worker this thread drives, if any.
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    let ptr = WORKER.try_with(Cell::get).ok().flatten();
+    // SAFETY: the pointer is set by a `ScopeGuard` for exactly as long as the core it
+    // points to is alive, in place and driven by this thread (see
+    // `context::set_worker`).
+    f(ptr.map(|p| unsafe { p.as_ref() }))
 }

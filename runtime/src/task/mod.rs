@@ -27,22 +27,13 @@
 //! # }
 //! ```
 //!
-//! # Internals
 //!
-//! A task is one allocation: a `raw::Header` (state word, vtable, queue and list
-//! links), the handle of the scheduler that owns it, the future (later its output)
-//! and the join waker. See `state.rs` for the state word and `raw.rs` for who may touch
-//! which field.
+//! This module is the public face of the task layer (`task_core`, below the
+//! scheduler), with what needs the scheduler and the runtime on top: spawning,
+//! `JoinSet`, `LocalSet`, `block_in_place`.
 
 pub mod coop;
-mod error;
-mod id;
-mod join;
 mod join_set;
-pub(crate) mod raw;
-pub(crate) mod schedule;
-pub(crate) mod state;
-mod waker;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,12 +41,9 @@ use std::task::{Context, Poll};
 
 pub use crate::scheduler::local_set::{LocalEnterGuard, LocalSet};
 pub use crate::spawn;
+pub use crate::task_core::{AbortHandle, Id, JoinError, JoinHandle, id, try_id};
 pub use coop::{Unconstrained, consume_budget, unconstrained};
-pub use error::JoinError;
-pub use id::{Id, id, try_id};
-pub use join::{AbortHandle, JoinHandle};
 pub use join_set::JoinSet;
-pub(crate) use schedule::{Notified, Schedule, new_task};
 
 /// Spawns a `!Send` future onto this thread: onto the [`LocalSet`] being run or
 /// entered here if there is one, else onto the worker running on this thread (a
@@ -203,4 +191,18 @@ pub async fn yield_now() {
         }
     }
     YieldNow(false).await
+}
+
+// The runtime's `block_on` is above the scheduler, where `LocalSet` lives.
+impl LocalSet {
+    /// Runs `future` to completion on `rt`, running the set's tasks meanwhile:
+    /// `rt.block_on(self.run_until(future))`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Runtime::block_on`](crate::runtime::Runtime::block_on).
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, rt: &crate::runtime::Runtime, future: F) -> F::Output {
+        rt.block_on(self.run_until(future))
+    }
 }

@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::ptr::NonNull;
 
-use super::raw::{self, Header};
+use super::cell;
+use super::header::{self, Header};
 use super::{Id, JoinHandle};
 
 /// What a task needs from the scheduler that owns it.
@@ -59,7 +60,7 @@ impl Notified {
 impl Drop for Notified {
     fn drop(&mut self) {
         // SAFETY: the entry's reference.
-        unsafe { raw::drop_reference(self.0) }
+        unsafe { header::drop_reference(self.0) }
     }
 }
 
@@ -71,7 +72,7 @@ where
     F::Output: 'static,
     S: Schedule,
 {
-    let ptr = raw::allocate(future, scheduler, Id::next());
+    let ptr = cell::allocate(future, scheduler, Id::next());
     // SAFETY: `allocate` returned three references: one each for these two, one for
     // the owner's list.
     unsafe { (Notified::from_raw(ptr), JoinHandle::from_raw(ptr)) }

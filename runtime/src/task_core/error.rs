@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::Id;
-use super::raw::panic_message;
 
 /// A task failed to complete: it was cancelled (aborted, or the runtime shut down) or
 /// it panicked. The panic payload can be taken back with
@@ -127,6 +126,14 @@ impl From<JoinError> for std::io::Error {
             Repr::Panic { .. } => "task panicked",
         })
     }
+}
+
+/// Boxes a panic payload's message for display.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 #[cfg(all(test, not(epitome_loom)))]

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use super::{DropCounter, ModelScheduler, PollFn, check, counting_waker, poll_once};
-use crate::task::new_task;
+use crate::task_core::new_task;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;

@@ -10,10 +10,10 @@
 use std::task::{Context, Poll, Waker};
 
 use super::{DropCounter, ModelScheduler, PollFn, check, poll_once};
+use crate::scheduler::owned::cancel_unbound;
 use crate::scheduler::queue::RemoteQueue;
-use crate::scheduler::worker::cancel_unbound;
-use crate::task::JoinHandle;
-use crate::task::new_task;
+use crate::task_core::JoinHandle;
+use crate::task_core::new_task;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;

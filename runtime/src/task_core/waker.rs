@@ -6,7 +6,7 @@
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
-use super::raw::{self, Header};
+use super::header::{self, Header};
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
@@ -29,15 +29,15 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 
 unsafe fn wake(data: *const ()) {
     // SAFETY: the waker's reference is given up to the schedule.
-    unsafe { raw::schedule_by_val(NonNull::new_unchecked(data as *mut Header)) }
+    unsafe { header::schedule_by_val(NonNull::new_unchecked(data as *mut Header)) }
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: the waker holds a reference for the duration of the call.
-    unsafe { raw::schedule_by_ref(NonNull::new_unchecked(data as *mut Header)) }
+    unsafe { header::schedule_by_ref(NonNull::new_unchecked(data as *mut Header)) }
 }
 
 unsafe fn drop_waker(data: *const ()) {
     // SAFETY: the waker's reference is dropped.
-    unsafe { raw::drop_reference(NonNull::new_unchecked(data as *mut Header)) }
+    unsafe { header::drop_reference(NonNull::new_unchecked(data as *mut Header)) }
 }

@@ -15,7 +15,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg epitome_loom" CARGO_TARGET_DIR=target/loom/models \
-//!     cargo test --release -p epitome-runtime --lib loom::models::park -- --nocapture
+//!     cargo test --release -p epitome-runtime --lib loom_models::park -- --nocapture
 //! ```
 //!
 //! Each model sets its own preemption bound (most explore every interleaving);
@@ -63,8 +63,8 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::reactor::scheduled_io::ScheduledIo;
-use crate::task::raw::Header;
-use crate::task::{Notified, Schedule};
+use crate::task_core::header::Header;
+use crate::task_core::{Notified, Schedule};
 
 mod eventpoll_waiters;
 mod exclusive_baton;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use super::Id;
 use super::error::JoinError;
-use super::raw::{self, Header};
+use super::header::{self, Header};
 use super::state::COMPLETE;
 use crate::coop;
 
@@ -73,7 +73,7 @@ impl<T> JoinHandle<T> {
     /// nothing.
     pub fn abort(&self) {
         // SAFETY: the handle holds a reference.
-        unsafe { raw::abort(self.raw) }
+        unsafe { header::abort(self.raw) }
     }
 
     /// Whether the task has completed (finished, panicked or been cancelled).
@@ -154,7 +154,7 @@ impl AbortHandle {
     /// Cancels the task (see [`JoinHandle::abort`]).
     pub fn abort(&self) {
         // SAFETY: the handle holds a reference.
-        unsafe { raw::abort(self.raw) }
+        unsafe { header::abort(self.raw) }
     }
 
     /// Whether the task has completed.
@@ -181,7 +181,7 @@ impl Clone for AbortHandle {
 impl Drop for AbortHandle {
     fn drop(&mut self) {
         // SAFETY: gives up the handle's reference.
-        unsafe { raw::drop_reference(self.raw) }
+        unsafe { header::drop_reference(self.raw) }
     }
 }
 
