@@ -181,23 +181,13 @@ impl BlockingPool {
                 break true;
             }
             match deadline {
-                None => {
-                    state = self
-                        .shared
-                        .exited
-                        .wait(state)
-                        .unwrap_or_else(|e| e.into_inner())
-                }
+                None => state = self.shared.exited.wait(state),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         break false;
                     }
-                    let (s, _) = self
-                        .shared
-                        .exited
-                        .wait_timeout(state, d - now)
-                        .unwrap_or_else(|e| e.into_inner());
+                    let (s, _) = self.shared.exited.wait_timeout(state, d - now);
                     state = s;
                 }
             }
@@ -225,7 +215,7 @@ fn cancel_queued(task: Notified) {
 
 impl PoolShared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     fn push(self: &Arc<Self>, task: Notified) {
@@ -323,15 +313,12 @@ impl PoolShared {
                 break;
             }
             state.idle += 1;
-            let (s, timeout) = self
-                .work
-                .wait_timeout(state, self.config.keep_alive)
-                .unwrap_or_else(|e| e.into_inner());
+            let (s, timed_out) = self.work.wait_timeout(state, self.config.keep_alive);
             state = s;
             state.idle -= 1;
             if state.notified > 0 {
                 state.notified -= 1;
-            } else if timeout.timed_out() && state.queue.is_empty() {
+            } else if timed_out && state.queue.is_empty() {
                 // Idle for `keep_alive`: shrink.
                 break;
             }

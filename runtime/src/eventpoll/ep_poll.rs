@@ -227,7 +227,7 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
             // the kernel's return and the lock checks in by itself. Each notify wakes
             // one blocked thread, so notify again after each check-in.
             self.kernel.notify();
-            guard = self.checkin.wait(guard).unwrap_or_else(|e| e.into_inner());
+            guard = self.checkin.wait(guard);
         }
         guard.awaiting_checkins -= 1;
         guard

@@ -129,7 +129,7 @@ impl FakeKernel {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// A new fake file, not ready; returns its fd.
@@ -266,7 +266,7 @@ impl Kernel for FakeKernel {
                 return Ok(0);
             }
             st.blocked += 1;
-            st = self.wq.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wq.wait(st);
             st.blocked -= 1;
         }
     }

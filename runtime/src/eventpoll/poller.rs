@@ -181,7 +181,7 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
     pub(super) fn lock(&self) -> MutexGuard<'_, Inner<K::Proxy, D>> {
         // A panic while the lock is held would be a bug here, and every structure is
         // left consistent between statements that could panic; keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// The number of registered fds.

@@ -46,7 +46,7 @@ impl Inner {
     /// to the tasks polling.
     fn hand_on(&self, from: usize) {
         let target = {
-            let regs = self.regs.lock().unwrap_or_else(|e| e.into_inner());
+            let regs = self.regs.lock();
             let n = regs.len();
             (1..n)
                 .map(|k| (from + k) % n)
@@ -56,8 +56,7 @@ impl Inner {
         match target {
             Some(reg) => reg.io().hand_event(Direction::Read),
             None => {
-                let pollers =
-                    std::mem::take(&mut *self.pollers.lock().unwrap_or_else(|e| e.into_inner()));
+                let pollers = std::mem::take(&mut *self.pollers.lock());
                 for w in pollers {
                     w.wake();
                 }
@@ -66,7 +65,7 @@ impl Inner {
     }
 
     fn add_poller(&self, waker: &Waker) {
-        let mut pollers = self.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pollers = self.pollers.lock();
         if !pollers.iter().any(|w| w.will_wake(waker)) {
             pollers.push(waker.clone());
         }
@@ -106,7 +105,7 @@ impl<T: AsFd> SharedAsync<T> {
     }
 
     fn deregister_all(&self) {
-        let regs = std::mem::take(&mut *self.inner.regs.lock().unwrap_or_else(|e| e.into_inner()));
+        let regs = std::mem::take(&mut *self.inner.regs.lock());
         for reg in regs.into_iter().flatten() {
             let _ = reg.deregister();
         }
@@ -115,7 +114,7 @@ impl<T: AsFd> SharedAsync<T> {
     /// This worker's registration, made on first use.
     fn registration(&self) -> io::Result<Arc<Registration>> {
         let (index, reactor) = current_reactor();
-        let mut regs = self.inner.regs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut regs = self.inner.regs.lock();
         if regs.len() <= index {
             regs.resize(index + 1, None);
         }

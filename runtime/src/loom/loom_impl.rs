@@ -3,7 +3,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod sync {
-    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::sync::Arc;
+    crate::loom::poison_free::poison_free!(loom::sync);
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{

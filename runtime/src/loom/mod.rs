@@ -17,6 +17,9 @@
 //! (`eventpoll::kernel::Kernel`, whose loom stand-in is `FakeKernel`; the worker's
 //! unpark eventfd behind `scheduler::park::Wakeup`).
 
+#[macro_use]
+mod poison_free;
+
 #[cfg(not(epitome_loom))]
 mod std_impl;
 #[cfg(not(epitome_loom))]
@@ -45,7 +48,8 @@ pub(crate) use loom_impl::*;
 #[allow(unused_imports)]
 pub(crate) mod os {
     pub(crate) mod sync {
-        pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+        pub(crate) use std::sync::{Arc, OnceLock, Weak};
+        crate::loom::poison_free::poison_free!(std::sync);
 
         pub(crate) mod atomic {
             pub(crate) use std::sync::atomic::{

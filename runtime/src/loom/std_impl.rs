@@ -3,7 +3,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::Arc;
+    crate::loom::poison_free::poison_free!(std::sync);
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{

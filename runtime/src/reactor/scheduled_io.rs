@@ -233,7 +233,7 @@ impl ScheduledIo {
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         // Nothing under the lock runs foreign code (wakers are woken after it).
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+        self.waiters.lock()
     }
 
     /// The direction's current word.

@@ -45,7 +45,7 @@ impl CoreSlot {
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Takes the core out for good (shutdown: no `block_on` can be running, they

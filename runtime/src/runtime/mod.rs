@@ -337,8 +337,7 @@ impl Runtime {
                     w.shutdown.store(true, Ordering::Release);
                     w.unpark();
                 }
-                let threads =
-                    std::mem::take(&mut *threads.lock().unwrap_or_else(|e| e.into_inner()));
+                let threads = std::mem::take(&mut *threads.lock());
                 let current = thread::current().id();
                 for t in threads {
                     // A worker dropping the runtime cannot join itself.

@@ -180,7 +180,7 @@ impl Lend {
     }
 
     fn lock(&self) -> MutexGuard<'_, LendState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// The stand-in starts driving; false if the core was taken back already.
@@ -211,7 +211,7 @@ impl Lend {
                 // The stand-in may sleep in the worker's reactor.
                 worker.unpark();
                 while *state != LendState::Done {
-                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state = self.changed.wait(state);
                 }
             }
         }

@@ -250,7 +250,7 @@ impl LocalShared {
     }
 
     fn register(&self, waker: &Waker) {
-        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.waker.lock();
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             let replaced = slot.replace(waker.clone());
             drop(slot);
@@ -260,7 +260,7 @@ impl LocalShared {
     }
 
     fn wake(&self) {
-        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let waker = self.waker.lock().clone();
         if let Some(w) = waker {
             w.wake();
         }

@@ -17,6 +17,7 @@
 //! - `Parker::wakeup`: written by whichever unparker saw PARKED; the worker's sleep
 //!   reads it (for an eventfd: the reactor's wait returns).
 
+use crate::loom::planted_bug;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::sys::eventfd::EventFd;
 
@@ -139,16 +140,13 @@ impl ParkState {
     /// Another thread queued work. Returns whether the worker is asleep and must be
     /// woken (the caller then writes the eventfd, once).
     pub fn notify(&self) -> bool {
-        #[cfg(epitome_loom_mutant = "park_no_recheck")]
-        {
-            // Planted bug: a notify that finds the worker awake is forgotten, so a
-            // worker about to park sleeps through it.
-            return self.0.load(Ordering::SeqCst) == PARKED
-                && self.0.swap(NOTIFIED, Ordering::SeqCst) == PARKED;
-        }
-        #[allow(unreachable_code)]
-        {
-            self.0.swap(NOTIFIED, Ordering::SeqCst) == PARKED
-        }
+        planted_bug!(
+            "park_no_recheck",
+            // A notify that finds the worker awake is forgotten, so a worker about to
+            // park sleeps through it.
+            bug: self.0.load(Ordering::SeqCst) == PARKED
+                && self.0.swap(NOTIFIED, Ordering::SeqCst) == PARKED,
+            code: self.0.swap(NOTIFIED, Ordering::SeqCst) == PARKED,
+        )
     }
 }

@@ -5,6 +5,7 @@
 //! (a [`Notified`]) may link it, and linking consumes the `Notified`.
 
 use crate::loom::os::cell::RefCell;
+use crate::loom::planted_bug;
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::task_core::{Notified, TaskList};
@@ -51,15 +52,15 @@ impl RemoteQueue {
     /// Queues `task`, or gives it back if the queue is closed (the runtime is shutting
     /// down).
     pub fn push(&self, task: Notified) -> Result<(), Notified> {
-        // Planted bug: look at `closed` under one lock and push under another, so a
-        // close in between strands the task on a queue nobody will drain.
-        #[cfg(epitome_loom_mutant = "push_closed_outside_lock")]
-        if self.inner.lock().unwrap_or_else(|e| e.into_inner()).closed {
-            return Err(task);
-        }
-        let mut remote = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        #[cfg(not(epitome_loom_mutant = "push_closed_outside_lock"))]
-        if remote.closed {
+        let closed = planted_bug!(
+            "push_closed_outside_lock",
+            // Look at `closed` under one lock and push under another, so a close in
+            // between strands the task on a queue nobody will drain.
+            bug: Some(self.inner.lock().closed),
+            code: None,
+        );
+        let mut remote = self.inner.lock();
+        if closed.unwrap_or(remote.closed) {
             return Err(task);
         }
         remote.list.push_back(task);
@@ -82,14 +83,14 @@ impl RemoteQueue {
         if self.len.load(Ordering::Acquire) == 0 {
             return TaskList::default();
         }
-        let mut remote = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut remote = self.inner.lock();
         self.len.store(0, Ordering::Release);
         std::mem::take(&mut remote.list)
     }
 
     /// Refuses every later push; returns what is queued.
     pub fn close(&self) -> TaskList {
-        let mut remote = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut remote = self.inner.lock();
         remote.closed = true;
         self.len.store(0, Ordering::Release);
         std::mem::take(&mut remote.list)

@@ -66,7 +66,7 @@ impl Wake for EntryWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         let waiter = {
-            let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = self.shared.state.lock();
             st.ready.push_back(self.slot);
             st.waiter.take()
         };
@@ -116,12 +116,7 @@ impl<T> JoinSet<T> {
         }));
         self.entries.insert(Entry { handle, waker });
         // Poll it once so it registers our waker.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .ready
-            .push_back(slot);
+        self.shared.state.lock().ready.push_back(slot);
         abort
     }
 
@@ -141,12 +136,7 @@ impl<T> JoinSet<T> {
     /// Removes every task from the set without aborting them.
     pub fn detach_all(&mut self) {
         self.entries.clear();
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .ready
-            .clear();
+        self.shared.state.lock().ready.clear();
     }
 
     /// Waits for the next task to complete and returns its output; `None` once the set
@@ -175,13 +165,7 @@ impl<T> JoinSet<T> {
     /// As [`try_join_next`](Self::try_join_next), with the id of the task.
     pub fn try_join_next_with_id(&mut self) -> Option<Result<(Id, T), JoinError>> {
         loop {
-            let slot = self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .ready
-                .pop_front()?;
+            let slot = self.shared.state.lock().ready.pop_front()?;
             if let Poll::Ready(res) = self.poll_slot(slot) {
                 return Some(res);
             }
@@ -226,7 +210,7 @@ impl<T> JoinSet<T> {
         let coop = std::task::ready!(crate::coop::poll_proceed(cx));
         loop {
             let next = {
-                let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                let mut st = self.shared.state.lock();
                 match st.ready.pop_front() {
                     Some(slot) => slot,
                     None => {

@@ -32,6 +32,7 @@
 //! acquires everything written before the wake, or after it, and then sees RUNNING
 //! and sets SCHEDULED for another poll.
 
+use crate::loom::planted_bug;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) const RUNNING: usize = 1 << 0;
@@ -169,12 +170,12 @@ impl State {
 
     /// The future finished (or was dropped by cancellation); returns the snapshot after.
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
-        let order = if cfg!(epitome_loom_mutant = "complete_relaxed") {
-            // Planted bug: publish COMPLETE without releasing the output stored before.
-            Ordering::Relaxed
-        } else {
-            Ordering::AcqRel
-        };
+        let order = planted_bug!(
+            "complete_relaxed",
+            // Publish COMPLETE without releasing the output stored before.
+            bug: Ordering::Relaxed,
+            code: Ordering::AcqRel,
+        );
         let prev = self.0.fetch_xor(RUNNING | COMPLETE, order);
         debug_assert!(prev & RUNNING != 0 && prev & COMPLETE == 0);
         Snapshot(prev ^ (RUNNING | COMPLETE))
@@ -190,12 +191,13 @@ impl State {
                 // Already queued: nothing changes, but see "Wakes are read-modify-writes".
                 (Some(cur), ToScheduled::Nothing)
             } else if cur & RUNNING != 0 {
-                if cfg!(epitome_loom_mutant = "wake_while_running_lost") {
-                    // Planted bug: a wake while running is dropped instead of recorded.
-                    return (None, ToScheduled::Nothing);
-                }
                 // Polled again once the current poll returns.
-                (Some(cur | SCHEDULED), ToScheduled::Nothing)
+                planted_bug!(
+                    "wake_while_running_lost",
+                    // A wake while running is dropped instead of recorded.
+                    bug: (None, ToScheduled::Nothing),
+                    code: (Some(cur | SCHEDULED), ToScheduled::Nothing),
+                )
             } else {
                 (Some(cur | SCHEDULED), ToScheduled::Submit)
             }
@@ -212,11 +214,12 @@ impl State {
                 // Already queued: nothing changes, but see "Wakes are read-modify-writes".
                 (Some(cur), ToScheduled::Nothing)
             } else if cur & RUNNING != 0 {
-                if cfg!(epitome_loom_mutant = "wake_while_running_lost") {
-                    // Planted bug: as in `transition_to_scheduled_by_val`.
-                    return (None, ToScheduled::Nothing);
-                }
-                (Some(cur | SCHEDULED), ToScheduled::Nothing)
+                planted_bug!(
+                    "wake_while_running_lost",
+                    // As in `transition_to_scheduled_by_val`.
+                    bug: (None, ToScheduled::Nothing),
+                    code: (Some(cur | SCHEDULED), ToScheduled::Nothing),
+                )
             } else {
                 (Some((cur | SCHEDULED) + REF_ONE), ToScheduled::Submit)
             }

@@ -83,7 +83,7 @@ impl TimerShared {
         // Nothing under the lock can panic halfway through a change to the wheel (the
         // only foreign code run under it is a waker's clone, before the change), so
         // poisoning carries no information.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// When the owner must next call [`fire_expired`](Self::fire_expired): no later

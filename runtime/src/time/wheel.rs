@@ -63,6 +63,7 @@
 //! deadline in the wheel, and processing at it always makes progress: after
 //! `process(now)`, `next_wake()` is `None` or later than `now`.
 
+use crate::loom::planted_bug;
 use std::mem;
 use std::time::{Duration, Instant};
 
@@ -296,10 +297,12 @@ impl<T> Wheel<T> {
     /// The index of `key`'s entry, if that entry is still in the wheel.
     fn index_of(&self, key: TimerKey) -> Option<u32> {
         let entry = self.entries.get(key.index as usize)?;
-        let live = entry.generation == key.generation;
-        // Planted bug: a key that outlived its entry names whatever reused the slot.
-        #[cfg(epitome_loom_mutant = "timer_key_no_generation")]
-        let live = live || entry.generation != key.generation;
+        let live = planted_bug!(
+            "timer_key_no_generation",
+            // A key that outlived its entry names whatever reused the slot.
+            bug: true,
+            code: entry.generation == key.generation,
+        );
         live.then_some(key.index)
     }
 
