@@ -200,13 +200,22 @@ fn a_runtime_with_local_tasks_is_never_driven_by_another_thread() {
     let _watchdog = support::watchdog();
     with_watchdog("pinned runtime", || {
         let rt = current_thread();
-        let (b_polling, a_left, poke, b_done) =
-            (Signal::new(), Signal::new(), Signal::new(), Signal::new());
+        let (a_driving, b_polling, a_left, poke, b_done) = (
+            Signal::new(),
+            Signal::new(),
+            Signal::new(),
+            Signal::new(),
+            Signal::new(),
+        );
         let local_ran_on = Arc::new(Mutex::new(None::<ThreadId>));
         std::thread::scope(|s| {
             s.spawn(|| {
                 let a = tid();
                 rt.block_on(async {
+                    // This thread drives the runtime now: only then may it spawn locally
+                    // (had the other thread's `block_on` taken the runtime first, this
+                    // `spawn_local` would panic, as tokio's outside a `LocalSet`).
+                    a_driving.set();
                     let (poke, record) = (poke.clone(), local_ran_on.clone());
                     // Outlives this `block_on`; the `Rc` makes it `!Send`.
                     let rc = std::rc::Rc::new(());
@@ -238,6 +247,7 @@ fn a_runtime_with_local_tasks_is_never_driven_by_another_thread() {
                 assert_eq!(*local_ran_on.lock().unwrap(), Some(a));
             });
             s.spawn(|| {
+                a_driving.wait_or_fail("the pinned thread drives the runtime");
                 rt.block_on(async {
                     b_polling.set();
                     a_left.wait().await;

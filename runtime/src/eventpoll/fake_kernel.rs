@@ -42,7 +42,7 @@ use crate::sys::epoll::CtlOp;
 
 /// The kernel side of an eventpoll, faked for loom (see the module docs).
 #[derive(Debug)]
-pub struct FakeKernel {
+pub(crate) struct FakeKernel {
     state: Mutex<State>,
     /// The kernel's `ep->wq`: threads blocked in [`Kernel::wait`].
     wq: Condvar,
@@ -115,7 +115,7 @@ impl Default for FakeKernel {
 
 impl FakeKernel {
     /// A fake kernel instance with no files.
-    pub fn new() -> FakeKernel {
+    pub(crate) fn new() -> FakeKernel {
         FakeKernel {
             state: Mutex::new(State {
                 files: Vec::new(),
@@ -133,14 +133,14 @@ impl FakeKernel {
     }
 
     /// A new fake file, not ready; returns its fd.
-    pub fn new_file(&self) -> RawFd {
+    pub(crate) fn new_file(&self) -> RawFd {
         let mut st = self.lock();
         st.new_file()
     }
 
     /// The file `fd` becomes ready for `events`: its wakeup. Every registration whose
     /// mask matches is queued (unless already queued) and one waiter woken.
-    pub fn set_ready(&self, fd: RawFd, events: u32) {
+    pub(crate) fn set_ready(&self, fd: RawFd, events: u32) {
         let mut st = self.lock();
         st.files[fd as usize] |= events;
         self.callback(&mut st, fd, events);
@@ -148,7 +148,7 @@ impl FakeKernel {
 
     /// The file `fd` is no longer ready for `events` (a read until `EAGAIN`). No
     /// wakeup: a queued registration is dropped by the next wait that finds it empty.
-    pub fn clear_ready(&self, fd: RawFd, events: u32) {
+    pub(crate) fn clear_ready(&self, fd: RawFd, events: u32) {
         self.lock().files[fd as usize] &= !events;
     }
 

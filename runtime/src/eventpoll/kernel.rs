@@ -11,10 +11,10 @@ use crate::sys::epoll::{CtlOp, Epoll, check_open, poll_is_pure, poll_now};
 use crate::sys::eventfd::EventFd;
 
 /// The token the notify eventfd reports with.
-pub const WAKE_TOKEN: u64 = u64::MAX;
+pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
 
 /// What an eventpoll needs from the kernel.
-pub trait Kernel {
+pub(crate) trait Kernel {
     /// A private kernel instance that holds one item on its own (see
     /// `Poller`'s docs on proxies), itself registered in the main instance.
     type Proxy;

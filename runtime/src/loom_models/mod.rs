@@ -82,7 +82,7 @@ use loom::sync::{Arc, Mutex};
 /// `preemptions` preemptions (`None`: every interleaving; `LOOM_MAX_PREEMPTIONS`
 /// overrides either), and prints `loom-model NAME: bound B, N interleavings` for
 /// `run.sh`'s table.
-pub fn check<F>(name: &str, preemptions: Option<usize>, f: F)
+pub(crate) fn check<F>(name: &str, preemptions: Option<usize>, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
@@ -108,11 +108,11 @@ where
 
 /// A waker that counts its wakes (in a loom atomic, so a count read after a `join`
 /// sees every wake of the joined thread).
-pub struct WakeCounter(AtomicUsize);
+pub(crate) struct WakeCounter(AtomicUsize);
 
 impl WakeCounter {
     /// Wakes so far.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -127,14 +127,14 @@ impl Wake for WakeCounter {
 }
 
 /// A counting waker and its counter.
-pub fn counting_waker() -> (std::sync::Arc<WakeCounter>, Waker) {
+pub(crate) fn counting_waker() -> (std::sync::Arc<WakeCounter>, Waker) {
     let counter = std::sync::Arc::new(WakeCounter(AtomicUsize::new(0)));
     (counter.clone(), Waker::from(counter))
 }
 
 /// The reactor's turn for one event on one source: record it, wake the waiters it
 /// concerns after the source's lock is released.
-pub fn dispatch(io: &ScheduledIo, events: u32) {
+pub(crate) fn dispatch(io: &ScheduledIo, events: u32) {
     let mut wake = Vec::new();
     let mut unclaimed = Vec::new();
     io.dispatch(events, &mut wake, &mut unclaimed);
@@ -142,12 +142,12 @@ pub fn dispatch(io: &ScheduledIo, events: u32) {
 }
 
 /// Polls `fut` once with `waker`.
-pub fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+pub(crate) fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut Context::from_waker(waker))
 }
 
 /// A future that calls `f` with its context on every poll.
-pub struct PollFn<F>(pub F);
+pub(crate) struct PollFn<F>(pub F);
 
 impl<T, F: FnMut(&mut Context<'_>) -> Poll<T> + Unpin> Future for PollFn<F> {
     type Output = T;
@@ -158,7 +158,7 @@ impl<T, F: FnMut(&mut Context<'_>) -> Poll<T> + Unpin> Future for PollFn<F> {
 
 /// Counts its drops: put one in a future or an output to check it is dropped exactly
 /// once.
-pub struct DropCounter(pub Arc<AtomicUsize>);
+pub(crate) struct DropCounter(pub Arc<AtomicUsize>);
 
 impl Drop for DropCounter {
     fn drop(&mut self) {
@@ -173,10 +173,10 @@ impl Drop for DropCounter {
 /// leaked `Arc` at the end of the model, and [`ModelScheduler::tasks_alive`] counts the
 /// tasks not yet freed.
 #[derive(Clone)]
-pub struct ModelScheduler(Arc<Queue>);
+pub(crate) struct ModelScheduler(Arc<Queue>);
 
 /// The state behind a [`ModelScheduler`].
-pub struct Queue {
+pub(crate) struct Queue {
     tasks: Mutex<VecDeque<Notified>>,
     /// What `release` answers: whether an owner list holds the task (the worker's
     /// answer for a bound task; false for one cancelled before it was ever bound).
@@ -185,7 +185,7 @@ pub struct Queue {
 
 impl ModelScheduler {
     /// `bound`: see [`Queue`]; true for tasks run by their worker.
-    pub fn new(bound: bool) -> ModelScheduler {
+    pub(crate) fn new(bound: bool) -> ModelScheduler {
         ModelScheduler(Arc::new(Queue {
             tasks: Mutex::new(VecDeque::new()),
             bound,
@@ -193,7 +193,7 @@ impl ModelScheduler {
     }
 
     /// Runs queued tasks until the queue is empty; returns how many runs.
-    pub fn run_queued(&self) -> usize {
+    pub(crate) fn run_queued(&self) -> usize {
         let mut n = 0;
         loop {
             let task = self.0.tasks.lock().unwrap().pop_front();
@@ -206,12 +206,12 @@ impl ModelScheduler {
     }
 
     /// Tasks queued now.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.0.tasks.lock().unwrap().len()
     }
 
     /// Handles to this scheduler other than `self`: one per task not yet freed.
-    pub fn tasks_alive(&self) -> usize {
+    pub(crate) fn tasks_alive(&self) -> usize {
         Arc::strong_count(&self.0) - 1
     }
 }

@@ -112,7 +112,7 @@ impl OwnedTasks {
 /// Cancels a task that was never bound to a worker (its spawn was refused, or it was
 /// still queued at shutdown), then drops the entry. Bound tasks are left alone: their
 /// owner cancels them.
-pub fn cancel_unbound(task: Notified) {
+pub(crate) fn cancel_unbound(task: Notified) {
     let ptr = task.as_ptr();
     // SAFETY: the entry keeps the task live.
     let header = unsafe { ptr.as_ref() };

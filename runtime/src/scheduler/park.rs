@@ -22,7 +22,7 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::sys::eventfd::EventFd;
 
 /// The worker's wakeup, as the park logic sees it.
-pub trait Wakeup: Send + Sync {
+pub(crate) trait Wakeup: Send + Sync {
     /// Wakes the worker's current sleep, or its next one if it is not asleep yet
     /// (sticky); any number of calls before a sleep wake that sleep once.
     fn wake(&self);
@@ -37,14 +37,14 @@ impl Wakeup for EventFd {
 
 /// The park state and the wakeup it writes.
 #[derive(Debug)]
-pub struct Parker<W> {
+pub(crate) struct Parker<W> {
     state: ParkState,
     wakeup: W,
 }
 
 impl<W: Wakeup> Parker<W> {
     /// A parker for an awake worker that sleeps until `wakeup` is woken.
-    pub fn new(wakeup: W) -> Parker<W> {
+    pub(crate) fn new(wakeup: W) -> Parker<W> {
         Parker {
             state: ParkState::new(),
             wakeup,
@@ -53,13 +53,13 @@ impl<W: Wakeup> Parker<W> {
 
     /// The wakeup (for the loom model, whose worker sleeps on it).
     #[cfg(all(test, epitome_loom))]
-    pub fn wakeup(&self) -> &W {
+    pub(crate) fn wakeup(&self) -> &W {
         &self.wakeup
     }
 
     /// Another thread queued work (after queueing it): wakes the worker if it sleeps,
     /// with at most one wakeup per sleep.
-    pub fn unpark(&self) {
+    pub(crate) fn unpark(&self) {
         if self.state.notify() {
             self.wakeup.wake();
         }
@@ -68,14 +68,14 @@ impl<W: Wakeup> Parker<W> {
     /// Writes the wakeup again, whatever the state: for a wakeup another thread took
     /// from the worker's reactor on its behalf (a sibling standing in for it) while the
     /// worker may be asleep waiting for it. At worst one spurious wakeup.
-    pub fn repost(&self) {
+    pub(crate) fn repost(&self) {
         self.wakeup.wake();
     }
 
     /// The worker found no work: runs `sleep` (which returns once woken, or for any
     /// other reason) unless an unpark came since the last park. Returns whether it
     /// slept; if not, the caller must look for work again.
-    pub fn park(&self, sleep: impl FnOnce()) -> bool {
+    pub(crate) fn park(&self, sleep: impl FnOnce()) -> bool {
         if !self.state.try_park() {
             return false;
         }
@@ -97,16 +97,16 @@ const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
 #[derive(Debug, Default)]
-pub struct ParkState(AtomicUsize);
+pub(crate) struct ParkState(AtomicUsize);
 
 impl ParkState {
-    pub fn new() -> ParkState {
+    pub(crate) fn new() -> ParkState {
         ParkState(AtomicUsize::new(EMPTY))
     }
 
     /// The worker is about to sleep. Returns `false` (and consumes the notification)
     /// if a notify came first: the caller must look for work instead of sleeping.
-    pub fn try_park(&self) -> bool {
+    pub(crate) fn try_park(&self) -> bool {
         match self
             .0
             .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
@@ -129,7 +129,7 @@ impl ParkState {
     }
 
     /// The worker woke up (for whatever reason) and will look for work.
-    pub fn unparked(&self) {
+    pub(crate) fn unparked(&self) {
         // A swap for the reason given in `try_park`: a notifier may have set NOTIFIED
         // since the wakeup, without writing one (it found NOTIFIED already); this
         // consumes it and acquires that notifier's queued work, which the worker's next
@@ -139,7 +139,7 @@ impl ParkState {
 
     /// Another thread queued work. Returns whether the worker is asleep and must be
     /// woken (the caller then writes the eventfd, once).
-    pub fn notify(&self) -> bool {
+    pub(crate) fn notify(&self) -> bool {
         planted_bug!(
             "park_no_recheck",
             // A notify that finds the worker awake is forgotten, so a worker about to

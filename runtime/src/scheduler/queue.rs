@@ -37,7 +37,7 @@ impl LocalQueue {
 /// Wakes and spawns from other threads: a locked list, plus a length readable without
 /// the lock so the worker can skip the lock when it is empty.
 #[derive(Default)]
-pub struct RemoteQueue {
+pub(crate) struct RemoteQueue {
     inner: Mutex<Remote>,
     len: AtomicUsize,
 }
@@ -51,7 +51,7 @@ struct Remote {
 impl RemoteQueue {
     /// Queues `task`, or gives it back if the queue is closed (the runtime is shutting
     /// down).
-    pub fn push(&self, task: Notified) -> Result<(), Notified> {
+    pub(crate) fn push(&self, task: Notified) -> Result<(), Notified> {
         let closed = planted_bug!(
             "push_closed_outside_lock",
             // Look at `closed` under one lock and push under another, so a close in
@@ -69,17 +69,17 @@ impl RemoteQueue {
     }
 
     /// How many tasks are queued (a lock-free look; a statistic).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     /// Whether nothing is queued (a lock-free look).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len.load(Ordering::Acquire) == 0
     }
 
     /// Takes everything queued.
-    pub fn take_all(&self) -> TaskList {
+    pub(crate) fn take_all(&self) -> TaskList {
         if self.len.load(Ordering::Acquire) == 0 {
             return TaskList::default();
         }
@@ -89,7 +89,7 @@ impl RemoteQueue {
     }
 
     /// Refuses every later push; returns what is queued.
-    pub fn close(&self) -> TaskList {
+    pub(crate) fn close(&self) -> TaskList {
         let mut remote = self.inner.lock();
         remote.closed = true;
         self.len.store(0, Ordering::Release);

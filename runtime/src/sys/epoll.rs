@@ -19,7 +19,7 @@ pub(crate) struct Epoll {
 
 /// `epoll_ctl` operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CtlOp {
+pub(crate) enum CtlOp {
     Add,
     Modify,
     Delete,

@@ -19,7 +19,7 @@ use crate::loom::cell::UnsafeCell;
 
 /// The type-erased part every task starts with.
 #[repr(C)]
-pub struct Header {
+pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: Id,

@@ -12,7 +12,7 @@ use crate::loom::CellExt;
 
 /// A FIFO of notified tasks; owns their queue references.
 #[derive(Default)]
-pub struct TaskList {
+pub(crate) struct TaskList {
     head: Option<NonNull<Header>>,
     tail: Option<NonNull<Header>>,
     len: usize,
@@ -23,15 +23,15 @@ pub struct TaskList {
 unsafe impl Send for TaskList {}
 
 impl TaskList {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.head.is_none()
     }
 
-    pub fn push_back(&mut self, task: Notified) {
+    pub(crate) fn push_back(&mut self, task: Notified) {
         let ptr = task.into_raw();
         // SAFETY: we hold the task's queue entry, so its link is ours, and the tail is
         // a task this list owns.
@@ -46,7 +46,7 @@ impl TaskList {
         self.len += 1;
     }
 
-    pub fn pop_front(&mut self) -> Option<Notified> {
+    pub(crate) fn pop_front(&mut self) -> Option<Notified> {
         let head = self.head?;
         // SAFETY: the head is a task this list owns.
         let next = unsafe { head.as_ref().queue_next.read() };
@@ -60,7 +60,7 @@ impl TaskList {
     }
 
     /// Moves all of `other` to the back of `self`. O(1).
-    pub fn append(&mut self, other: &mut TaskList) {
+    pub(crate) fn append(&mut self, other: &mut TaskList) {
         let Some(other_head) = other.head else { return };
         match self.tail {
             // SAFETY: the tail is a task this list owns.

@@ -9,7 +9,7 @@ use super::header::{self, Header};
 use super::{Id, JoinHandle};
 
 /// What a task needs from the scheduler that owns it.
-pub trait Schedule: Send + Sync + 'static {
+pub(crate) trait Schedule: Send + Sync + 'static {
     /// Puts a notified task on a run queue (on the owner's thread: its local queue;
     /// elsewhere: its remote queue, unparking it).
     fn schedule(&self, task: Notified);
@@ -19,7 +19,7 @@ pub trait Schedule: Send + Sync + 'static {
 }
 
 /// A task on (or on its way to) a run queue: owns the queue entry's reference.
-pub struct Notified(NonNull<Header>);
+pub(crate) struct Notified(NonNull<Header>);
 
 // SAFETY: a Notified is the permission to run a task on its owner's thread; sending it
 // to that thread (through a remote queue) is what it is for. Running a `!Send` task
@@ -50,7 +50,7 @@ impl Notified {
     }
 
     /// Runs the task (consumes the entry).
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         let ptr = self.into_raw();
         // SAFETY: the entry's reference is handed to `run`, which consumes it.
         unsafe { (ptr.as_ref().vtable.run)(ptr) }
@@ -66,7 +66,7 @@ impl Drop for Notified {
 
 /// Allocates a task owned by `scheduler`. Returns the first queue entry and the
 /// `JoinHandle`; the third reference belongs to the owner's task list.
-pub fn new_task<F, S>(future: F, scheduler: S) -> (Notified, JoinHandle<F::Output>)
+pub(crate) fn new_task<F, S>(future: F, scheduler: S) -> (Notified, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,

@@ -37,13 +37,13 @@ use crate::loom::os::sync::Arc;
 use crate::loom::sync::{Mutex, MutexGuard};
 
 /// Wakes the worker that owns a wheel, so it recomputes its wait timeout.
-pub trait Unpark: Send + Sync + 'static {
+pub(crate) trait Unpark: Send + Sync + 'static {
     /// Makes the owner's current or next wait return promptly.
     fn unpark(&self);
 }
 
 /// A worker's timing wheel, shared with the timers registered on it.
-pub struct TimerShared {
+pub(crate) struct TimerShared {
     inner: Mutex<Inner>,
     unpark: Arc<dyn Unpark>,
 }
@@ -57,7 +57,7 @@ struct Inner {
 }
 
 /// What a poll of a registered timer found.
-pub enum Polled {
+pub(crate) enum Polled {
     /// Still pending; the waker is up to date.
     Pending,
     /// The entry has fired.
@@ -68,7 +68,7 @@ const SHUT_DOWN: &str = "the epitome runtime that owns this timer has shut down"
 
 impl TimerShared {
     /// A driver with an empty wheel whose tick 0 is now.
-    pub fn new(unpark: Arc<dyn Unpark>) -> Arc<TimerShared> {
+    pub(crate) fn new(unpark: Arc<dyn Unpark>) -> Arc<TimerShared> {
         Arc::new(TimerShared {
             inner: Mutex::new(Inner {
                 wheel: Wheel::new(Instant::now()),
@@ -88,13 +88,13 @@ impl TimerShared {
 
     /// When the owner must next call [`fire_expired`](Self::fire_expired): no later
     /// than the earliest pending deadline; `None` if no timer is pending.
-    pub fn next_wake(&self) -> Option<Instant> {
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
         self.lock().wheel.next_wake()
     }
 
     /// Wakes every timer whose deadline is at or before `now`, in deadline order,
     /// outside the lock. Returns how many it woke.
-    pub fn fire_expired(&self, now: Instant) -> usize {
+    pub(crate) fn fire_expired(&self, now: Instant) -> usize {
         let mut wakers = {
             let mut guard = self.lock();
             let Inner {
@@ -119,14 +119,14 @@ impl TimerShared {
     }
 
     /// Number of timers in the wheel.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.lock().wheel.len()
     }
 
     /// Drops every pending timer's waker and refuses new registrations, breaking the
     /// cycle between the wheel and the tasks whose timers it holds. Polling a timer
     /// of this wheel afterwards panics.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let old = {
             let mut inner = self.lock();
             inner.shut_down = true;
@@ -136,7 +136,7 @@ impl TimerShared {
     }
 
     /// Registers a timer that wakes `waker` at `deadline`.
-    pub fn register(&self, deadline: Instant, waker: Waker) -> TimerKey {
+    pub(crate) fn register(&self, deadline: Instant, waker: Waker) -> TimerKey {
         let (key, earlier) = {
             let mut inner = self.lock();
             assert!(!inner.shut_down, "{SHUT_DOWN}");
@@ -152,7 +152,7 @@ impl TimerShared {
 
     /// Moves the timer of `key` to `deadline`. Returns `false` if it has fired (or was
     /// dropped by a shutdown).
-    pub fn reset(&self, key: TimerKey, deadline: Instant) -> bool {
+    pub(crate) fn reset(&self, key: TimerKey, deadline: Instant) -> bool {
         let earlier = {
             let mut inner = self.lock();
             let before = inner.wheel.next_wake();
@@ -169,7 +169,7 @@ impl TimerShared {
 
     /// Whether the timer of `key` is still pending; if so, makes sure it will wake
     /// `waker` (replacing the stored waker only if it would not wake the same task).
-    pub fn poll(&self, key: TimerKey, waker: &Waker) -> Polled {
+    pub(crate) fn poll(&self, key: TimerKey, waker: &Waker) -> Polled {
         let replaced;
         {
             let mut inner = self.lock();
@@ -188,12 +188,12 @@ impl TimerShared {
     }
 
     /// Whether the timer of `key` is still pending.
-    pub fn is_pending(&self, key: TimerKey) -> bool {
+    pub(crate) fn is_pending(&self, key: TimerKey) -> bool {
         self.lock().wheel.deadline(key).is_some()
     }
 
     /// Cancels the timer of `key`, if it is still pending.
-    pub fn cancel(&self, key: TimerKey) {
+    pub(crate) fn cancel(&self, key: TimerKey) {
         let removed = self.lock().wheel.remove(key);
         drop(removed);
     }

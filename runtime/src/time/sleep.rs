@@ -266,10 +266,10 @@ mod tests {
             sleeps.push((s, rec));
         }
         assert_eq!(h.timer.pending(), registered);
-        while log.lock().unwrap().len() < registered {
+        while log.lock().len() < registered {
             h.turn();
         }
-        let log = log.lock().unwrap().clone();
+        let log = log.lock().clone();
         assert_eq!(log.len(), registered);
         for pair in log.windows(2) {
             let (a, b) = (&sleeps[pair[0].0].0, &sleeps[pair[1].0].0);

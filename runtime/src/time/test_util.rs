@@ -117,7 +117,7 @@ impl Wake for Record {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some((log, id)) = &self.log {
-            log.lock().unwrap().push((*id, Instant::now()));
+            log.lock().push((*id, Instant::now()));
         }
         self.wakes.fetch_add(1, Ordering::SeqCst);
     }

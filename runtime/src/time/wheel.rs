@@ -94,7 +94,7 @@ const HEADS: usize = LEVELS * SLOTS + 2;
 
 /// Names one entry of a [`Wheel`]: its slab index and its generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerKey {
+pub(crate) struct TimerKey {
     index: u32,
     generation: u64,
 }
