@@ -620,12 +620,7 @@ impl ScheduledIo {
         let res = match state {
             NodeState::Notified | NodeState::Idle if ev.is_ready() => {
                 // SAFETY: see above.
-                replaced = unsafe {
-                    node.with(|n| {
-                        n.state = NodeState::Idle;
-                        n.waker.take()
-                    })
-                };
+                replaced = unsafe { to_idle(node) };
                 WaitPoll::Ready(ReadyEvent {
                     baton: exclusive && state == NodeState::Notified,
                     ..ev
@@ -637,12 +632,7 @@ impl ScheduledIo {
                 // SAFETY: the node is on the list, under the mutex.
                 unsafe { waiters.unlink(NonNull::from(node)) };
                 // SAFETY: see above.
-                replaced = unsafe {
-                    node.with(|n| {
-                        n.state = NodeState::Idle;
-                        n.waker.take()
-                    })
-                };
+                replaced = unsafe { to_idle(node) };
                 WaitPoll::Ready(ev)
             }
             NodeState::Waiting => {
@@ -660,48 +650,67 @@ impl ScheduledIo {
             NodeState::Notified | NodeState::Idle => {
                 // Not ready: join the list (again, after a notification that turned out
                 // to be consumed by someone else).
-                // SAFETY: see above.
-                replaced = unsafe {
-                    node.with(|n| {
-                        n.state = NodeState::Waiting;
-                        n.waker.replace(waker.clone())
-                    })
-                };
-                // SAFETY: the node is pinned and alive until `drop_waiter`.
-                unsafe { waiters.push_back(NonNull::from(node)) };
-                let linked = self.set_list(direction);
-                let now = planted_bug!(
-                    "waiter_stale_readiness",
-                    // Trust the readiness read before linking, so an event that came in
-                    // between, and found no LIST, leaves this node asleep.
-                    bug: ev.word,
-                    code: linked,
-                );
-                if is_ready(now) && now & bits::LIST == 0 {
-                    // An event came since we looked and did not see LIST, so it will
-                    // not look at the list: leave it and take the readiness. (If LIST
-                    // was set, the event waits for the mutex and will wake waiters in
-                    // FIFO order, this one included if it is first.)
-                    // SAFETY: on the list, under the mutex.
-                    unsafe { waiters.unlink(NonNull::from(node)) };
-                    // SAFETY: see above.
-                    let mine = unsafe {
-                        node.with(|n| {
-                            n.state = NodeState::Idle;
-                            n.waker.take()
-                        })
-                    };
-                    drop(waiters);
-                    drop(mine);
-                    drop(replaced);
-                    return WaitPoll::Ready(self.event(direction, now));
-                }
-                WaitPoll::Pending
+                // SAFETY: the caller's contract, and we hold the mutex.
+                let (res, wakers) = unsafe { self.join_list(&mut waiters, node, waker, ev.word) };
+                drop(waiters);
+                // Wakers are dropped outside the lock: a drop may run any code.
+                drop(wakers);
+                return res;
             }
         };
         drop(waiters);
         drop(replaced);
         res
+    }
+
+    /// `poll_waiter` of a node that is not on the list and found its direction not
+    /// ready: links it, then re-checks the readiness an event may have set meanwhile
+    /// (the re-check after registration of `ep_poll`'s wait-queue insertion). Returns
+    /// the poll's answer and the wakers to drop once the lock is released. `seen` is
+    /// the readiness word `poll_waiter` read before linking.
+    ///
+    /// # Safety
+    ///
+    /// As `poll_waiter`; `waiters` is this source's locked list and the node is not on it.
+    unsafe fn join_list(
+        &self,
+        waiters: &mut MutexGuard<'_, Waiters>,
+        node: &WaiterNode,
+        waker: &Waker,
+        seen: u64,
+    ) -> (WaitPoll, [Option<Waker>; 2]) {
+        // SAFETY: the node is live and its fields are guarded by the mutex we hold.
+        let (direction, replaced) = unsafe {
+            node.with(|n| {
+                n.state = NodeState::Waiting;
+                (n.direction, n.waker.replace(waker.clone()))
+            })
+        };
+        // SAFETY: the node is pinned and alive until `drop_waiter`.
+        unsafe { waiters.push_back(NonNull::from(node)) };
+        let linked = self.set_list(direction);
+        let now = planted_bug!(
+            "waiter_stale_readiness",
+            // Trust the readiness read before linking, so an event that came in
+            // between, and found no LIST, leaves this node asleep.
+            bug: seen,
+            code: linked,
+        );
+        if is_ready(now) && now & bits::LIST == 0 {
+            // An event came since we looked and did not see LIST, so it will not look
+            // at the list: leave it and take the readiness. (If LIST was set, the event
+            // waits for the mutex and will wake waiters in FIFO order, this one
+            // included if it is first.)
+            // SAFETY: on the list, under the mutex.
+            unsafe { waiters.unlink(NonNull::from(node)) };
+            // SAFETY: as above.
+            let mine = unsafe { to_idle(node) };
+            return (
+                WaitPoll::Ready(self.event(direction, now)),
+                [replaced, mine],
+            );
+        }
+        (WaitPoll::Pending, [replaced, None])
     }
 
     /// A waiter node's future is done with it: unlinks it, and if it held an exclusive
@@ -779,6 +788,21 @@ impl ScheduledIo {
     pub(crate) fn clear_matching(&self, seen: ReadyEvent, mask: u64) -> bool {
         let word = &self.dir(seen.direction).word;
         self.clear_if_same_generation(word, seen.word, mask & bits::READINESS)
+    }
+}
+
+/// Takes a waiter node off duty: `Idle`, its waker handed back to drop outside the lock.
+///
+/// # Safety
+///
+/// The node is live and the caller holds its source's waiter mutex.
+unsafe fn to_idle(node: &WaiterNode) -> Option<Waker> {
+    // SAFETY: the caller's contract: the fields are guarded by the mutex it holds.
+    unsafe {
+        node.with(|n| {
+            n.state = NodeState::Idle;
+            n.waker.take()
+        })
     }
 }
 
