@@ -67,24 +67,18 @@ fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 pub async fn read_pooled<R>(stream: &TcpStream, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
     let mut f = Some(f);
     poll_fn(|cx| {
-        loop {
-            std::task::ready!(stream.poll_read_ready(cx))?;
-            let read = with_buffer(|buf| match stream.try_read(buf) {
-                Ok(n) => match f.take() {
-                    Some(f) => Some(Ok(f(&buf[..n]))),
-                    // `poll_fn` is not polled again after `Ready`, and `Ready` is the
-                    // only way out after taking `f`.
-                    None => unreachable!("read_pooled polled after completion"),
-                },
-                // Readiness was cleared: the next poll parks the waker.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
-                Err(e) => Some(Err(e)),
-            });
-            if let Some(read) = read {
-                return Poll::Ready(read);
-            }
-        }
+        // `poll_read` waits on the readiness fast path, and a short read clears the
+        // readiness (the socket is drained) instead of trying again for `EAGAIN`.
+        with_buffer(|buf| match stream.io.poll_read(cx, buf) {
+            Poll::Ready(Ok(n)) => match f.take() {
+                Some(f) => Poll::Ready(Ok(f(&buf[..n]))),
+                // `poll_fn` is not polled again after `Ready`, and `Ready` is the only
+                // way out after taking `f`.
+                None => unreachable!("read_pooled polled after completion"),
+            },
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        })
     })
     .await
 }
