@@ -44,6 +44,20 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Gives the task about to be polled on this worker thread a fresh budget (the worker
+/// loop's [`with_budget`]: nothing outside a task poll has a budget there, so there is
+/// no previous one to restore; [`end_task_poll`] takes it away after).
+#[inline]
+pub(crate) fn start_task_poll() {
+    let _ = CURRENT.try_with(|c| c.set(Some(BUDGET)));
+}
+
+/// After [`start_task_poll`]'s poll.
+#[inline]
+pub(crate) fn end_task_poll() {
+    let _ = CURRENT.try_with(|c| c.set(None));
+}
+
 /// Runs `f` with the budget unconstrained, restoring it after (for a resource that
 /// charges its own poll once and then polls inner resources on its caller's behalf).
 pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {

@@ -157,6 +157,7 @@ impl<T: AsFd> Async<T> {
     }
 
     /// The inner value.
+    #[inline]
     pub fn get_ref(&self) -> &T {
         match &self.io {
             Some(io) => io,
@@ -448,6 +449,7 @@ impl<T: AsFd> Async<T> {
 }
 
 impl<T: AsFd> AsFd for Async<T> {
+    #[inline]
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.get_ref().as_fd()
     }

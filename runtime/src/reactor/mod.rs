@@ -60,15 +60,26 @@ pub(crate) enum Interest {
 /// What an item of the reactor's eventpoll carries: the source's readiness state, whose
 /// address is the event's data (so a turn reaches it with no lookup), or nothing for the
 /// worker's unpark eventfd.
-pub(crate) struct Source(Option<Arc<ScheduledIo>>);
+pub(crate) struct Source {
+    /// The event's data: `io`'s address, or [`UNPARK_TOKEN`].
+    data: u64,
+    io: Option<Arc<ScheduledIo>>,
+}
+
+impl Source {
+    fn new(io: Option<Arc<ScheduledIo>>) -> Source {
+        let data = match &io {
+            Some(io) => Arc::as_ptr(io) as u64,
+            None => UNPARK_TOKEN,
+        };
+        Source { data, io }
+    }
+}
 
 impl ItemData for Source {
     #[inline]
     fn data(&self) -> u64 {
-        match &self.0 {
-            Some(io) => Arc::as_ptr(io) as u64,
-            None => UNPARK_TOKEN,
-        }
+        self.data
     }
 }
 
@@ -90,7 +101,7 @@ impl ReactorHandle {
             Interest::Shared(hook) => (SHARED_EVENTS, Some(hook)),
         };
         let io = Arc::new(ScheduledIo::new(hook));
-        self.poll.add(fd, mask, Source(Some(io.clone())))?;
+        self.poll.add(fd, mask, Source::new(Some(io.clone())))?;
         self.registered.fetch_add(1, Ordering::Relaxed);
         Ok(io)
     }
@@ -98,7 +109,8 @@ impl ReactorHandle {
     /// Registers `fd` for reading (edge-triggered) for an existing `io`: a connection
     /// registered by its first wait; see [`watch_writes`](Self::watch_writes).
     pub(crate) fn add_source(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
-        self.poll.add(fd, SOURCE_EVENTS, Source(Some(io.clone())))?;
+        self.poll
+            .add(fd, SOURCE_EVENTS, Source::new(Some(io.clone())))?;
         self.registered.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -107,7 +119,7 @@ impl ReactorHandle {
     /// polls the fd, so space that came since the writer's `WouldBlock` is reported.
     pub(crate) fn watch_writes(&self, fd: RawFd, io: &Arc<ScheduledIo>) -> io::Result<()> {
         self.poll
-            .modify(fd, SOURCE_WRITE_EVENTS, Source(Some(io.clone())))
+            .modify(fd, SOURCE_WRITE_EVENTS, Source::new(Some(io.clone())))
     }
 
     /// Deletes `fd` from the eventpoll (before its owner closes it: the contract of a
@@ -183,7 +195,7 @@ impl ReactorHandle {
         self.shut_down.store(true, Ordering::Release);
         let mut wake = Vec::new();
         self.poll.for_each_data(|source| {
-            if let Some(io) = &source.0 {
+            if let Some(io) = &source.io {
                 io.shut_down(&mut wake);
             }
         });
@@ -204,7 +216,7 @@ impl Driver {
     /// a wakeup, so the eventfd never needs reading).
     pub(crate) fn new(unpark: &EventFd) -> io::Result<(Driver, Arc<ReactorHandle>)> {
         let poll = Poller::new(SysKernel::new()?);
-        poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source(None))?;
+        poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source::new(None))?;
         let handle = Arc::new(ReactorHandle {
             poll,
             registered: AtomicUsize::new(0),

@@ -343,19 +343,38 @@ impl ScheduledIo {
         unclaimed: &mut Vec<UnclaimedHook>,
     ) {
         let (r, w) = split_events(events);
-        let before = wake.len();
-        let (mut read_list, mut write_list) = (false, false);
+        let (mut read_was, mut write_was) = (0, 0);
         if r != 0 {
-            read_list = self.record(Direction::Read, r, wake) & bits::LIST != 0;
+            read_was = self.record(Direction::Read, r, wake);
         }
-        let mut read_woken = wake.len() - before;
         if w != 0 {
-            write_list = self.record(Direction::Write, w, wake) & bits::LIST != 0;
+            write_was = self.record(Direction::Write, w, wake);
         }
+        // The usual event: one waiter in the slot, none in the list, not shared.
+        if (read_was | write_was) & bits::LIST != 0 || self.unclaimed.is_some() {
+            self.dispatch_unusual(r != 0, read_was, write_was, wake, unclaimed);
+        }
+    }
+
+    /// The rest of [`dispatch`](Self::dispatch) when a list had waiters when the
+    /// event was recorded (`read_was` / `write_was` are the words it replaced), or the
+    /// source is shared (`read`: the event was a read event).
+    #[inline(never)]
+    fn dispatch_unusual(
+        &self,
+        read: bool,
+        read_was: u64,
+        write_was: u64,
+        wake: &mut Vec<Waker>,
+        unclaimed: &mut Vec<UnclaimedHook>,
+    ) {
+        let (read_list, write_list) = (read_was & bits::LIST != 0, write_was & bits::LIST != 0);
+        // A parked waker was taken from the read slot (SLOT is only set over one).
+        let mut read_woken = read_was & bits::SLOT != 0;
         if read_list || write_list {
-            read_woken += self.wake_lists(read_list, write_list, wake);
+            read_woken |= self.wake_lists(read_list, write_list, wake) > 0;
         }
-        if r != 0 && read_woken == 0 {
+        if read && !read_woken {
             if let Some(hook) = &self.unclaimed {
                 unclaimed.push(hook.clone());
             }
@@ -365,7 +384,6 @@ impl ScheduledIo {
     /// The part of [`dispatch`](Self::dispatch) that takes the mutex: the list had
     /// waiters of `read` / `write` when the event was recorded. Returns how many read
     /// waiters it woke.
-    #[inline(never)]
     fn wake_lists(&self, read: bool, write: bool, wake: &mut Vec<Waker>) -> usize {
         let mut waiters = self.lock();
         let mut read_woken = 0;

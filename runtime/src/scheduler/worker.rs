@@ -222,7 +222,10 @@ impl WorkerLocal {
         }
         self.shared.metrics.polls.incr_local();
         self.shared.in_poll.store(true, Ordering::Release);
-        coop::with_budget(|| task.run());
+        // A task's poll catches its future's panics, so nothing unwinds through here.
+        coop::start_task_poll();
+        task.run();
+        coop::end_task_poll();
         self.shared.in_poll.store(false, Ordering::Release);
         reactor::context::pass_batons();
     }

@@ -19,7 +19,7 @@ use crate::coop;
 /// dropped when it completes. [`abort`](Self::abort) cancels it instead.
 ///
 /// Awaiting a handle spends one unit of the awaiting task's cooperative budget (see
-/// [`task::coop`](super::coop)); [`is_finished`](Self::is_finished) and
+/// [`task::coop`](crate::task::coop)); [`is_finished`](Self::is_finished) and
 /// [`id`](Self::id) are plain reads that never do.
 ///
 /// ```

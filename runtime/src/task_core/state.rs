@@ -118,6 +118,7 @@ impl State {
         Snapshot(self.0.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn update<R>(&self, mut f: impl FnMut(usize) -> (Option<usize>, R)) -> R {
         let mut cur = self.0.load(Ordering::Acquire);
         loop {
@@ -134,6 +135,7 @@ impl State {
     }
 
     /// A scheduler took the task off a queue (the queue's reference is now the run's).
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|cur| {
             debug_assert!(
@@ -153,6 +155,7 @@ impl State {
     }
 
     /// The poll returned `Pending`.
+    #[inline]
     pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.update(|cur| {
             debug_assert!(cur & RUNNING != 0);
@@ -183,6 +186,7 @@ impl State {
 
     /// A wake through a reference the waker gives up (`Waker::wake`). On `Submit`
     /// that reference becomes the queue's; otherwise the caller drops it.
+    #[inline]
     pub(crate) fn transition_to_scheduled_by_val(&self) -> ToScheduled {
         self.update(|cur| {
             if cur & COMPLETE != 0 {
