@@ -139,3 +139,21 @@ async fn round_trips(conn: usize, s: TcpStream) {
         assert_eq!(&back[..], &msg[..], "connection {conn}, round {round}");
     }
 }
+
+/// The bytes of the future `handler` makes.
+fn future_bytes<H, F>(_handler: H) -> usize
+where
+    H: FnOnce(TcpStream) -> F,
+{
+    std::mem::size_of::<F>()
+}
+
+/// The echo's connection future is what an idle connection holds on top of the
+/// runtime's own bytes (`epitome-runtime`'s `io::footprint` test): printed for
+/// `docs/server-models.md`, and bounded so a buffer never creeps back into it.
+#[test]
+fn echo_future_holds_no_buffer() {
+    let bytes = future_bytes(echo_server::echo);
+    eprintln!("echo connection future: {bytes} bytes");
+    assert!(bytes < 512, "the echo future is {bytes} bytes");
+}
