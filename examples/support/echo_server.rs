@@ -30,12 +30,11 @@ pub fn start(rt: &Runtime, listener: TcpListener) -> JoinHandle<()> {
 /// dropped (which cancels the server and closes the listener).
 pub fn start_with(rt: &Runtime, listener: TcpListener, strategy: Strategy) -> JoinHandle<()> {
     rt.spawn(async move {
-        let served = serve::serve(listener, |stream, _peer| async move {
-            // A failed connection (reset by the client, say) has nobody left to tell.
-            let _ = echo(stream).await;
-        })
-        .strategy(strategy)
-        .await;
+        // The handler's future is `echo`'s own: wrapping it in `async move { .. }`
+        // would keep the stream and the echo's state side by side in every task.
+        let served = serve::serve(listener, |stream, _peer| echo(stream))
+            .strategy(strategy)
+            .await;
         // Accept errors never stop `serve`; only a setup error (a `ReusePort`
         // listener without SO_REUSEPORT, say) ends up here.
         if let Err(e) = served {
@@ -44,15 +43,20 @@ pub fn start_with(rt: &Runtime, listener: TcpListener, strategy: Strategy) -> Jo
     })
 }
 
-/// Echoes until the client closes.
-pub async fn echo(stream: TcpStream) -> io::Result<()> {
+/// Echoes until the client closes (a failed connection, reset by the client say,
+/// has nobody left to tell).
+pub async fn echo(stream: TcpStream) {
+    let _ = echo_bytes(&stream).await;
+}
+
+async fn echo_bytes(stream: &TcpStream) -> io::Result<()> {
     // Replies are small and answer a request each: send them at once.
     stream.set_nodelay(true)?;
     loop {
         // Waits holding no buffer; answers from the worker's buffer what the socket
         // takes at once, and copies out only the rest (when the client reads slower
         // than it writes).
-        let rest = serve::read_pooled(&stream, |bytes| {
+        let rest = serve::read_pooled(stream, |bytes| {
             if bytes.is_empty() {
                 return Ok(None);
             }

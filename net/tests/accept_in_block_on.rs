@@ -54,6 +54,11 @@ fn clients(addr: SocketAddr) -> JoinHandle<io::Result<()>> {
 fn assert_wakes_stay_home(m: &RuntimeMetrics, what: &str) {
     let wakes = m.wakeup_count();
     let crossed = m.remote_schedule_count() - m.remote_spawn_count();
+    // Quoted in docs/server-models.md.
+    eprintln!(
+        "{what}: {crossed} of {wakes} wakes crossed threads ({:.2}%)",
+        100.0 * crossed as f64 / wakes.max(1) as f64
+    );
     assert!(
         wakes > (CONNECTIONS * ROUNDS) as u64 / 2,
         "{what}: the load made too few wakes to judge ({wakes})"

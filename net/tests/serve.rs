@@ -311,13 +311,17 @@ fn jain(xs: &[u64]) -> f64 {
 
 /// One connection at a time, every worker idle when it arrives: the kernel would give
 /// them all to one reactor; `Balanced` pauses a reactor that gets ahead, so the spread
-/// stays within two of even. Every wakeup stays on the worker whose reactor woke.
+/// stays within two of even.
+///
+/// (Which wakes cross threads is not asserted here: a reactor whose worker is busy
+/// when a connection arrives may still get the listener's event, and hands it to an
+/// idle worker, a cross-thread wake whose count depends on how the threads were
+/// scheduled. `accept_in_block_on.rs` bounds the crossings under a request load.)
 #[test]
 fn balanced_spreads_connections_arriving_one_at_a_time() {
     let _watchdog = util::Watchdog::new("serve: balanced", util::HANG);
     let server = Server::start(|| util::multi(4), Strategy::Balanced);
     let m = server.metrics.clone();
-    let (wakes0, spawns0) = (m.remote_schedule_count(), m.remote_spawn_count());
     let streams = one_at_a_time(server.addr, 64);
     util::wait_sync("every connection counted", || {
         live_per_worker(&m, Strategy::Balanced).iter().sum::<u64>() == 64
@@ -328,11 +332,6 @@ fn balanced_spreads_connections_arriving_one_at_a_time() {
         "at most two above the mean of 16: {live:?}"
     );
     assert!(jain(&live) >= 0.95, "Jain's index of {live:?}");
-    let cross = (m.remote_schedule_count() - wakes0) - (m.remote_spawn_count() - spawns0);
-    assert!(
-        cross <= 64 / 50,
-        "{cross} wakes crossed threads for 64 connections"
-    );
     drop(streams);
     server.shut_down();
 }

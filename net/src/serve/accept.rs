@@ -80,18 +80,20 @@ fn choose<H>(server: &Server<H>, pick: Pick, next: &AtomicUsize) -> usize {
 }
 
 /// Graceful shutdown: accepts every connection already in `listener`'s backlog
-/// (listener `index` of `count`) and hands it to a handler.
+/// (listener `index` of `count`) and hands it to a handler; returns how many.
 pub(super) async fn drain<H, F>(
     server: &Server<H>,
     listener: &TcpListener,
     index: usize,
     count: usize,
-) where
+) -> usize
+where
     H: Fn(TcpStream, SocketAddr) -> F + Send + Sync + 'static,
     F: Future + Send + 'static,
 {
     let next = AtomicUsize::new(index);
     let mut backoff = None;
+    let mut taken = 0;
     loop {
         match listener.accept_now() {
             Ok(Some((stream, peer))) => {
@@ -104,8 +106,9 @@ pub(super) async fn drain<H, F>(
                     choose(server, Pick::LeastLoaded, &next)
                 };
                 server.start(worker, stream, peer);
+                taken += 1;
             }
-            Ok(None) => return,
+            Ok(None) => return taken,
             // Out of fds: closing the listener would reset the rest, so wait for
             // handlers to free some (the shutdown waits for them anyway).
             Err(e) if is_resource_exhaustion(&e) => {
@@ -116,7 +119,7 @@ pub(super) async fn drain<H, F>(
                 epitome_runtime::time::sleep(delay).await;
             }
             Err(e) if is_connection_error(&e) => {}
-            Err(_) => return,
+            Err(_) => return taken,
         }
     }
 }

@@ -66,13 +66,14 @@
 //! # Graceful shutdown
 //!
 //! [`Serve::with_graceful_shutdown`]: when the signal completes, accepting stops; each
-//! listener gets a socket filter that drops new handshakes (so a connection the
-//! kernel completes from then on cannot be queued on a listener about to close, where
-//! closing would reset it: a client retrying its SYN later finds the port closed, or
-//! served by another process), every connection already in a backlog is accepted and
-//! handed to a handler, the listeners close, and the future completes once every
-//! handler has returned. Handlers that keep connections open for long (idle
-//! keep-alive, chat) should watch the same signal themselves.
+//! listener gets a socket filter that drops new SYNs (so no connection starts on a
+//! listener about to close, where closing would reset it: a client retrying its SYN a
+//! second later finds the port closed, or served by another process), the handshakes
+//! already under way complete, every connection in a backlog is accepted and handed
+//! to a handler (the listeners close once a drain 10 ms after the last finds
+//! nothing), and the future completes once every handler has returned. Handlers that
+//! keep connections open for long (idle keep-alive, chat) should watch the same
+//! signal themselves.
 //!
 //! # Cheap idle connections
 //!
@@ -291,6 +292,13 @@ impl<H, S> fmt::Debug for WithGracefulShutdown<H, S> {
     }
 }
 
+/// How long a graceful shutdown waits, with new handshakes refused, for the ones under
+/// way to complete: longer than a round trip on a local network (a client farther
+/// away whose final ACK is still in flight when the listener closes is reset).
+const HANDSHAKE_SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
+/// The most drains a graceful shutdown makes before closing the listeners.
+const SETTLE_ROUNDS: usize = 100;
+
 /// What every accept loop shares: the handler, the runtime, the connection counts.
 struct Server<H> {
     handler: H,
@@ -308,10 +316,9 @@ where
         let live = Tracker::open(&self.tracker, worker);
         let handling = (self.handler)(stream, peer);
         // A runtime shutting down drops the task's future, and with it the count.
-        let _ = self.handle.spawn_on(worker, async move {
-            let _live = live;
-            handling.await;
-        });
+        let _ = self
+            .handle
+            .spawn_on(worker, tracker::Counted::new(handling, live));
     }
 }
 
@@ -383,13 +390,27 @@ where
 
     loops.stop().await;
     // Refuse new handshakes everywhere first, then take what the kernel completed.
-    for l in &listeners {
-        // Best effort: without the filter, a connection completed between the last
-        // accept and the close is reset (the window is microseconds).
-        let _ = reuseport::refuse_new(l);
-    }
-    for (i, l) in listeners.iter().enumerate() {
-        accept::drain(&server, l, i, listeners.len()).await;
+    // Best effort: without the filter (a kernel refusing it), a connection completed
+    // between the last accept and the close is reset.
+    let refusing = listeners
+        .iter()
+        .fold(true, |all, l| reuseport::refuse_new(l).is_ok() && all);
+    // A handshake under way when the filter went on completes once its final ACK
+    // arrives; closing before that would reset a client that believes it is
+    // connected. So the listeners close after a drain that follows a pause of
+    // `HANDSHAKE_SETTLE` finds nothing (no new handshake starts meanwhile; the
+    // rounds are bounded all the same).
+    let mut settled = false;
+    for _ in 0..SETTLE_ROUNDS {
+        let mut taken = 0;
+        for (i, l) in listeners.iter().enumerate() {
+            taken += accept::drain(&server, l, i, listeners.len()).await;
+        }
+        if !refusing || (taken == 0 && settled) {
+            break;
+        }
+        settled = taken == 0;
+        epitome_runtime::time::sleep(HANDSHAKE_SETTLE).await;
     }
     drop(listeners);
     tracker.all_closed().await;

@@ -1,7 +1,7 @@
 //! Readiness first: reading a connection without holding a buffer while it is idle.
 
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::task::Poll;
 
@@ -64,9 +64,17 @@ fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 /// })?;
 /// # Ok::<_, std::io::Error>(())
 /// ```
-pub async fn read_pooled<R>(stream: &TcpStream, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+pub fn read_pooled<'a, R, F>(
+    stream: &'a TcpStream,
+    f: F,
+) -> impl Future<Output = io::Result<R>> + 'a
+where
+    F: FnOnce(&[u8]) -> R + 'a,
+{
+    // A `poll_fn`, not an `async fn`: the future is the stream reference and `f`,
+    // nothing kept twice, as small as a connection's idle state can be.
     let mut f = Some(f);
-    poll_fn(|cx| {
+    poll_fn(move |cx| {
         // `poll_read` waits on the readiness fast path, and a short read clears the
         // readiness (the socket is drained) instead of trying again for `EAGAIN`.
         with_buffer(|buf| match stream.io.poll_read(cx, buf) {
@@ -80,5 +88,4 @@ pub async fn read_pooled<R>(stream: &TcpStream, f: impl FnOnce(&[u8]) -> R) -> i
             Poll::Pending => Poll::Pending,
         })
     })
-    .await
 }

@@ -104,10 +104,27 @@ fn steer_by_cpu(listener: &TcpListener, workers: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes `listener` drop every packet that reaches it (a socket filter returning 0):
-/// no handshake completes into its backlog any more, while the connections already
-/// there stay to be accepted. Their sockets were made before the filter and do not
-/// carry it.
+/// Makes `listener` drop every SYN that reaches it (a socket filter), so no new
+/// handshake starts, while the handshakes under way complete into its backlog (their
+/// final ACKs pass) and the connections already there stay to be accepted. A client
+/// whose SYN was dropped retries it a second later, and finds the port closed (or
+/// served by another process).
+///
+/// The filter runs with the packet's data at the TCP header (`tcp_filter`, called
+/// from `tcp_v4_rcv` and `tcp_v6_rcv`), whose byte 13 holds the flags.
 pub(super) fn refuse_new(listener: &TcpListener) -> io::Result<()> {
-    SockRef::from(listener).attach_filter(&[insn(libc::BPF_RET | libc::BPF_K, 0)])
+    const TCP_FLAGS: u32 = 13;
+    const SYN: u32 = 0x02;
+    SockRef::from(listener).attach_filter(&[
+        insn(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, TCP_FLAGS),
+        // A SYN: on to the next instruction (drop); otherwise skip it (keep).
+        SockFilter::new(
+            (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
+            0,
+            1,
+            SYN,
+        ),
+        insn(libc::BPF_RET | libc::BPF_K, 0),
+        insn(libc::BPF_RET | libc::BPF_K, u32::MAX),
+    ])
 }

@@ -7,10 +7,11 @@
 //! which only makes a balancing decision one connection off. `closed` holds the task
 //! waiting for the count to reach zero.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use super::balance::Balance;
 use crate::TcpListener;
@@ -115,5 +116,37 @@ pub(super) struct Live {
 impl Drop for Live {
     fn drop(&mut self) {
         self.tracker.close(self.worker);
+    }
+}
+
+/// A handler's future, counted as one of its worker's live connections until it is
+/// dropped (the task drops it on completion, cancellation, or a runtime shutdown).
+///
+/// A struct, not `async move { let _live = live; handling.await }`: an async block
+/// keeps the captured future and the future it awaits in separate fields, so every
+/// connection's task would hold the handler's state twice (hundreds of bytes each,
+/// `docs/server-models.md`).
+pub(super) struct Counted<F> {
+    handling: F,
+    _live: Live,
+}
+
+impl<F> Counted<F> {
+    pub(super) fn new(handling: F, live: Live) -> Counted<F> {
+        Counted {
+            handling,
+            _live: live,
+        }
+    }
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `handling` is pinned structurally: it is never moved out of a pinned
+        // `Counted`, which has no `Drop` of its own and is `Unpin` only if `F` is.
+        let handling = unsafe { self.map_unchecked_mut(|c| &mut c.handling) };
+        handling.poll(cx).map(drop)
     }
 }
