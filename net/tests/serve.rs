@@ -172,7 +172,10 @@ fn burst(addr: SocketAddr, n: usize) -> Vec<StdStream> {
     streams
 }
 
-fn flavors() -> [(&'static str, fn() -> Runtime); 2] {
+/// A runtime flavour's name, and how to build one.
+type Flavor = (&'static str, fn() -> Runtime);
+
+fn flavors() -> [Flavor; 2] {
     [
         ("current-thread", util::current_thread),
         ("multi-reactor(4)", || util::multi(4)),

@@ -5,7 +5,7 @@
 //! Each run starts `epitome-benches herd-server <variant> --workers 8`, pinned to
 //! CPU 0 (this process, the client, pins itself to CPU 1), waits 50 ms for every
 //! worker to reach its wait, reads the workers' voluntary context switches from
-//! `/proc`, opens [`CONNECTIONS`](super::CONNECTIONS) connections
+//! `/proc`, opens [`CONNECTIONS`] connections
 //! ([`Arrival`]), reads the switches again, and asks the server for its counters.
 //! That is the report's herd method; this command adds the burst arrival and runs
 //! any variants.

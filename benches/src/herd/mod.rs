@@ -15,7 +15,7 @@
 //!   worker, each registering the shared listener with `EPOLLEXCLUSIVE`.
 //! - `epitome-exclusive`, `epitome-reuseport`, `epitome-reuseport-cpu`,
 //!   `epitome-mainsub`, `epitome-balanced`: the same runtime serving the port with
-//!   `epitome::net::serve` and each of its accept strategies (see [`epitome_serve`]).
+//!   `epitome::net::serve` and each of its accept strategies (see `epitome_serve.rs`).
 //!
 //! [`measure`] runs a variant the way the report does, with connections arriving one
 //! at a time or in bursts (the `herd` command).

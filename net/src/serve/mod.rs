@@ -392,9 +392,12 @@ where
     // Refuse new handshakes everywhere first, then take what the kernel completed.
     // Best effort: without the filter (a kernel refusing it), a connection completed
     // between the last accept and the close is reset.
-    let refusing = listeners
+    // (Every listener gets its filter, even after one fails: no short-circuit.)
+    let refused: Vec<bool> = listeners
         .iter()
-        .fold(true, |all, l| reuseport::refuse_new(l).is_ok() && all);
+        .map(|l| reuseport::refuse_new(l).is_ok())
+        .collect();
+    let refusing = refused.iter().all(|&ok| ok);
     // A handshake under way when the filter went on completes once its final ACK
     // arrives; closing before that would reset a client that believes it is
     // connected. So the listeners close after a drain that follows a pause of

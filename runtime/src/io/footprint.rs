@@ -31,7 +31,9 @@ use crate::task_core::cell_bytes;
 /// (`net/tests/echo_example.rs` prints that one): a task's stage holds the future, or
 /// its output or `JoinError` once finished, so a future smaller than a `JoinError`
 /// would count some of the stage as the runtime's.
-struct Handler([u64; 29]);
+struct Handler {
+    _state: [u64; 29],
+}
 
 impl Future for Handler {
     type Output = ();
