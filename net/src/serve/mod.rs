@@ -70,7 +70,7 @@
 //! listener about to close, where closing would reset it: a client retrying its SYN a
 //! second later finds the port closed, or served by another process), the handshakes
 //! already under way complete, every connection in a backlog is accepted and handed
-//! to a handler (the listeners close once a drain 10 ms after the last finds
+//! to a handler (the listeners close once two drains 10 ms apart both find
 //! nothing), and the future completes once every handler has returned. Handlers that
 //! keep connections open for long (idle keep-alive, chat) should watch the same
 //! signal themselves.

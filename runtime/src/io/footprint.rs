@@ -27,10 +27,10 @@ use crate::reactor::scheduled_io::ScheduledIo;
 use crate::scheduler::worker::WorkerShared;
 use crate::task_core::cell_bytes;
 
-/// A stand-in for a connection handler's future, the size of the echo example's
-/// (`net/tests/echo_example.rs` prints that one): a task's stage holds the future, or
-/// its output or `JoinError` once finished, so a future smaller than a `JoinError`
-/// would count some of the stage as the runtime's.
+/// A stand-in for a connection's future, the size of the echo example's with
+/// `serve`'s live count (`net/tests/echo_example.rs` prints the echo's): a task's
+/// stage holds the future, or its output or `JoinError` once finished, so a future
+/// smaller than a `JoinError` would count some of the stage as the runtime's.
 struct Handler {
     _state: [u64; 29],
 }
