@@ -9,6 +9,15 @@
 //!
 //! Each message differs from the one before (and from those of other connections), so
 //! a lost, repeated or misdirected byte is caught; the client then exits with status 1.
+//!
+//! `--server-pid PID` also measures what an idle connection costs the server: its
+//! resident memory (`VmRSS` of `/proc/PID/status`) before the connections open, and
+//! after each has made one round trip and the server has had 100 ms to settle:
+//!
+//! ```sh
+//! cargo run --release --example echo -- --reactors 2 & SERVER=$!
+//! cargo run --release --example echo_client -- --connections 10000 --rounds 0 --server-pid $SERVER
+//! ```
 //! `--reactors` picks the client's own runtime, as for the servers (0: current-thread).
 
 use std::future::{Future, poll_fn};
@@ -23,12 +32,13 @@ use epitome::net::TcpStream;
 mod cli;
 
 const USAGE: &str = "\
-usage: echo_client [--addr ADDR] [--connections N] [--rounds N] [--size BYTES] [--reactors N]
+usage: echo_client [--addr ADDR] [--connections N] [--rounds N] [--size BYTES] [--reactors N] [--server-pid PID]
   --addr ADDR        the echo server (default 127.0.0.1:7000)
   --connections N    connections open at once (default 100)
   --rounds N         round trips per connection (default 10000)
   --size BYTES       bytes per round trip (default 64)
-  --reactors N       0: current-thread runtime (default); N: multi-reactor, N workers";
+  --reactors N       0: current-thread runtime (default); N: multi-reactor, N workers
+  --server-pid PID   print the server's resident memory per idle connection";
 
 fn main() -> io::Result<()> {
     let flags = cli::Flags::parse(
@@ -39,8 +49,10 @@ fn main() -> io::Result<()> {
             "--rounds",
             "--size",
             "--reactors",
+            "--server-pid",
         ],
     );
+    let server_pid: u32 = flags.get("--server-pid", 0);
     let addr: String = flags.get("--addr", "127.0.0.1:7000".to_string());
     let connections: usize = flags.get("--connections", 100);
     let rounds: usize = flags.get("--rounds", 10_000);
@@ -49,12 +61,28 @@ fn main() -> io::Result<()> {
 
     let rt = cli::runtime(reactors)?;
     let result = rt.block_on(async {
+        let rss_before = (server_pid != 0).then(|| server_rss_kib(server_pid)).transpose()?;
         // Connect everything first, so all connections are open during the run.
         let mut streams = Vec::with_capacity(connections);
         for _ in 0..connections {
             let s = TcpStream::connect(addr.as_str()).await?;
             s.set_nodelay(true)?;
             streams.push(s);
+        }
+        if let Some(before) = rss_before {
+            // One round trip each, so the server has accepted and served every one.
+            let mut back = [0; 1];
+            for s in &streams {
+                write_and_read(s, b"x", &mut back).await?;
+            }
+            epitome::time::sleep(std::time::Duration::from_millis(100)).await;
+            let after = server_rss_kib(server_pid)?;
+            let delta = after.saturating_sub(before) * 1024;
+            println!(
+                "server RSS {before} KiB -> {after} KiB with {connections} idle connections: \
+                 {} bytes per connection",
+                delta / connections.max(1) as u64
+            );
         }
         println!(
             "{connections} connections to {addr} open ({}); {rounds} round trips of {size} bytes each",
@@ -94,6 +122,16 @@ fn main() -> io::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// `VmRSS` of process `pid`, in KiB.
+fn server_rss_kib(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
 }
 
 /// Byte `j` of round `round` of connection `conn`.

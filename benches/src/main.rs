@@ -48,6 +48,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "run one thundering-herd variant (prints its address)",
     ),
     (
+        epitome_benches::herd::measure::USAGE,
+        "herd variants, connections one at a time and in bursts: wakeups, fairness",
+    ),
+    (
         server_cmd::HTTP_USAGE,
         "run one HTTP contender (prints its address)",
     ),
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         "sched" => sched_bench::main(rest),
         "server" => server_cmd::main(rest),
         "herd-server" => server_cmd::herd_main(rest),
+        "herd" => epitome_benches::herd::measure::main(rest),
         "http-server" => server_cmd::http_main(rest),
         "soak" => soak::main(rest),
         "help" | "-h" | "--help" => {

@@ -6,6 +6,10 @@
 //! `EPOLLEXCLUSIVE`, and accepting tasks are exclusive waiters: one connection wakes
 //! one worker and one task.
 //!
+//! [`serve`] serves a listener on every reactor of the runtime with a named accept
+//! strategy (`serve::Strategy`: exclusive, reuse-port, main/sub reactors, or balanced),
+//! graceful shutdown included.
+//!
 //! Streams implement `futures_io::AsyncRead` / `AsyncWrite` (and tokio's, with the
 //! `tokio-io` feature). No type here buffers, so none implements `AsyncBufRead`: wrap
 //! a stream in a `BufReader` from `futures-util` or tokio for that.
@@ -55,6 +59,7 @@
 mod addr;
 mod attempt;
 mod buf;
+pub mod serve;
 mod split;
 mod stream_api;
 mod stream_io;

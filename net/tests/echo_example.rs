@@ -36,6 +36,8 @@ const CONNECTIONS: usize = 1000;
 const ROUNDS: usize = 1000;
 /// Bytes per round trip.
 const SIZE: usize = 32;
+/// How long the round trips may take before the test calls it a hang.
+const LOAD_LIMIT: Duration = Duration::from_secs(300);
 
 static TAKE_TURNS: Mutex<()> = Mutex::new(());
 
@@ -84,7 +86,10 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
 
     let label = format!("echo example on {flavor}");
     let start = Instant::now();
-    util::block_on(&client_rt, &label, async {
+    // A million round trips take seconds on an idle machine, and several times that
+    // on a loaded one: the deadline only catches a hang.
+    let _dog = util::Watchdog::new(&label, LOAD_LIMIT + util::HANG);
+    let load = client_rt.block_on(time::timeout(LOAD_LIMIT, async {
         let mut streams = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
             let s = TcpStream::connect(addr).await.expect("connect");
@@ -105,7 +110,8 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
         for c in clients {
             c.await.expect("a client task failed");
         }
-    });
+    }));
+    assert!(load.is_ok(), "{label}: no end within {LOAD_LIMIT:?} (hung)");
     let elapsed = start.elapsed();
     eprintln!(
         "{label}: {} round trips of {SIZE} bytes in {:.1} s ({:.0}/s)",
@@ -138,4 +144,22 @@ async fn round_trips(conn: usize, s: TcpStream) {
         s.read_exact(&mut back).await.expect("read");
         assert_eq!(&back[..], &msg[..], "connection {conn}, round {round}");
     }
+}
+
+/// The bytes of the future `handler` makes.
+fn future_bytes<H, F>(_handler: H) -> usize
+where
+    H: FnOnce(TcpStream) -> F,
+{
+    std::mem::size_of::<F>()
+}
+
+/// The echo's connection future is what an idle connection holds on top of the
+/// runtime's own bytes (`epitome-runtime`'s `io::footprint` test): printed for
+/// `docs/server-models.md`, and bounded so a buffer never creeps back into it.
+#[test]
+fn echo_future_holds_no_buffer() {
+    let bytes = future_bytes(echo_server::echo);
+    eprintln!("echo connection future: {bytes} bytes");
+    assert!(bytes < 512, "the echo future is {bytes} bytes");
 }

@@ -13,6 +13,12 @@
 //!
 //! - `epitome-mr`: epitome's multi-reactor runtime, a worker (and reactor) per herd
 //!   worker, each registering the shared listener with `EPOLLEXCLUSIVE`.
+//! - `epitome-exclusive`, `epitome-reuseport`, `epitome-reuseport-cpu`,
+//!   `epitome-mainsub`, `epitome-balanced`: the same runtime serving the port with
+//!   `epitome::net::serve` and each of its accept strategies (see `epitome_serve.rs`).
+//!
+//! [`measure`] runs a variant the way the report does, with connections arriving one
+//! at a time or in bursts (the `herd` command).
 //!
 //! # What each worker counts
 //!
@@ -28,7 +34,9 @@
 //! drained goes back to sleep inside `epoll_wait`.
 
 mod epitome_mr;
+mod epitome_serve;
 mod epoll_workers;
+pub mod measure;
 
 use std::io;
 use std::net::SocketAddr;
@@ -185,6 +193,42 @@ pub const VARIANTS: &[HerdVariant] = &[
         exclusive: true,
         epitome: true,
         run: epitome_mr::run,
+    },
+    HerdVariant {
+        name: "epitome-exclusive",
+        about: "epitome serve, Strategy::Exclusive",
+        exclusive: true,
+        epitome: true,
+        run: epitome_serve::run_exclusive,
+    },
+    HerdVariant {
+        name: "epitome-reuseport",
+        about: "epitome serve, Strategy::ReusePort (hash)",
+        exclusive: true,
+        epitome: true,
+        run: epitome_serve::run_reuseport,
+    },
+    HerdVariant {
+        name: "epitome-reuseport-cpu",
+        about: "epitome serve, Strategy::ReusePort (incoming CPU)",
+        exclusive: true,
+        epitome: true,
+        run: epitome_serve::run_reuseport_cpu,
+    },
+    HerdVariant {
+        name: "epitome-mainsub",
+        about: "epitome serve, Strategy::MainSub (least loaded)",
+        // Two wakeups per connection handed to another worker, by design.
+        exclusive: false,
+        epitome: true,
+        run: epitome_serve::run_main_sub,
+    },
+    HerdVariant {
+        name: "epitome-balanced",
+        about: "epitome serve, Strategy::Balanced (the default)",
+        exclusive: true,
+        epitome: true,
+        run: epitome_serve::run_balanced,
     },
 ];
 

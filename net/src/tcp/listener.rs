@@ -143,6 +143,23 @@ impl TcpListener {
         Poll::Ready(self.accepted(res))
     }
 
+    /// Accepts a connection already in the kernel's backlog without waiting and
+    /// without looking at the reactor's readiness (`Ok(None)`: the backlog is empty):
+    /// for a graceful shutdown, which takes every completed connection before it
+    /// closes the listener.
+    pub(crate) fn accept_now(&self) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        match SockRef::from(self.io.get_ref()).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            res => self.accepted(res).map(Some),
+        }
+    }
+
+    /// The listener as shared by the workers, for the accept strategies of
+    /// [`serve`](crate::serve): pausing and resuming a worker's registration.
+    pub(crate) fn shared(&self) -> &SharedAsync<std::net::TcpListener> {
+        &self.io
+    }
+
     /// Turns an `accept4` result into a stream, keeping the backoff state.
     fn accepted(
         &self,

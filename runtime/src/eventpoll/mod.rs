@@ -77,6 +77,13 @@ mod send_events;
 
 pub(crate) use item::ItemData;
 
+/// The bytes of one registered item carrying `D`, with the kernel's proxy type (the
+/// runtime's per-connection footprint, `io::footprint`).
+#[cfg(test)]
+pub(crate) fn item_bytes<D>() -> usize {
+    std::mem::size_of::<item::Item<<kernel::SysKernel as kernel::Kernel>::Proxy, D>>()
+}
+
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;

@@ -46,6 +46,10 @@ impl Node {
     }
 }
 
+/// The bytes of one node's links and key (beside its value in the slab).
+#[cfg(test)]
+pub(crate) const NODE_BYTES: usize = std::mem::size_of::<Node>();
+
 /// A red-black tree from fd to `V`, with stable `u32` slots.
 #[derive(Debug)]
 pub(crate) struct InterestTree<V> {

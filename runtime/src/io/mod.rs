@@ -38,6 +38,9 @@ mod ready;
 mod shared;
 mod wait;
 
+#[cfg(test)]
+mod footprint;
+
 pub use guard::{ReadyGuard, TryIoError};
 pub use interest::Interest;
 pub use ready::Ready;

@@ -1,4 +1,12 @@
 //! `SharedAsync`: one fd waited on from several workers, with wake-one across them.
+//!
+//! # Fields and locking
+//!
+//! `Inner::slots` (one mutex) holds, per worker index that has used the fd, the
+//! worker's reactor, its *home* registration (where that worker's tasks wait) and which
+//! registration the reactor holds now ([`Entry`]). Pausing and resuming a worker change
+//! its entry under the mutex, with the `epoll_ctl` made under it too, so the two never
+//! race. Waking is done after the mutex is released (a waker may run anything).
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -8,10 +16,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::os::sync::{Arc, Weak};
+use crate::loom::sync::Arc as ReactorArc;
 use crate::loom::sync::Mutex;
-use crate::reactor::Interest;
 use crate::reactor::registration::{Registration, current_reactor};
-use crate::reactor::scheduled_io::Direction;
+use crate::reactor::scheduled_io::{Direction, ReadyEvent};
+use crate::reactor::{Interest, ReactorHandle};
 
 /// An fd (a listening socket, typically) that tasks on several workers wait on for
 /// readability, one waking per event.
@@ -25,6 +34,17 @@ use crate::reactor::scheduled_io::Direction;
 /// Use [`read_with_exclusive`](Self::read_with_exclusive) for the operation (`accept`).
 /// It links its waiter before trying the operation, then sleeps only if the operation
 /// would block, so an event that arrives in between always finds it.
+///
+/// # Pausing a worker
+///
+/// The kernel gives each event to the first of the registered reactors that has a
+/// thread waiting, in the order they registered, so a worker that is often idle takes
+/// most of the events. [`pause`](Self::pause) takes a worker's reactor out of the
+/// kernel's list (its tasks keep waiting, and are handed events only when no active
+/// worker can take them); [`resume`](Self::resume), callable from any thread, puts it
+/// back at the end of the list without waking it. A server that pauses a worker holding
+/// more than its share of connections, and resumes it once the others have caught up
+/// (nginx's `accept_disabled`), spreads connections evenly with one wakeup each.
 pub struct SharedAsync<T: AsFd> {
     /// Always `Some` but during `into_inner`.
     io: Option<T>,
@@ -33,25 +53,72 @@ pub struct SharedAsync<T: AsFd> {
 
 struct Inner {
     fd: RawFd,
-    /// One registration per worker index that has used the fd.
-    regs: Mutex<Vec<Option<Arc<Registration>>>>,
+    /// One slot per worker index that has used the fd.
+    slots: Mutex<Vec<Option<Slot>>>,
     /// Tasks waiting in [`SharedAsync::poll_read_with`] (a `poll_accept`), on any
     /// worker: woken by an event that finds no exclusive waiter anywhere.
     pollers: Mutex<Vec<Waker>>,
 }
 
+/// One worker's use of the fd.
+struct Slot {
+    /// The worker's reactor, kept so that another thread can give the fd back to it.
+    reactor: ReactorArc<ReactorHandle>,
+    /// Where the worker's tasks wait: the worker's first registration, whose
+    /// `ScheduledIo` lives as long as the slot.
+    home: Arc<Registration>,
+    entry: Entry,
+}
+
+/// Which registration of the fd a worker's reactor holds.
+enum Entry {
+    /// The home registration: events reach the waiters directly.
+    Home,
+    /// A registration made by [`SharedAsync::resume`] (the home one cannot be added
+    /// again: its item was deleted): its events are handed to the home's waiters.
+    Relay(Arc<Registration>),
+    /// None: the kernel does not give this worker events ([`SharedAsync::pause`]).
+    Paused,
+}
+
+impl Slot {
+    fn is_paused(&self) -> bool {
+        matches!(self.entry, Entry::Paused)
+    }
+
+    /// Wakes the home's waiters (the fd is going away) without touching the reactor.
+    fn wake_home(&self) {
+        let mut wake = Vec::new();
+        self.home.io().wake_all(&mut wake);
+        wake.into_iter().for_each(Waker::wake);
+    }
+}
+
 impl Inner {
-    /// A read event reached worker `from`'s registration with nobody waiting there:
-    /// give it to the next worker (round-robin from `from`) that has a waiter, or else
-    /// to the tasks polling.
-    fn hand_on(&self, from: usize) {
+    /// A read event reached worker `from` with nobody waiting there: give it to the
+    /// next worker (round-robin from `from`) that has a waiter, an active one before a
+    /// paused one (if `to_paused`), or else to the tasks polling.
+    fn hand_on(&self, from: usize, to_paused: bool) {
         let target = {
-            let regs = self.regs.lock();
-            let n = regs.len();
-            (1..n)
-                .map(|k| (from + k) % n)
-                .filter_map(|j| regs[j].clone())
-                .find(|r| r.io().has_exclusive_waiter(Direction::Read))
+            let slots = self.slots.lock();
+            let n = slots.len();
+            let mut paused = None;
+            let mut active = None;
+            for j in (1..n).map(|k| (from + k) % n) {
+                let Some(slot) = &slots[j] else { continue };
+                if !slot.home.io().has_exclusive_waiter(Direction::Read) {
+                    continue;
+                }
+                if slot.is_paused() {
+                    if to_paused {
+                        paused.get_or_insert_with(|| slot.home.clone());
+                    }
+                } else {
+                    active = Some(slot.home.clone());
+                    break;
+                }
+            }
+            active.or(paused)
         };
         match target {
             Some(reg) => reg.io().hand_event(Direction::Read),
@@ -61,6 +128,23 @@ impl Inner {
                     w.wake();
                 }
             }
+        }
+    }
+
+    /// A read event reached worker `worker`'s relay registration: wake a task waiting
+    /// at its home, or hand the event on.
+    fn relay(&self, worker: usize) {
+        let home = {
+            let slots = self.slots.lock();
+            match slots.get(worker) {
+                Some(Some(slot)) => slot.home.clone(),
+                _ => return,
+            }
+        };
+        if home.io().has_exclusive_waiter(Direction::Read) {
+            home.io().hand_event(Direction::Read);
+        } else {
+            self.hand_on(worker, true);
         }
     }
 
@@ -81,7 +165,7 @@ impl<T: AsFd> SharedAsync<T> {
             io: Some(io),
             inner: Arc::new(Inner {
                 fd,
-                regs: Mutex::new(Vec::new()),
+                slots: Mutex::new(Vec::new()),
                 pollers: Mutex::new(Vec::new()),
             }),
         }
@@ -105,35 +189,167 @@ impl<T: AsFd> SharedAsync<T> {
     }
 
     fn deregister_all(&self) {
-        let regs = std::mem::take(&mut *self.inner.regs.lock());
-        for reg in regs.into_iter().flatten() {
-            let _ = reg.deregister();
+        let slots = std::mem::take(&mut *self.inner.slots.lock());
+        for slot in slots.into_iter().flatten() {
+            match &slot.entry {
+                // Deletes the home's item and wakes its waiters.
+                Entry::Home => {
+                    let _ = slot.home.deregister();
+                }
+                Entry::Relay(relay) => {
+                    let _ = relay.deregister();
+                    slot.wake_home();
+                }
+                Entry::Paused => slot.wake_home(),
+            }
         }
     }
 
-    /// This worker's registration, made on first use.
+    /// This worker's home registration, made on first use.
     fn registration(&self) -> io::Result<Arc<Registration>> {
         let (index, reactor) = current_reactor();
-        let mut regs = self.inner.regs.lock();
-        if regs.len() <= index {
-            regs.resize(index + 1, None);
+        let mut slots = self.inner.slots.lock();
+        if slots.len() <= index {
+            slots.resize_with(index + 1, || None);
         }
-        if let Some(r) = &regs[index] {
-            return Ok(r.clone());
+        if let Some(slot) = &slots[index] {
+            return Ok(slot.home.clone());
         }
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let hook = Arc::new(move || {
             if let Some(inner) = weak.upgrade() {
-                inner.hand_on(index);
+                inner.hand_on(index, true);
             }
         });
-        let reg = Arc::new(Registration::with_interest(
-            reactor,
+        let home = Arc::new(Registration::with_interest(
+            reactor.clone(),
             self.inner.fd,
             Interest::Shared(hook),
         )?);
-        regs[index] = Some(reg.clone());
-        Ok(reg)
+        slots[index] = Some(Slot {
+            reactor,
+            home: home.clone(),
+            entry: Entry::Home,
+        });
+        Ok(home)
+    }
+
+    /// Takes worker `worker`'s reactor out of the kernel's list for this fd: it gets
+    /// no more events of its own, and its waiting tasks are handed events only when no
+    /// active worker has a task waiting. Returns `false`, changing nothing, if the
+    /// worker has not used the fd, is paused already, or is the last active worker
+    /// (one must stay, or events would reach nobody).
+    ///
+    /// Call it from the worker itself (from another thread it works too, and an event
+    /// its reactor had received but not dispatched is passed on like the rest). If the
+    /// fd is readable when the worker is taken out, the event is handed to an active
+    /// worker's waiting task, and the worker's own readiness is cleared: its tasks
+    /// wait for an event handed to them, or for one after [`resume`](Self::resume).
+    ///
+    /// # Errors
+    ///
+    /// The reactor refused to delete the fd (it is then left as it was).
+    pub fn pause(&self, worker: usize) -> io::Result<bool> {
+        let (home, seen) = {
+            let mut slots = self.inner.slots.lock();
+            let active = slots.iter().flatten().filter(|s| !s.is_paused()).count();
+            let Some(Some(slot)) = slots.get_mut(worker) else {
+                return Ok(false);
+            };
+            if slot.is_paused() || active <= 1 {
+                return Ok(false);
+            }
+            let seen = slot.home.readiness(Direction::Read);
+            let deleted = match &slot.entry {
+                Entry::Home => slot.reactor.delete_source(self.inner.fd),
+                Entry::Relay(relay) => relay.deregister(),
+                Entry::Paused => Ok(()),
+            };
+            match deleted {
+                // ENOENT: the reactor did not hold it (its runtime shut down, say).
+                Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+                _ => slot.entry = Entry::Paused,
+            }
+            (slot.home.clone(), seen)
+        };
+        // An event the reactor held and had not dispatched went with its item.
+        self.pass_readiness_on(worker, &home, seen);
+        Ok(true)
+    }
+
+    /// For a paused worker that has taken what it was handed (say, one connection):
+    /// if the fd is still readable, hands the event to an active worker's waiting
+    /// task, and clears this worker's readiness, so that its tasks wait for the next
+    /// event handed to them instead of taking the rest of a burst. Does nothing for a
+    /// worker that is not paused.
+    pub fn pass_on(&self, worker: usize) {
+        let home = match self.inner.slots.lock().get(worker) {
+            Some(Some(slot)) if slot.is_paused() => slot.home.clone(),
+            _ => return,
+        };
+        let seen = home.readiness(Direction::Read);
+        self.pass_readiness_on(worker, &home, seen);
+    }
+
+    /// If the fd is readable now, hands the event to an active worker (never a paused
+    /// one: an active worker without a waiting task is running, and tries again before
+    /// it waits); then clears `home`'s readiness unless an event came after `seen`.
+    fn pass_readiness_on(&self, worker: usize, home: &Registration, seen: ReadyEvent) {
+        let mut pollfd = [libc::pollfd {
+            fd: self.inner.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let readable = crate::sys::epoll::poll_now(&mut pollfd).is_ok()
+            && pollfd[0].revents & libc::POLLIN != 0;
+        if readable {
+            self.inner.hand_on(worker, false);
+        }
+        home.clear(seen);
+    }
+
+    /// Gives worker `worker`'s reactor back its place in the kernel's list (at the
+    /// end), from any thread and without waking the worker; its waiting tasks get the
+    /// next event the kernel gives it. Returns `false` if the worker is not paused.
+    ///
+    /// # Errors
+    ///
+    /// The reactor could not add the fd (`ENOMEM`, `ENOSPC`); the worker stays paused.
+    pub fn resume(&self, worker: usize) -> io::Result<bool> {
+        let mut slots = self.inner.slots.lock();
+        let Some(Some(slot)) = slots.get_mut(worker) else {
+            return Ok(false);
+        };
+        if !slot.is_paused() {
+            return Ok(false);
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let hook = Arc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.relay(worker);
+            }
+        });
+        let relay = Registration::with_interest(
+            slot.reactor.clone(),
+            self.inner.fd,
+            Interest::Shared(hook),
+        )?;
+        slot.entry = Entry::Relay(Arc::new(relay));
+        Ok(true)
+    }
+
+    /// Whether worker `worker` is paused (see [`pause`](Self::pause)).
+    pub fn is_paused(&self, worker: usize) -> bool {
+        matches!(self.inner.slots.lock().get(worker), Some(Some(slot)) if slot.is_paused())
+    }
+
+    /// Waits, as an exclusive waiter on this worker, until the fd is readable (an
+    /// event, or one handed on from another worker), without trying any operation: a
+    /// paused worker's accept loop waits here for its turn rather than taking
+    /// connections from the backlog.
+    pub async fn ready_exclusive(&self) -> io::Result<()> {
+        let reg = self.registration()?;
+        reg.readiness_future(Direction::Read, true).await.map(drop)
     }
 
     /// Runs `f` (which must be non-blocking) until it does not return `WouldBlock`,

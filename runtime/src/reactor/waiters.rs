@@ -24,9 +24,11 @@ pub(crate) enum Direction {
 /// Everything guarded by the source's mutex.
 #[derive(Default)]
 pub(crate) struct Waiters {
-    /// Fast-path wakers that found another task's waker in the direction's slot.
-    reader: Vec<Waker>,
-    writer: Vec<Waker>,
+    /// Fast-path wakers that found another task's waker in the direction's slot, by
+    /// direction. Boxed, and made on first need: most sources never have two tasks on
+    /// one direction, and two empty `Vec`s in every source would cost 40 bytes more
+    /// per connection.
+    overflow: Option<Box<[Vec<Waker>; 2]>>,
     /// Intrusive FIFO of waiter nodes.
     head: Option<NonNull<WaiterNode>>,
     tail: Option<NonNull<WaiterNode>>,
@@ -103,17 +105,21 @@ unsafe fn with_node<R>(node: NonNull<WaiterNode>, f: impl FnOnce(&mut NodeInner)
 }
 
 impl Waiters {
-    /// The fast-path wakers of `dir` kept here.
+    /// The fast-path wakers of `dir` kept here (making room for them on first need).
     pub(crate) fn wakers(&mut self, dir: Direction) -> &mut Vec<Waker> {
-        match dir {
-            Direction::Read => &mut self.reader,
-            Direction::Write => &mut self.writer,
-        }
+        &mut self.overflow.get_or_insert_with(Box::default)[dir as usize]
+    }
+
+    /// Whether a fast-path waker of `dir` is kept here.
+    fn has_wakers(&self, dir: Direction) -> bool {
+        self.overflow
+            .as_ref()
+            .is_some_and(|o| !o[dir as usize].is_empty())
     }
 
     /// Whether anything here waits for `dir`.
     pub(crate) fn has(&mut self, dir: Direction) -> bool {
-        !self.wakers(dir).is_empty() || self.first_node(dir, false).is_some()
+        self.has_wakers(dir) || self.first_node(dir, false).is_some()
     }
 
     /// The first node waiting for `dir` (an exclusive one, if `exclusive`).
@@ -141,7 +147,9 @@ impl Waiters {
     /// node, and the first exclusive node. Returns how many it woke.
     pub(crate) fn wake_direction(&mut self, dir: Direction, wake: &mut Vec<Waker>) -> usize {
         let before = wake.len();
-        wake.append(self.wakers(dir));
+        if let Some(overflow) = &mut self.overflow {
+            wake.append(&mut overflow[dir as usize]);
+        }
         let mut exclusive_woken = false;
         let mut cur = self.head;
         while let Some(node) = cur {
@@ -177,8 +185,11 @@ impl Waiters {
 
     /// Wakes everything (deregistration or shutdown: their next poll finds out).
     pub(crate) fn wake_all(&mut self, wake: &mut Vec<Waker>) {
-        wake.append(&mut self.reader);
-        wake.append(&mut self.writer);
+        if let Some(overflow) = &mut self.overflow {
+            for wakers in overflow.iter_mut() {
+                wake.append(wakers);
+            }
+        }
         while let Some(node) = self.head {
             // SAFETY: the head is live and on the list, under the mutex.
             if let Some(w) = unsafe { self.notify(node) } {

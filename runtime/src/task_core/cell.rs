@@ -42,6 +42,13 @@ struct Cell<F: Future, S> {
     join_waker: UnsafeCell<Option<Waker>>,
 }
 
+/// The bytes of a task's allocation for future `F` and scheduler `S` (the runtime's
+/// per-connection footprint, `io::footprint`).
+#[cfg(test)]
+pub(crate) fn cell_bytes<F: Future, S>() -> usize {
+    std::mem::size_of::<Cell<F, S>>()
+}
+
 /// Allocates a task. The returned header carries three references: the owner's list,
 /// the `JoinHandle`, and the first queue entry; it starts `SCHEDULED`.
 pub(crate) fn allocate<F, S>(future: F, scheduler: S, id: Id) -> NonNull<Header>

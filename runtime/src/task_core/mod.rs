@@ -9,6 +9,8 @@
 //! which field.
 
 mod cell;
+#[cfg(test)]
+pub(crate) use cell::cell_bytes;
 mod error;
 pub(crate) mod header;
 mod id;
