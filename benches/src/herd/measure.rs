@@ -68,7 +68,12 @@ struct Server {
 impl Server {
     fn spawn(variant: &HerdVariant, cpu: Option<usize>) -> io::Result<Server> {
         let mut command = Command::new("/proc/self/exe");
-        command.args(["herd-server", variant.name, "--workers", &WORKERS.to_string()]);
+        command.args([
+            "herd-server",
+            variant.name,
+            "--workers",
+            &WORKERS.to_string(),
+        ]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
