@@ -90,7 +90,7 @@ fn run(listener: TcpListener, options: &ServeOptions, strategy: Strategy) -> io:
 /// answers from the worker's buffer what the socket takes at once, and copies out
 /// only the rest (kept until it is written, reading nothing more meanwhile, as the
 /// echo protocol asks).
-pub(crate) async fn echo_pooled(stream: TcpStream) -> io::Result<()> {
+pub async fn echo_pooled(stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     loop {
         let rest = serve::read_pooled(&stream, |bytes| {
