@@ -32,7 +32,8 @@
 //!
 //! `--full` runs every scenario (every connection count and message size, each
 //! with every figure); the quick default runs the scenarios the targets and plots
-//! need and finishes within about three minutes. `--only` picks contenders by name
+//! need and finishes within about five minutes on a quiet VM (the server models
+//! section takes two of them). `--only` picks contenders by name
 //! (echo or HTTP) or by group (`echo`: the echo contenders, with idle memory and the
 //! herd; `http`: the HTTP contenders; `models`: the server models section); a group
 //! none of whose contenders is picked is not run.

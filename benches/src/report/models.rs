@@ -239,9 +239,9 @@ fn arrival_run(setup: &Setup, model: &Model, arrival: Arrival) -> io::Result<Arr
         None
     };
     let per_reactor = per_reactor(&server, model.reactors);
-    server.check_alive()?;
     let connections = streams.len();
     measure::close(streams);
+    server.check_alive()?;
     Ok(ArrivalSample {
         connections,
         elapsed,
@@ -256,48 +256,51 @@ fn arrival_run(setup: &Setup, model: &Model, arrival: Arrival) -> io::Result<Arr
 /// `reactors` largest counts, most first (padded with 0 for reactors holding none).
 fn per_reactor(server: &ServerProcess, reactors: usize) -> io::Result<Vec<u64>> {
     let listening = listening_inodes()?;
-    let fd_dir = format!("/proc/{}/fd", server.pid);
-    let link = |fd: &str| fs::read_link(format!("{fd_dir}/{fd}")).ok();
     let mut counts = Vec::new();
-    for entry in fs::read_dir(&fd_dir)? {
-        let entry = entry?;
-        let fd = entry.file_name().to_string_lossy().into_owned();
-        if link(&fd).is_none_or(|l| l.to_string_lossy() != "anon_inode:[eventpoll]") {
-            continue;
-        }
+    for entry in fs::read_dir(format!("/proc/{}/fd", server.pid))? {
+        let fd = entry?.file_name().to_string_lossy().into_owned();
+        let is_epoll = fd_link(server.pid, &fd).is_some_and(|l| l == "anon_inode:[eventpoll]");
         // A reactor may close between the listing and the read.
-        let Ok(info) = fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", server.pid)) else {
-            continue;
-        };
-        let mut sockets = 0;
-        for line in info.lines() {
-            // `tfd:       12 events: ...`
-            let Some(target) = line
-                .strip_prefix("tfd:")
-                .and_then(|rest| rest.split_whitespace().next())
-            else {
-                continue;
-            };
-            let Some(target) = link(target) else {
-                continue;
-            };
-            let target = target.to_string_lossy();
-            let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if !listening.contains(&inode) {
-                sockets += 1;
-            }
+        if let (true, Ok(sockets)) = (is_epoll, sockets_in_epoll(server.pid, &fd, &listening)) {
+            counts.push(sockets);
         }
-        counts.push(sockets);
     }
     counts.sort_unstable_by(|a, b| b.cmp(a));
     counts.resize(reactors.max(1), 0);
     Ok(counts)
+}
+
+/// Where fd `fd` of process `pid` points (`socket:[123]`, `anon_inode:[eventpoll]`).
+fn fd_link(pid: u32, fd: &str) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|l| l.to_string_lossy().into_owned())
+}
+
+/// Sockets registered in epoll instance `epoll_fd` of process `pid` that are not in
+/// `listening`: its `tfd:` lines in `/proc/PID/fdinfo`.
+fn sockets_in_epoll(pid: u32, epoll_fd: &str, listening: &HashSet<u64>) -> io::Result<u64> {
+    let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{epoll_fd}"))?;
+    let mut sockets = 0;
+    for line in info.lines() {
+        // `tfd:       12 events: ...`
+        let Some(target) = line
+            .strip_prefix("tfd:")
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        let inode = fd_link(pid, target).and_then(|link| {
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse::<u64>()
+                .ok()
+        });
+        if inode.is_some_and(|inode| !listening.contains(&inode)) {
+            sockets += 1;
+        }
+    }
+    Ok(sockets)
 }
 
 /// Inodes of the listening TCP sockets of this network namespace.
@@ -340,4 +343,42 @@ fn kernel_objects() -> Measured<Vec<(String, u64)>> {
         return Err("no eventpoll slab in /proc/slabinfo (merged into a generic cache)".into());
     }
     Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    use epitome_benches::sys::Epoll;
+
+    use super::*;
+
+    /// An epoll instance of this process holding a listener, both ends of a
+    /// connection and a pipe counts the two connected sockets only.
+    #[test]
+    fn counts_connected_sockets_of_an_epoll() -> io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        let (server, _) = listener.accept()?;
+        let (pipe, _write_end) = epitome_benches::sys::pipe()?;
+        let epoll = Epoll::new()?;
+        for fd in [
+            listener.as_raw_fd(),
+            client.as_raw_fd(),
+            server.as_raw_fd(),
+            pipe.as_raw_fd(),
+        ] {
+            epoll.add(fd, libc::EPOLLIN as u32, 0)?;
+        }
+        let pid = std::process::id();
+        let fd = epoll.as_raw_fd().to_string();
+        assert_eq!(fd_link(pid, &fd).as_deref(), Some("anon_inode:[eventpoll]"));
+        assert_eq!(sockets_in_epoll(pid, &fd, &listening_inodes()?)?, 2);
+        // Without knowing the listener, it counts as a socket too.
+        assert_eq!(sockets_in_epoll(pid, &fd, &HashSet::new())?, 3);
+        // A closed fd is an error, not a count.
+        assert!(sockets_in_epoll(pid, "999999", &HashSet::new()).is_err());
+        Ok(())
+    }
 }
