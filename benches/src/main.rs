@@ -32,6 +32,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "user-space instructions per request of every echo contender (callgrind)",
     ),
     (
+        report::ctxsw::PEER_USAGE,
+        "the report's context-switch peer: echoes stdin to stdout byte by byte",
+    ),
+    (
         report::USAGE,
         "every echo and HTTP contender side by side; writes target/epitome-report/",
     ),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         "reactor" => reactor_bench::main(rest),
         "instructions" => report::instructions::main(rest),
         "report" => report::main(rest),
+        "ctxsw-peer" => report::ctxsw::peer_main(rest),
         "sched" => sched_bench::main(rest),
         "server" => server_cmd::main(rest),
         "herd-server" => server_cmd::herd_main(rest),

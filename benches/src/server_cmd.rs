@@ -92,7 +92,11 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let Some(contender) = echo::find(&options.name) else {
-        let names: Vec<_> = echo::CONTENDERS.iter().map(|c| c.name).collect();
+        let names: Vec<_> = echo::CONTENDERS
+            .iter()
+            .chain(echo::MODELS)
+            .map(|c| c.name)
+            .collect();
         eprintln!(
             "server: unknown contender `{}`; one of: {}",
             options.name,
@@ -102,7 +106,7 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let run = || -> io::Result<()> {
         prepare(options.cpu)?;
-        let listener = sys::listen(options.addr, false)?;
+        let listener = sys::listen(options.addr, echo::wants_reuseport(contender.name))?;
         announce(listener.local_addr()?)?;
         let serve_options = ServeOptions {
             threads: options.count,

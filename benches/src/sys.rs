@@ -1,6 +1,6 @@
 //! The raw Linux calls the benchmarks make: epoll, listening sockets with a deep
-//! backlog (and `SO_REUSEPORT`), non-blocking accept, FIFOs and the parent-death
-//! signal. Each returns `io::Result`; nothing else in the package calls `libc` for
+//! backlog (and `SO_REUSEPORT`), non-blocking accept, FIFOs, pipes and the
+//! parent-death signal. Each returns `io::Result`; nothing else in the package calls `libc` for
 //! these.
 //!
 //! The hand-written contenders ([`crate::echo`]'s `epoll-lt` / `epoll-et`, the herd
@@ -33,6 +33,12 @@ fn check(res: libc::c_int) -> io::Result<libc::c_int> {
 #[derive(Debug)]
 pub struct Epoll {
     fd: OwnedFd,
+}
+
+impl AsRawFd for Epoll {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 impl Epoll {
@@ -205,6 +211,17 @@ pub fn die_with_parent() -> io::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// An anonymous pipe, close-on-exec: (read end, write end). (`std::io::pipe` is
+/// newer than the workspace's MSRV.)
+pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((read.into(), write.into()))
 }
 
 /// Creates a FIFO at `path` (mode 0600).

@@ -1,4 +1,4 @@
-//! Every echo contender and herd variant, served in this process, against the load
+//! Every echo contender, server model and herd variant, served in this process, against the load
 //! client: large messages come back intact (partial reads and writes on both sides),
 //! and the closed- and open-loop drivers complete round trips on every contender.
 
@@ -17,7 +17,8 @@ use epitome_benches::sys;
 /// Serves `contender` on a thread of this process (it runs until the test process
 /// exits) and returns its address.
 fn serve(contender: &'static Contender) -> SocketAddr {
-    let listener = sys::listen(SocketAddr::from(([127, 0, 0, 1], 0)), false).unwrap();
+    let reuseport = echo::wants_reuseport(contender.name);
+    let listener = sys::listen(SocketAddr::from(([127, 0, 0, 1], 0)), reuseport).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || (contender.serve)(listener, &ServeOptions::default()));
     addr
@@ -29,7 +30,7 @@ const BIG: usize = 4 << 20;
 
 #[test]
 fn large_messages_come_back_intact() {
-    for contender in echo::CONTENDERS {
+    for contender in echo::CONTENDERS.iter().chain(echo::MODELS) {
         let addr = serve(contender);
         let msg = echo::message(BIG);
         let streams: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -57,7 +58,7 @@ fn large_messages_come_back_intact() {
 
 #[test]
 fn drivers_complete_round_trips_on_every_contender() {
-    for contender in echo::CONTENDERS {
+    for contender in echo::CONTENDERS.iter().chain(echo::MODELS) {
         let addr = serve(contender);
         for size in echo::MESSAGE_SIZES {
             let streams = client::connect(addr, 8, size).unwrap();

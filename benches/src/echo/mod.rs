@@ -28,6 +28,8 @@
 pub mod blocking;
 pub mod epitome_ct;
 pub mod epitome_mr;
+pub mod epitome_pool;
+pub mod epitome_serve;
 pub mod epoll_et;
 pub mod epoll_lt;
 pub mod event_loop;
@@ -115,9 +117,36 @@ pub const CONTENDERS: &[Contender] = &[
     tokio_mt::CONTENDER,
 ];
 
-/// The contender called `name`.
+/// The server models the report's "server models" section runs (besides `epitome-ct`,
+/// the seeds' single reactor, and `tokio-mt`, tokio's idiomatic server, from
+/// [`CONTENDERS`]): the seeds' single reactor + worker pool, and `epitome::net::serve`
+/// with every accept strategy (`epitome-mainsub` is also the seeds' main/sub model).
+pub const MODELS: &[Contender] = &[
+    epitome_pool::CONTENDER,
+    epitome_serve::MAIN_SUB,
+    epitome_serve::EXCLUSIVE,
+    epitome_serve::REUSEPORT,
+    epitome_serve::REUSEPORT_CPU,
+    epitome_serve::BALANCED,
+];
+
+/// The contenders that run several worker threads, and the count the report gives
+/// each of them, so that they compare like for like: the same number of threads on
+/// the same CPU (left to themselves, epitome-mr would start a reactor per CPU of the
+/// machine and tokio-mt a worker per CPU the process may run on).
+pub const MULTI_THREADED: [&str; 2] = [epitome_mr::CONTENDER.name, tokio_mt::CONTENDER.name];
+/// See [`MULTI_THREADED`].
+pub const LIKE_FOR_LIKE_THREADS: usize = 2;
+
+/// The contender (or server model) called `name`.
 pub fn find(name: &str) -> Option<&'static Contender> {
-    CONTENDERS.iter().find(|c| c.name == name)
+    CONTENDERS.iter().chain(MODELS).find(|c| c.name == name)
+}
+
+/// Whether contender `name` serves listeners bound with `SO_REUSEPORT` (its listener
+/// must be bound with it).
+pub fn wants_reuseport(name: &str) -> bool {
+    name == epitome_serve::REUSEPORT.name || name == epitome_serve::REUSEPORT_CPU.name
 }
 
 /// The message a client sends: `size` bytes of a pattern that shows misordering.

@@ -204,9 +204,26 @@ pub struct HerdSample {
     pub p99_ns: u64,
 }
 
-fn spawn_echo(setup: &Setup, contender: &Contender) -> io::Result<ServerProcess> {
+/// The worker threads the report gives `contender` in the main scenarios: the same
+/// count for every multi-threaded contender ([`echo::MULTI_THREADED`]), none (its own
+/// choice) for the others.
+pub fn threads_for(contender: &Contender) -> Option<usize> {
+    echo::MULTI_THREADED
+        .contains(&contender.name)
+        .then_some(echo::LIKE_FOR_LIKE_THREADS)
+}
+
+/// Starts `contender` with `threads` worker threads (its default if `None`).
+pub(super) fn spawn_echo(
+    setup: &Setup,
+    contender: &Contender,
+    threads: Option<usize>,
+) -> io::Result<ServerProcess> {
     let mut args = vec!["server".to_owned(), contender.name.to_owned()];
     args.extend(["--addr".to_owned(), "127.0.0.1:0".to_owned()]);
+    if let Some(threads) = threads {
+        args.extend(["--threads".to_owned(), threads.to_string()]);
+    }
     if let Some(cpu) = setup.server_cpu {
         args.extend(["--cpu".to_owned(), cpu.to_string()]);
     }
@@ -230,7 +247,7 @@ pub(super) fn spawn_pinned(setup: &Setup, args: &[String]) -> io::Result<ServerP
 /// Closes the client's connections with a reset (no TIME_WAIT left behind). After
 /// many, waits for the kernel's deferred socket teardown (RCU callbacks, kworkers)
 /// to finish, so that it does not land in the next run's window.
-fn close(streams: Vec<TcpStream>) {
+pub(super) fn close(streams: Vec<TcpStream>) {
     for stream in &streams {
         let _ = sys::reset_on_close(stream);
     }
@@ -282,7 +299,17 @@ pub fn load_run(
     contender: &Contender,
     scenario: &Scenario,
 ) -> io::Result<LoadSample> {
-    let mut server = spawn_echo(setup, contender)?;
+    load_run_with(setup, contender, threads_for(contender), scenario)
+}
+
+/// [`load_run`] with `threads` worker threads (the contender's default if `None`).
+pub fn load_run_with(
+    setup: &Setup,
+    contender: &Contender,
+    threads: Option<usize>,
+    scenario: &Scenario,
+) -> io::Result<LoadSample> {
+    let mut server = spawn_echo(setup, contender, threads)?;
     let streams = client::connect(server.addr, scenario.connections, scenario.size)?;
     let mut driver = ClosedLoop::new(streams, scenario.size)?;
     let sample = measure_closed(setup, &mut server, &mut driver, scenario);
@@ -394,7 +421,7 @@ pub fn latency_run(
     scenario: &Scenario,
     rates: &[(u32, f64)],
 ) -> io::Result<Vec<OpenSample>> {
-    let mut server = spawn_echo(setup, contender)?;
+    let mut server = spawn_echo(setup, contender, threads_for(contender))?;
     let streams = client::connect(server.addr, scenario.connections, scenario.size)?;
     let mut driver = OpenLoop::new(streams, scenario.size)?;
     let mut samples = Vec::new();
@@ -433,9 +460,10 @@ pub fn latency_run(
 pub fn idle_run(
     setup: &Setup,
     contender: &Contender,
+    threads: Option<usize>,
     then: Option<&Scenario>,
 ) -> io::Result<(IdleSample, Option<LoadSample>)> {
-    let mut server = spawn_echo(setup, contender)?;
+    let mut server = spawn_echo(setup, contender, threads)?;
     // Let the server finish starting (runtime threads, first allocations).
     sleep(Duration::from_millis(50));
     let (rss0, slab0) = (server.rss_kib()?, process::slab_kib()?);

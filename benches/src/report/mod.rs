@@ -23,18 +23,37 @@
 //! - Herd: [`herd::VARIANTS`], 8 workers, 10,000 connections opened one at a time.
 //! - HTTP hello (wrk): every HTTP contender ([`epitome_benches::http`]) loaded by
 //!   `wrk`, pinned to the client CPU (see [`http`]).
+//! - Server models: the seeds' three reactor models, every accept strategy of
+//!   `epitome::net::serve` and tokio's idiomatic server, side by side (arrivals one at
+//!   a time and in bursts, idle memory, load at 1,000 connections), and the cost of
+//!   a context switch (see [`models`] and [`ctxsw`]).
+//! - Multi-threaded contenders (`epitome-mr`, `tokio-mt`) get the same number of
+//!   worker threads, [`echo::LIKE_FOR_LIKE_THREADS`], on the server CPU.
 //!
 //! `--full` runs every scenario (every connection count and message size, each
 //! with every figure); the quick default runs the scenarios the targets and plots
-//! need and finishes within about three minutes. `--only` picks contenders by name
+//! need and finishes within about five minutes on a quiet VM (the server models
+//! section takes two of them). `--only` picks contenders by name
 //! (echo or HTTP) or by group (`echo`: the echo contenders, with idle memory and the
-//! herd; `http`: the HTTP contenders); a group none of whose contenders is picked
-//! is not run.
+//! herd; `http`: the HTTP contenders; `models`: the server models section); a group
+//! none of whose contenders is picked is not run.
 
+/// `print!` and flush, for progress shown while a phase runs.
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        print!($($arg)*);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }};
+}
+
+pub mod ctxsw;
 mod http;
 mod http_output;
 pub mod instructions;
 mod measure;
+mod models;
+mod models_output;
+mod models_plots;
 mod output;
 mod plots;
 mod process;
@@ -56,7 +75,8 @@ use epitome_benches::machine::{self, Machine};
 use measure::{HerdSample, IdleSample, LoadSample, Measured, OpenSample, Setup};
 
 /// The usage line for this command.
-pub const USAGE: &str = "report [--full] [--runs N] [--only a,b,..|echo|http] [--out DIR] [--plan]";
+pub const USAGE: &str =
+    "report [--full] [--runs N] [--only a,b,..|echo|http|models] [--out DIR] [--plan]";
 
 /// The CPU servers are pinned to.
 const SERVER_CPU: usize = 0;
@@ -70,14 +90,6 @@ const LOAD_PERCENTS: [u32; 2] = [50, 80];
 const BUSY: f64 = 0.10;
 /// fds this process holds at most: the idle and herd connections, and spare.
 const NOFILE_WANTED: u64 = (echo::IDLE_CONNECTIONS + 1_000) as u64;
-
-/// `print!` and flush, for progress shown while a phase runs.
-macro_rules! show {
-    ($($arg:tt)*) => {{
-        print!($($arg)*);
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-    }};
-}
 
 /// One load scenario.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -145,6 +157,11 @@ pub struct Budget {
     pub after_idle: Option<Scenario>,
     /// The HTTP scenarios (wrk), in order; each run warms up for `warmup` first.
     pub http: Vec<http::HttpScenario>,
+    /// The closed-loop window of the server models section (at 1,000 connections).
+    pub models_window: Duration,
+    /// Connections opened one at a time per server models run (bursts always open
+    /// [`models::CONNECTIONS`], which also gives the idle memory).
+    pub models_one_by_one: usize,
 }
 
 impl Budget {
@@ -176,6 +193,8 @@ impl Budget {
                 connections: epitome_benches::http::MAIN_CONNECTIONS,
                 seconds: 1,
             }],
+            models_window: Duration::from_millis(200),
+            models_one_by_one: 2_000,
         }
     }
 
@@ -218,6 +237,8 @@ impl Budget {
                     },
                 })
                 .collect(),
+            models_window: Duration::from_millis(1000),
+            models_one_by_one: models::CONNECTIONS,
         }
     }
 
@@ -227,6 +248,7 @@ impl Budget {
         contenders: usize,
         herd_variants: usize,
         http_contenders: usize,
+        models: usize,
     ) -> Duration {
         const SPAWN: f64 = 0.03;
         const PERF_START: f64 = 0.25;
@@ -261,6 +283,18 @@ impl Budget {
         secs += runs * (SPAWN + 0.15 + connections(echo::IDLE_CONNECTIONS) + after);
         secs +=
             (self.runs * herd_variants) as f64 * (SPAWN + 0.05 + connections(herd::CONNECTIONS));
+        // Two arrival runs and a load run per model and run; then the switch costs.
+        if models > 0 {
+            // One at a time, each connection waits for its echo: about 3 times slower.
+            let arrivals = 2.0 * (SPAWN + 0.1)
+                + 3.0 * connections(self.models_one_by_one)
+                + connections(models::CONNECTIONS);
+            let load = SPAWN
+                + connections(models::LOAD_CONNECTIONS)
+                + self.warmup.as_secs_f64()
+                + self.models_window.as_secs_f64();
+            secs += (self.runs * models) as f64 * (arrivals + load) + 2.0;
+        }
         secs += http::estimate(
             self.warmup.as_secs_f64(),
             &self.http,
@@ -300,6 +334,8 @@ pub struct Results {
     pub herd: Vec<(&'static HerdVariant, Vec<Measured<HerdSample>>)>,
     /// The HTTP scenario, if it was asked for.
     pub http: Option<http::HttpResults>,
+    /// The server models section, if it was asked for.
+    pub models: Option<models::ModelsResults>,
 }
 
 struct Options {
@@ -353,8 +389,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
-/// The groups `--only` takes besides contender names.
-const GROUPS: [&str; 2] = ["echo", "http"];
+/// The groups `--only` takes besides contender names (`models`: the server models
+/// section).
+const GROUPS: [&str; 3] = ["echo", "http", "models"];
 
 impl Options {
     /// Whether `--only` picks contender `name` of `group`.
@@ -502,7 +539,17 @@ fn run(options: Options) -> io::Result<()> {
     } else {
         herd::VARIANTS.len()
     };
-    let estimate = budget.estimate(contenders.len(), herd_variants, http_contenders.len());
+    let model_count = if options.picks("models", "models") {
+        models::models().len()
+    } else {
+        0
+    };
+    let estimate = budget.estimate(
+        contenders.len(),
+        herd_variants,
+        http_contenders.len(),
+        model_count,
+    );
     let echo_plan = if contenders.is_empty() {
         "no echo scenarios".to_owned()
     } else {
@@ -521,8 +568,13 @@ fn run(options: Options) -> io::Result<()> {
             budget.http.len()
         )
     };
+    let models_plan = if model_count > 0 {
+        format!("{model_count} server models")
+    } else {
+        "no server models".to_owned()
+    };
     println!(
-        "plan:   {echo_plan}; {http_plan}; {} runs each; estimated {:.0} s",
+        "plan:   {echo_plan}; {http_plan}; {models_plan}; {} runs each; estimated {:.0} s",
         budget.runs,
         estimate.as_secs_f64()
     );
@@ -574,6 +626,9 @@ fn run(options: Options) -> io::Result<()> {
             Err(_) => Vec::new(),
         };
         results.http = Some(http::HttpResults { wrk, scenarios });
+    }
+    if model_count > 0 {
+        results.models = Some(models::collect(&setup));
     }
     let wall = started.elapsed();
     let report = output::Report {
@@ -661,7 +716,12 @@ fn collect(
             run + 1
         );
         for ((contender, idle_samples), (_, load_samples)) in idle.iter_mut().zip(&mut after) {
-            match measure::idle_run(setup, contender, setup.budget.after_idle.as_ref()) {
+            match measure::idle_run(
+                setup,
+                contender,
+                measure::threads_for(contender),
+                setup.budget.after_idle.as_ref(),
+            ) {
                 Ok((sample, load)) => {
                     let per_conn = sample.rss_delta_kib as f64 * 1024.0 / sample.connections as f64;
                     show!(" {} {:.0} B/conn", contender.name, per_conn);

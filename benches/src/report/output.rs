@@ -46,6 +46,16 @@ pub(super) fn contender_label(c: &Contender) -> String {
     }
 }
 
+/// How the multi-threaded contenders are set up, said under every load table.
+fn like_for_like() -> String {
+    format!(
+        "like for like: {} each run {} worker threads (--threads {}), all on the server CPU",
+        echo::MULTI_THREADED.join(" and "),
+        echo::LIKE_FOR_LIKE_THREADS,
+        echo::LIKE_FOR_LIKE_THREADS
+    )
+}
+
 impl Report<'_> {
     fn load_section(&self, s: &ScenarioResults) -> Section {
         let mut table = Table::new(&[
@@ -127,6 +137,7 @@ impl Report<'_> {
         for why in reasons {
             notes.push(format!("user µs/req (perf) and syscalls/req n/a: {why}"));
         }
+        notes.push(like_for_like());
         if let Some(lo) = ticks.iter().copied().reduce(f64::min) {
             let hi = ticks.iter().copied().fold(lo, f64::max);
             notes.push(format!(
@@ -385,6 +396,9 @@ impl Report<'_> {
             sections.push(self.herd_section());
         }
         sections.extend(self.http_sections());
+        if let Some(models) = &self.results.models {
+            sections.extend(super::models_output::sections(models, &self.setup.budget));
+        }
         sections
     }
 
@@ -453,11 +467,11 @@ impl Report<'_> {
             format!(
                 "every server sets TCP_NODELAY, reads into {} KiB and waits for up to {} events; \
                  tokio contenders are built as tokio's docs recommend (builder + enable_all, a \
-                 task per connection, read / write_all); tokio-mt uses tokio's default worker \
-                 count, which is the CPUs the process may use: 1 when pinned",
+                 task per connection, read / write_all)",
                 echo::READ_BUF / 1024,
                 echo::EVENTS
             ),
+            like_for_like(),
             "the echo client closes its connections with a reset (SO_LINGER 0), so no \
              TIME_WAIT sockets pile up between runs"
                 .to_owned(),

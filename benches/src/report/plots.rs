@@ -9,7 +9,8 @@
 //! - `herd_wakeups.svg`: wakeups and listener reports per connection for each herd
 //!   variant, with the 1.05 target line;
 //! - `http_throughput.svg`: median req/s of each HTTP pair under wrk, epitome's bar
-//!   beside tokio's (the main connection count).
+//!   beside tokio's (the main connection count);
+//! - the server models section's, drawn by [`super::models_plots`].
 
 use std::path::Path;
 
@@ -141,6 +142,9 @@ pub fn draw(results: &Results, dir: &Path) -> Vec<Plot> {
             title,
             result,
         });
+    }
+    if let Some(models) = &results.models {
+        plots.extend(super::models_plots::draw(models, dir));
     }
     plots
 }
