@@ -7,8 +7,9 @@ use epitome_benches::http::{self, HttpContender, Runtime, Stack};
 use super::CLIENT_CPU;
 use super::http::{HttpResults, HttpScenarioResults, HttpSummary, pair_side, summarize};
 use super::measure::Interference;
-use super::output::{Report, Section};
+use super::output::Report;
 use super::summary::{fmt, interference_note, tick_us};
+use super::table::Section;
 use super::table::Table;
 
 impl Report<'_> {

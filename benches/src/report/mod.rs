@@ -47,6 +47,7 @@ macro_rules! show {
 }
 
 pub mod ctxsw;
+mod figure;
 mod http;
 mod http_output;
 pub mod instructions;

@@ -9,9 +9,8 @@ use super::measure::Measured;
 use super::models::{
     ArrivalSample, CONNECTIONS, LOAD_CONNECTIONS, MODEL_THREADS, ModelRuns, ModelsResults,
 };
-use super::output::Section;
 use super::summary::{fmt, median, successes, summarize_load};
-use super::table::Table;
+use super::table::{Section, Table};
 
 /// The seeds' figure for a context switch (`seeds/003_*.txt`).
 pub const SEEDS_SWITCH: &str = "3–5 µs";

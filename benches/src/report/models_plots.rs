@@ -9,9 +9,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::figure::Plot;
 use super::models::ModelsResults;
 use super::models_output::summarize;
-use super::plots::Plot;
 
 /// A bar series: its legend and one value per model (`None`: no bar).
 type Bars = (&'static str, Vec<Option<f64>>);

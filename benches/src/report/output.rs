@@ -14,7 +14,7 @@ use super::summary::{
     fmt, interference_note, summarize_herd, summarize_idle, summarize_latency, summarize_load,
     tick_us,
 };
-use super::table::Table;
+use super::table::{Section, Table};
 use super::{LOAD_PERCENTS, Results, ScenarioResults};
 
 /// Everything needed to print and write the report.
@@ -29,13 +29,6 @@ pub struct Report<'a> {
     pub notes: &'a [String],
     /// Wall time of the measurements.
     pub wall: Duration,
-}
-
-/// A titled table with notes under it.
-pub(super) struct Section {
-    pub(super) title: String,
-    pub(super) table: Table,
-    pub(super) notes: Vec<String>,
 }
 
 /// A contender's name, marked when it is not a runtime.

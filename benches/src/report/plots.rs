@@ -18,20 +18,10 @@ use plotters::prelude::*;
 
 use epitome_benches::http::{self, Runtime, Stack};
 
+pub use super::figure::Plot;
 use super::http::{HttpScenarioResults, pair_side};
 use super::summary::{self, summarize_load};
 use super::{Results, size_label, sizes};
-
-/// One plot file and whether it was drawn.
-#[derive(Debug)]
-pub struct Plot {
-    /// File name inside the report directory.
-    pub file: String,
-    /// What it shows.
-    pub title: String,
-    /// Drawn, or why not.
-    pub result: Result<(), String>,
-}
 
 type Series = (String, Vec<(f64, f64)>);
 

@@ -77,3 +77,10 @@ impl Table {
         out
     }
 }
+
+/// A titled table with notes under it.
+pub(super) struct Section {
+    pub(super) title: String,
+    pub(super) table: Table,
+    pub(super) notes: Vec<String>,
+}

@@ -5,11 +5,12 @@
 use epitome_benches::echo::{self, Contender, Family};
 use epitome_benches::herd;
 
-use super::output::{Report, Section, contender_label};
+use super::output::{Report, contender_label};
 use super::summary::{
     IdleSummary, LatencySummary, LoadSummary, fmt, summarize_herd, summarize_idle,
     summarize_latency, summarize_load,
 };
+use super::table::Section;
 use super::table::Table;
 
 /// User CPU per request may be at most this share of tokio's.
