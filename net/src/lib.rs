@@ -56,6 +56,7 @@
 
 #![warn(missing_docs)]
 
+mod accept_error;
 mod addr;
 mod attempt;
 mod buf;

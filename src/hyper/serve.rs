@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use epitome_net::serve::{is_connection_error, is_resource_exhaustion};
 use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
@@ -287,37 +288,4 @@ async fn start_connection<L, M, Marker>(
             serve_connection(builder, io, service, stop).await;
         }
     }));
-}
-
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-/// Errors that belong to one incoming connection, not the listener: accept(2) says to
-/// treat the network errors like EAGAIN and retry.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EPROTO
-                | libc::ENOPROTOOPT
-                | libc::EHOSTDOWN
-                | libc::ENONET
-                | libc::EHOSTUNREACH
-                | libc::EOPNOTSUPP
-                | libc::ENETUNREACH
-                | libc::ENETDOWN
-                | libc::EPERM
-        )
-    )
 }

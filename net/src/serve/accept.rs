@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Pick, Server};
+use crate::accept_error::{is_connection_error, is_resource_exhaustion};
 use crate::{TcpListener, TcpStream};
 
 /// How long a worker waits after an accept error it does not expect of a listening
@@ -131,37 +132,4 @@ async fn after_error(e: &io::Error) {
         return;
     }
     epitome_runtime::time::sleep(UNEXPECTED_ERROR_PAUSE).await;
-}
-
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-/// Errors that belong to one incoming connection, not the listener: accept(2) says to
-/// treat the network errors like `EAGAIN` and retry.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EPROTO
-                | libc::ENOPROTOOPT
-                | libc::EHOSTDOWN
-                | libc::ENONET
-                | libc::EHOSTUNREACH
-                | libc::EOPNOTSUPP
-                | libc::ENETUNREACH
-                | libc::ENETDOWN
-                | libc::EPERM
-        )
-    )
 }

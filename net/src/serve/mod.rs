@@ -97,6 +97,7 @@ use std::sync::Arc;
 use epitome_runtime::runtime::Handle;
 use epitome_runtime::task::JoinHandle;
 
+pub use crate::accept_error::{is_connection_error, is_resource_exhaustion};
 use crate::{TcpListener, TcpStream};
 pub use pooled::read_pooled;
 use tracker::Tracker;

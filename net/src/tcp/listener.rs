@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use epitome_runtime::io::SharedAsync;
+
+use crate::accept_error::is_resource_exhaustion;
 use futures_core::Stream;
 use socket2::SockRef;
 
@@ -68,13 +70,6 @@ struct Backoff {
     until: Option<Instant>,
     delay: Duration,
     errors: u64,
-}
-
-fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 impl TcpListener {
