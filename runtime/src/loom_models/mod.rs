@@ -78,6 +78,12 @@ mod waiter_registration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 
+/// The preemption bound of every model under `EPITOME_LOOM_QUICK` (`scripts/mutants.sh`'s
+/// first pass): an execution found at a lower bound is an execution of the full model
+/// too, so a mutant a quick run kills, the full run kills; a survivor is run again in
+/// full.
+const QUICK_BOUND: usize = 2;
+
 /// Runs `f` as a loom model named `name`, exploring every interleaving with at most
 /// `preemptions` preemptions (`None`: every interleaving; `LOOM_MAX_PREEMPTIONS`
 /// overrides either), and prints `loom-model NAME: bound B, N interleavings` for
@@ -91,6 +97,13 @@ where
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = preemptions;
+    }
+    if std::env::var_os("EPITOME_LOOM_QUICK").is_some() {
+        builder.preemption_bound = Some(
+            builder
+                .preemption_bound
+                .map_or(QUICK_BOUND, |b| b.min(QUICK_BOUND)),
+        );
     }
     let bound = match builder.preemption_bound {
         Some(b) => b.to_string(),

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Writes loom-tests/MUTANTS.md from the results of scripts/mutants.sh.
+
+    report.py --cargo DIR --ops DIR --equivalent FILE --write FILE
+
+- ``--cargo DIR``: cargo-mutants' output directory; each pass's ``mutants.out`` is kept
+  as ``DIR/pass-N`` (pass 1: quick loom suite, 2: full loom suite, 3: the runtime's own
+  tests), each pass testing only what the passes before did not kill.
+- ``--ops DIR``: ``operators.py run``'s output directory (``outcomes.jsonl``).
+- ``--equivalent FILE``: one mutant a line, ``NAME<TAB>reason``: a mutant that cannot
+  change behaviour, and why. A missed mutant listed there counts as equivalent.
+
+A mutant is *killed* if a pass fails on it (a test fails, or the suite times out: a
+mutant that makes a model spin forever is caught, since CI would not finish). A file
+is listed only if some mutant of it was tested: the report never counts a file that
+was not run.
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import re
+
+
+def cargo_outcomes(d):
+    """name -> (outcome, pass, file) over cargo-mutants' passes, latest verdict wins
+    (a pass tests only the survivors of the passes before)."""
+    out = {}
+    for p in (1, 2, 3):
+        path = os.path.join(d, f"pass-{p}", "outcomes.json")
+        if not os.path.exists(path):
+            continue
+        for o in json.load(open(path))["outcomes"]:
+            sc = o["scenario"]
+            if not isinstance(sc, dict) or "Mutant" not in sc:
+                continue
+            m = sc["Mutant"]
+            outcome = {
+                "CaughtMutant": "killed",
+                "MissedMutant": "missed",
+                "Timeout": "killed",
+                "Unviable": "unviable",
+            }.get(o["summary"], o["summary"])
+            how = "timeout" if o["summary"] == "Timeout" else None
+            prev = out.get(m["name"])
+            if prev and prev[0] in ("killed", "unviable"):
+                continue
+            out[m["name"]] = (outcome, p, m["file"], how)
+    return out
+
+
+def ops_outcomes(d):
+    out = {}
+    path = os.path.join(d, "outcomes.jsonl")
+    if not os.path.exists(path):
+        return out
+    phase_pass = {"quick": 1, "full": 2, "std": 3, "build": 0}
+    for line in open(path):
+        r = json.loads(line)
+        outcome = {"caught": "killed", "missed": "missed", "timeout": "killed",
+                   "unviable": "unviable"}.get(r["outcome"], r["outcome"])
+        how = "timeout" if r["outcome"] == "timeout" else None
+        out[r["name"]] = (outcome, phase_pass.get(r["pass"], 0), r["file"], how)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cargo", required=True)
+    ap.add_argument("--ops", required=True)
+    ap.add_argument("--equivalent", required=True)
+    ap.add_argument("--write", required=True)
+    ap.add_argument("files", nargs="*", help="every wakeup-path file, for the list of those not measured")
+    args = ap.parse_args()
+
+    equivalent = {}
+    if os.path.exists(args.equivalent):
+        for line in open(args.equivalent):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            name, _, reason = line.partition("\t")
+            equivalent[name.strip()] = reason.strip()
+
+    rows = []
+    for tool, res in (("cargo-mutants", cargo_outcomes(args.cargo)), ("operators", ops_outcomes(args.ops))):
+        for name, (outcome, p, f, how) in res.items():
+            if outcome == "missed" and name in equivalent:
+                outcome = "equivalent"
+            rows.append((f, tool, name, outcome, p, how))
+
+    per_file = collections.OrderedDict()
+    for f, tool, name, outcome, p, how in sorted(rows):
+        c = per_file.setdefault(f, collections.Counter())
+        c["generated"] += 1
+        c[outcome] += 1
+        if outcome == "killed":
+            c[f"pass{p}"] += 1
+        if how == "timeout":
+            c["timeout"] += 1
+
+    total = collections.Counter()
+    for c in per_file.values():
+        total.update(c)
+
+    def pct(c):
+        live = c["killed"] + c["missed"]
+        return f"{100.0 * c['killed'] / live:.1f}%" if live else "n/a"
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Mutation testing of the wakeup paths",
+        "",
+        f"Written by `scripts/mutants.sh report` on {now}, from the results in",
+        "`target/mutants/`. The method is in `docs/loom.md`; the sites are in",
+        "`loom-tests/WAKEUPS.md`.",
+        "",
+        "Killed: a pass failed on the mutant (pass 1: the loom suite with every preemption",
+        "bound capped at 2; pass 2: the loom suite as CI runs it; pass 3: the runtime's own",
+        "unit and integration tests, normal build). A timeout counts as killed (the suite",
+        "would not finish). Unviable: does not compile. Equivalent: cannot change behaviour",
+        "(reason below). Score: killed / (killed + missed).",
+        "",
+        "Only the files below were measured. Every other file in `scripts/mutants.sh`'s list",
+        "was not (see \"Not measured\" at the end).",
+        "",
+        "| file | generated | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | score |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f, c in per_file.items():
+        lines.append(
+            f"| `{f}` | {c['generated']} | {c['unviable']} | {c['killed']} ({c['pass1']} / {c['pass2']} / {c['pass3']}) "
+            f"| {c['timeout']} | {c['equivalent']} | {c['missed']} | {pct(c)} |"
+        )
+    lines.append(
+        f"| **all measured** | {total['generated']} | {total['unviable']} | {total['killed']} "
+        f"({total['pass1']} / {total['pass2']} / {total['pass3']}) | {total['timeout']} | {total['equivalent']} "
+        f"| {total['missed']} | {pct(total)} |"
+    )
+    lines += ["", "## Equivalent mutants", ""]
+    eq = [(f, n) for f, _, n, o, _, _ in sorted(rows) if o == "equivalent"]
+    if not eq:
+        lines.append("None.")
+    for f, n in eq:
+        lines.append(f"- `{n}`: {equivalent[n]}")
+    lines += ["", "## Surviving mutants", ""]
+    missed = [(f, t, n) for f, t, n, o, _, _ in sorted(rows) if o == "missed"]
+    if not missed:
+        lines.append("None.")
+    for f, t, n in missed:
+        lines.append(f"- `{n}` ({t})")
+    lines += ["", "## Not measured", ""]
+    unmeasured = [f for f in args.files if f not in per_file]
+    if not unmeasured:
+        lines.append("None.")
+    for f in unmeasured:
+        lines.append(f"- `{f}`")
+    lines.append("")
+    open(args.write, "w").write("\n".join(lines))
+    print(f"{args.write}: {len(per_file)} files, score {pct(total)}")
+
+
+if __name__ == "__main__":
+    main()
