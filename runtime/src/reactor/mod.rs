@@ -177,7 +177,7 @@ impl ReactorHandle {
             Err(e) => return Err(e),
         };
         for w in wake.drain(..) {
-            w.wake();
+            crate::loom::planted_bug!("turn_drops_wakes", bug: drop(w), code: w.wake());
         }
         // Outside every lock: a hook takes other reactors' source locks.
         for hook in unclaimed.drain(..) {

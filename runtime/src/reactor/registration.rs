@@ -263,6 +263,14 @@ impl Registration {
                 coop::spend();
                 Poll::Ready(Ok(ev))
             }
+            None if crate::loom::planted_bug!(
+                "first_wait_never_registers",
+                bug: true,
+                code: false
+            ) =>
+            {
+                Poll::Pending
+            }
             None => match self.reactor_for(dir) {
                 Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
                 Ok(_) => Poll::Pending,

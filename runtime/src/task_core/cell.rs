@@ -239,7 +239,7 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
         cell.join_waker.with(|w| {
             // SAFETY: JOIN_WAKER set after COMPLETE: the slot is ours until we unset it.
             if let Some(w) = unsafe { &*w } {
-                w.wake_by_ref();
+                crate::loom::planted_bug!("join_waker_not_woken", bug: (), code: w.wake_by_ref());
             }
         });
         cell.header.state.unset_join_waker_after_complete();
