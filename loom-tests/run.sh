@@ -47,6 +47,7 @@ mutants=(
     "wake_all_leaves_readiness|waiter_registration|registration_beside_wake_all|waiter_registration/beside_wake_all"
     "no_baton|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "wake_all_exclusive|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
+    "baton_not_passed|exclusive_baton|a_finished_waiter_passes_readiness_on|exclusive_baton/pass_if_ready"
     "ready_double_link|ready_list|never_linked_twice_never_lost|ready_list"
     "poller_no_handoff|eventpoll_waiters|level_triggered_event_reaches_both|eventpoll_waiters/level_reaches_both"
     "fast_path_ignores_waiters|eventpoll_waiters|a_non_blocking_wait_never_strands_a_blocked_one|eventpoll_waiters/nonblocking_beside_blocked"

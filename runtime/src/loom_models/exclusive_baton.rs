@@ -8,10 +8,13 @@ use super::{check, counting_waker, dispatch};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
 use crate::reactor::scheduled_io::ScheduledIo;
+use crate::reactor::scheduled_io::UnclaimedHook;
 use crate::reactor::scheduled_io::WaitPoll;
 use crate::reactor::scheduled_io::WaiterNode;
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
+use std::sync::Arc as OsArc;
 
 #[test]
 fn a_dropped_waiter_passes_the_wakeup_on() {
@@ -54,6 +57,75 @@ fn a_dropped_waiter_passes_the_wakeup_on() {
             let b = io.poll_waiter(&nodes[1], &wakers[1].1);
             assert!(matches!(b, WaitPoll::Ready(_)), "B woken but not ready");
             io.drop_waiter(&nodes[2], false);
+        }
+    });
+}
+
+/// Model 3b: the baton passed by a waiter that finished (`pass_baton_if_ready`, what a
+/// worker runs after the poll of a task woken as an exclusive waiter).
+///
+/// Exclusive waiters A and B on a source shared with other workers (its hand-on hook
+/// counts the events handed to them). One event wakes A. A's task takes one connection
+/// of several (readiness stays set), drops its node as used and passes the baton, while
+/// the reactor dispatches a second event. B is woken exactly once (by the event or by
+/// the baton, whichever finds it waiting), then finds the source ready; what finds no
+/// waiter left is handed on at most once.
+#[test]
+fn a_finished_waiter_passes_readiness_on() {
+    check("exclusive_baton/pass_if_ready", None, || {
+        let handed_on = Arc::new(AtomicUsize::new(0));
+        let hook: UnclaimedHook = {
+            let handed_on = handed_on.clone();
+            OsArc::new(move || {
+                handed_on.fetch_add(1, SeqCst);
+            })
+        };
+        let io = Arc::new(ScheduledIo::new(Some(hook)));
+        let nodes: Vec<Arc<WaiterNode>> = (0..2)
+            .map(|_| Arc::new(WaiterNode::new(Direction::Read, true)))
+            .collect();
+        let wakers: Vec<_> = (0..2).map(|_| counting_waker()).collect();
+        for (node, (_, waker)) in nodes.iter().zip(&wakers) {
+            // SAFETY: pinned in an Arc; each is finished with `drop_waiter`.
+            let polled = unsafe { io.poll_waiter(node, waker) };
+            assert!(matches!(polled, WaitPoll::Pending));
+        }
+        dispatch(&io, EPOLLIN);
+        assert_eq!(wakers[0].0.count(), 1, "the event did not wake A");
+
+        let task_a = {
+            let (io, a, waker) = (io.clone(), nodes[0].clone(), wakers[0].1.clone());
+            thread::spawn(move || {
+                // SAFETY: A was only polled on `io`; its future finishes here.
+                unsafe {
+                    let polled = io.poll_waiter(&a, &waker);
+                    assert!(
+                        matches!(polled, WaitPoll::Ready(_)),
+                        "A woken but not ready"
+                    );
+                    io.drop_waiter(&a, true);
+                }
+                io.pass_baton_if_ready(Direction::Read);
+            })
+        };
+        let reactor = {
+            let io = io.clone();
+            thread::spawn(move || dispatch(&io, EPOLLIN))
+        };
+        task_a.join().unwrap();
+        reactor.join().unwrap();
+
+        assert_eq!(
+            wakers[1].0.count(),
+            1,
+            "B was not woken exactly once: the baton or the event was lost"
+        );
+        assert!(handed_on.load(SeqCst) <= 1, "handed on twice");
+        // SAFETY: as above.
+        unsafe {
+            let b = io.poll_waiter(&nodes[1], &wakers[1].1);
+            assert!(matches!(b, WaitPoll::Ready(_)), "B woken but not ready");
+            io.drop_waiter(&nodes[1], true);
         }
     });
 }
