@@ -11,8 +11,10 @@
 //!   `register_here` adds the fd to the reactor of the task's worker, `add_source`),
 //!   with the device racing that add: the add reports a file that became ready before
 //!   it, so the data is read or the task woken, never stranded.
+//! - `two_registrations`: two threads register and deregister at once; the gauge of
+//!   registered sources counts both and returns to zero.
 //!
-//! Both: the source's registration count returns to its baseline after `deregister`,
+//! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
 use std::io;
 use std::os::fd::RawFd;
@@ -141,5 +143,37 @@ fn deferred_read() {
                 reactor: reactor.clone(),
             }));
         });
+    });
+}
+
+/// Two threads register and deregister a source each on one reactor at once: the
+/// registered-sources gauge (which balances sources across workers and shows leaks)
+/// counts both and returns to zero.
+#[test]
+fn registrations_from_two_threads() {
+    check("reactor_turn/two_registrations", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fds = [reactor.kernel().new_file(), reactor.kernel().new_file()];
+        let threads: Vec<_> = fds
+            .into_iter()
+            .map(|fd| {
+                let reactor = reactor.clone();
+                thread::spawn(move || {
+                    Registration::with_interest(reactor, fd, Interest::Source).unwrap()
+                })
+            })
+            .collect();
+        let regs: Vec<Registration> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(reactor.registered(), 2, "a registration was not counted");
+        let threads: Vec<_> = regs
+            .into_iter()
+            .map(|reg| thread::spawn(move || reg.deregister().unwrap()))
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(
+            reactor.registered(),
+            0,
+            "the gauge is not back to its baseline"
+        );
     });
 }
