@@ -532,6 +532,13 @@ def run(cmd, env, cwd, timeout, log):
     return status, output
 
 
+def failed_tests(output):
+    """The tests (models) that failed, as `file::test` under loom_models."""
+    names = re.findall(r"^test (?:loom_models::)?(\S+) \.\.\. FAILED$", output, re.M)
+    names += re.findall(r"^thread '(?:loom_models::)?([^']+)' \(\d+\) panicked", output, re.M)
+    return sorted(set(names))
+
+
 def first_failure(output):
     m = re.search(r"panicked at [^\n]*\n([^\n]*)", output)
     if m:
@@ -624,14 +631,14 @@ def run_mutants(args):
         log.write(f"\n===== {m.name}\n")
         try:
             open(path, "w").write(m.apply(original))
-            outcome, phase, detail = test_one(m, exe_path=None, env_loom=env_loom, env_std=env_std,
+            outcome, phase, detail, killed_by = test_one(m, exe_path=None, env_loom=env_loom, env_std=env_std,
                                               tree=tree, build_loom=build_loom, test_std=test_std,
                                               log=log, loom_only=args.loom_only)
         finally:
             open(path, "w").write(original)
         results[m.key] = {
             "key": m.key, "name": m.name, "file": m.path, "line": m.line, "op": m.op,
-            "description": m.description, "outcome": outcome, "pass": phase, "detail": detail,
+            "description": m.description, "outcome": outcome, "pass": phase, "detail": detail, "killed_by": killed_by,
         }
         write_all()
         print(f"{outcome:9} {phase:6} {time.time() - t0:5.0f} s  [{n}/{len(todo)}] {m.name}", file=sys.stderr)
@@ -643,28 +650,28 @@ def run_mutants(args):
 def test_one(m, exe_path, env_loom, env_std, tree, build_loom, test_std, log, loom_only):
     st, o = run(build_loom, env_loom, tree, 900, log)
     if st is None:
-        return "timeout", "build", "build timed out"
+        return "timeout", "build", "build timed out", []
     exe = test_binary(o)
     if st != 0 or exe is None:
-        return "unviable", "build", ""
+        return "unviable", "build", "", []
     for phase, env, timeout in (("quick", dict(env_loom, EPITOME_LOOM_QUICK="1"), 120),
                                 ("full", env_loom, 600)):
         st, o = run([exe, "--test-threads=2"], env, tree, timeout, log)
         if st is None:
-            return "timeout", phase, "the suite did not finish"
+            return "timeout", phase, "the suite did not finish", failed_tests(o)
         if st != 0:
-            return "caught", phase, first_failure(o)
+            return "caught", phase, first_failure(o), failed_tests(o)
     if loom_only:
-        return "missed", "full", ""
+        return "missed", "full", "", []
     st, o = run(test_std, env_std, tree, 1200, log)
     if st is None:
-        return "timeout", "std", "the tests did not finish"
+        return "timeout", "std", "the tests did not finish", []
     if st != 0:
         if "error[E" in o and "test result" not in o:
             # Compiles under loom but not in the std build: the std tests cannot run it.
-            return "unviable", "std", "does not build in the std configuration"
-        return "caught", "std", first_failure(o)
-    return "missed", "std", ""
+            return "unviable", "std", "does not build in the std configuration", []
+        return "caught", "std", first_failure(o), failed_tests(o)
+    return "missed", "std", "", []
 
 
 def main():

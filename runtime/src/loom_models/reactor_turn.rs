@@ -11,8 +11,9 @@
 //!   `register_here` adds the fd to the reactor of the task's worker, `add_source`),
 //!   with the device racing that add: the add reports a file that became ready before
 //!   it, so the data is read or the task woken, never stranded.
-//! - `two_registrations`: two threads register and deregister at once; the gauge of
-//!   registered sources counts both and returns to zero.
+//! - `two_registrations`: two threads register (one up front, one by its first wait)
+//!   and deregister at once; the gauge of registered sources counts both and returns to
+//!   zero.
 //!
 //! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
@@ -146,24 +147,37 @@ fn deferred_read() {
     });
 }
 
-/// Two threads register and deregister a source each on one reactor at once: the
+/// Two threads register a source each on one reactor at once, one up front
+/// (`register`), one by its first wait (`add_source`), then deregister them at once: the
 /// registered-sources gauge (which balances sources across workers and shows leaks)
 /// counts both and returns to zero.
 #[test]
 fn registrations_from_two_threads() {
     check("reactor_turn/two_registrations", None, || {
         let reactor = ReactorHandle::new_model();
-        let fds = [reactor.kernel().new_file(), reactor.kernel().new_file()];
-        let threads: Vec<_> = fds
-            .into_iter()
-            .map(|fd| {
-                let reactor = reactor.clone();
-                thread::spawn(move || {
-                    Registration::with_interest(reactor, fd, Interest::Source).unwrap()
-                })
+        let (a, b) = (reactor.kernel().new_file(), reactor.kernel().new_file());
+        let up_front = {
+            let reactor = reactor.clone();
+            thread::spawn(move || {
+                Registration::with_interest(reactor, a, Interest::Source).unwrap()
             })
-            .collect();
-        let regs: Vec<Registration> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        };
+        let by_first_wait = {
+            let reactor = reactor.clone();
+            thread::spawn(move || {
+                context::set_worker(Some(WorkerReactor { index: 0, reactor }));
+                let reg = Registration::deferred(b);
+                let (_, waker) = counting_waker();
+                let polled = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                assert!(
+                    polled.is_pending(),
+                    "nothing made the file ready: {polled:?}"
+                );
+                context::set_worker(None);
+                reg
+            })
+        };
+        let regs = [up_front.join().unwrap(), by_first_wait.join().unwrap()];
         assert_eq!(reactor.registered(), 2, "a registration was not counted");
         let threads: Vec<_> = regs
             .into_iter()
