@@ -14,6 +14,9 @@
 //! - `two_registrations`: two threads register (one up front, one by its first wait)
 //!   and deregister at once; the gauge of registered sources counts both and returns to
 //!   zero.
+//! - `shared_unclaimed`: a source shared across reactors; a read event that finds no
+//!   waiter is handed on (the source's hook, run by the turn), exactly when the task
+//!   polling beside it was not woken.
 //!
 //! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
@@ -26,11 +29,12 @@ use super::{check, counting_waker};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::context::{self, WorkerReactor};
 use crate::reactor::registration::Registration;
-use crate::reactor::scheduled_io::Direction;
+use crate::reactor::scheduled_io::{Direction, UnclaimedHook};
 use crate::reactor::{Interest, ReactorHandle};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
+use std::sync::Arc as OsArc;
 
 /// A socket's receive buffer: the bytes there. The device stores before it makes the
 /// file readable, as the kernel queues data before it runs the wakeup callbacks.
@@ -189,5 +193,59 @@ fn registrations_from_two_threads() {
             0,
             "the gauge is not back to its baseline"
         );
+    });
+}
+
+/// A source shared by several workers' reactors (`Interest::Shared`, what
+/// `io::SharedAsync` registers): a read event that finds no waiter here is handed on
+/// (the source's hook, run by the turn after its wakes). A task polling while the event
+/// is dispatched either is woken (the event claimed) or reads at once (the event was
+/// handed on before it looked): exactly one of the two.
+#[test]
+fn shared_source_hands_on_an_unclaimed_event() {
+    check("reactor_turn/shared_unclaimed", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let handed_on = Arc::new(AtomicUsize::new(0));
+        let hook: UnclaimedHook = {
+            let handed_on = handed_on.clone();
+            OsArc::new(move || {
+                handed_on.fetch_add(1, SeqCst);
+            })
+        };
+        let reg = Arc::new(
+            Registration::with_interest(reactor.clone(), fd, Interest::Shared(hook)).unwrap(),
+        );
+        let task = {
+            let reg = reg.clone();
+            thread::spawn(move || {
+                let (woken, waker) = counting_waker();
+                let polled = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                (polled.is_ready(), woken)
+            })
+        };
+        let device = {
+            let reactor = reactor.clone();
+            thread::spawn(move || reactor.kernel().set_ready(fd, EPOLLIN))
+        };
+        device.join().unwrap();
+        turn(&reactor);
+        let (ready, woken) = task.join().unwrap();
+        let handed_on = handed_on.load(SeqCst);
+        if ready {
+            assert_eq!(
+                (woken.count(), handed_on),
+                (0, 1),
+                "the unclaimed event was not handed on once"
+            );
+        } else {
+            assert_eq!(
+                (woken.count(), handed_on),
+                (1, 0),
+                "the waiting task was not woken once"
+            );
+        }
+        reg.deregister().unwrap();
+        assert_eq!(reactor.registered(), 0);
     });
 }
