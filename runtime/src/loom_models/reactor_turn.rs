@@ -17,6 +17,8 @@
 //! - `shared_unclaimed`: a source shared across reactors; a read event that finds no
 //!   waiter is handed on (the source's hook, run by the turn), exactly when the task
 //!   polling beside it was not woken.
+//! - `first_wait_vs_shutdown`: a deferred registration's first wait racing the
+//!   reactor's shutdown: an error at once, or one wake and then the error.
 //!
 //! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
@@ -247,5 +249,51 @@ fn shared_source_hands_on_an_unclaimed_event() {
         }
         reg.deregister().unwrap();
         assert_eq!(reactor.registered(), 0);
+    });
+}
+
+/// A deferred registration's first wait racing the reactor's shutdown
+/// (`ReactorHandle::shutdown`: the flag, then every registered source marked gone and
+/// its waiters woken): the task either gets the "runtime gone" error or is woken once
+/// and then gets it; it never waits for a turn that will not come.
+#[test]
+fn first_wait_vs_shutdown() {
+    check("reactor_turn/first_wait_vs_shutdown", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let reg = Arc::new(Registration::deferred(fd));
+        let task = {
+            let (reg, reactor) = (reg.clone(), reactor.clone());
+            thread::spawn(move || {
+                context::set_worker(Some(WorkerReactor { index: 0, reactor }));
+                let (woken, waker) = counting_waker();
+                let polled = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                context::set_worker(None);
+                (polled.map(|res| res.is_err()), woken, waker)
+            })
+        };
+        reactor.shutdown();
+        let (polled, woken, waker) = task.join().unwrap();
+        match polled {
+            Poll::Ready(gone) => assert!(gone, "a wait on a shut-down reactor succeeded"),
+            Poll::Pending => {
+                assert_eq!(
+                    woken.count(),
+                    1,
+                    "a first wait beside the shutdown was never woken"
+                );
+                let again = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                assert!(
+                    matches!(again, Poll::Ready(Err(_))),
+                    "woken by the shutdown, yet not told: {again:?}"
+                );
+            }
+        }
+        let _ = reg.deregister();
+        assert_eq!(
+            reactor.registered(),
+            0,
+            "the gauge is not back to its baseline"
+        );
     });
 }

@@ -272,7 +272,16 @@ impl Registration {
                 Poll::Pending
             }
             None => match self.reactor_for(dir) {
-                Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
+                // Planted bug: no second look at the reactor after the first wait's add.
+                Ok(reactor)
+                    if crate::loom::planted_bug!(
+                        "first_wait_ignores_shutdown",
+                        bug: false,
+                        code: reactor.is_shut_down()
+                    ) =>
+                {
+                    Poll::Ready(Err(gone()))
+                }
                 Ok(_) => Poll::Pending,
                 Err(e) => Poll::Ready(Err(e)),
             },
