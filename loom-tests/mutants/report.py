@@ -19,30 +19,64 @@ was not run.
 import argparse
 import collections
 import datetime
+import glob
 import json
 import os
 import re
+import sys
+
+
+# Mutants of test code (helpers in a `mod tests`): not the code under test.
+TEST_CODE = re.compile(r"\btests::")
+
+
+def cargo_generated(d):
+    """file -> how many mutants cargo-mutants made of it (its first run lists them all)."""
+    lists = sorted(glob.glob(os.path.join(d, "pass-*", "mutants.json")),
+                   key=lambda p: int(os.path.basename(os.path.dirname(p)).split("-")[2]))
+    counts = collections.Counter()
+    if lists:
+        for m in json.load(open(lists[0])):
+            if not TEST_CODE.search(m["name"]):
+                counts[m["file"]] += 1
+    return counts
+
+
+def ops_generated(files):
+    """file -> how many mutants operators.py makes of it."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import operators
+
+    counts = collections.Counter()
+    for m in operators.generate(files):
+        counts[m.path] += 1
+    return counts
 
 
 def cargo_outcomes(d):
-    """name -> (outcome, pass, file) over cargo-mutants' passes, latest verdict wins
-    (a pass tests only the survivors of the passes before)."""
+    """name -> (outcome, pass, file, how) over cargo-mutants' runs (``pass-N-TIME``, in
+    the order they ran); a kill or an unviable build is final, a later run's verdict
+    replaces a miss (each run tests only what the runs before did not kill)."""
     out = {}
-    for p in (1, 2, 3):
-        path = os.path.join(d, f"pass-{p}", "outcomes.json")
-        if not os.path.exists(path):
-            continue
+    runs = sorted(glob.glob(os.path.join(d, "pass-*", "outcomes.json")),
+                  key=lambda p: int(os.path.basename(os.path.dirname(p)).split("-")[2]))
+    for path in runs:
+        p = int(os.path.basename(os.path.dirname(path)).split("-")[1])
         for o in json.load(open(path))["outcomes"]:
             sc = o["scenario"]
             if not isinstance(sc, dict) or "Mutant" not in sc:
                 continue
             m = sc["Mutant"]
+            if TEST_CODE.search(m["name"]):
+                continue
             outcome = {
                 "CaughtMutant": "killed",
                 "MissedMutant": "missed",
                 "Timeout": "killed",
                 "Unviable": "unviable",
-            }.get(o["summary"], o["summary"])
+            }.get(o["summary"])
+            if outcome is None:
+                continue  # interrupted: not tested
             how = "timeout" if o["summary"] == "Timeout" else None
             prev = out.get(m["name"])
             if prev and prev[0] in ("killed", "unviable"):
@@ -66,6 +100,11 @@ def ops_outcomes(d):
     return out
 
 
+def unplace(name):
+    """A mutant's name without its line and column, which move as the file changes."""
+    return re.sub(r"^(\S+?):\d+:\d+:", r"\1:", name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cargo", required=True)
@@ -82,25 +121,29 @@ def main():
             if not line or line.startswith("#"):
                 continue
             name, _, reason = line.partition("\t")
-            equivalent[name.strip()] = reason.strip()
+            equivalent[unplace(name.strip())] = reason.strip()
 
     rows = []
     for tool, res in (("cargo-mutants", cargo_outcomes(args.cargo)), ("operators", ops_outcomes(args.ops))):
         for name, (outcome, p, f, how) in res.items():
-            if outcome == "missed" and name in equivalent:
+            if outcome == "missed" and unplace(name) in equivalent:
                 outcome = "equivalent"
             rows.append((f, tool, name, outcome, p, how))
 
+    ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
+    generated = {"cargo-mutants": cargo_generated(args.cargo), "operators": ops_generated(ops_files)}
     per_file = collections.OrderedDict()
     for f, tool, name, outcome, p, how in sorted(rows):
-        c = per_file.setdefault(f, collections.Counter())
-        c["generated"] += 1
+        c = per_file.setdefault((f, tool), collections.Counter())
+        c["tested"] += 1
         c[outcome] += 1
         if outcome == "killed":
             c[f"pass{p}"] += 1
         if how == "timeout":
             c["timeout"] += 1
 
+    for (f, tool), c in per_file.items():
+        c["generated"] = generated[tool][f]
     total = collections.Counter()
     for c in per_file.values():
         total.update(c)
@@ -126,16 +169,20 @@ def main():
         "Only the files below were measured. Every other file in `scripts/mutants.sh`'s list",
         "was not (see \"Not measured\" at the end).",
         "",
-        "| file | generated | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | score |",
-        "|---|---|---|---|---|---|---|---|",
+        "One row per file and tool (cargo-mutants, or our operators). Generated: every mutant",
+        "the tool makes of the file; tested: those that ran. A row with tested < generated",
+        "was measured in part; a file and tool without a row was not measured.",
+        "",
+        "| file | tool | generated | tested | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | score |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for f, c in per_file.items():
+    for (f, tool), c in per_file.items():
         lines.append(
-            f"| `{f}` | {c['generated']} | {c['unviable']} | {c['killed']} ({c['pass1']} / {c['pass2']} / {c['pass3']}) "
+            f"| `{f}` | {tool} | {c['generated']} | {c['tested']} | {c['unviable']} | {c['killed']} ({c['pass1']} / {c['pass2']} / {c['pass3']}) "
             f"| {c['timeout']} | {c['equivalent']} | {c['missed']} | {pct(c)} |"
         )
     lines.append(
-        f"| **all measured** | {total['generated']} | {total['unviable']} | {total['killed']} "
+        f"| **all measured** | | {total['generated']} | {total['tested']} | {total['unviable']} | {total['killed']} "
         f"({total['pass1']} / {total['pass2']} / {total['pass3']}) | {total['timeout']} | {total['equivalent']} "
         f"| {total['missed']} | {pct(total)} |"
     )
@@ -144,7 +191,7 @@ def main():
     if not eq:
         lines.append("None.")
     for f, n in eq:
-        lines.append(f"- `{n}`: {equivalent[n]}")
+        lines.append(f"- `{n}`: {equivalent[unplace(n)]}")
     lines += ["", "## Surviving mutants", ""]
     missed = [(f, t, n) for f, t, n, o, _, _ in sorted(rows) if o == "missed"]
     if not missed:
@@ -152,14 +199,14 @@ def main():
     for f, t, n in missed:
         lines.append(f"- `{n}` ({t})")
     lines += ["", "## Not measured", ""]
-    unmeasured = [f for f in args.files if f not in per_file]
+    unmeasured = [f for f in args.files if not any(pf == f for pf, _ in per_file)]
     if not unmeasured:
         lines.append("None.")
     for f in unmeasured:
         lines.append(f"- `{f}`")
     lines.append("")
     open(args.write, "w").write("\n".join(lines))
-    print(f"{args.write}: {len(per_file)} files, score {pct(total)}")
+    print(f"{args.write}: {len(per_file)} file/tool rows, score {pct(total)}")
 
 
 if __name__ == "__main__":
