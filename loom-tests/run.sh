@@ -48,6 +48,7 @@ mutants=(
     "no_baton|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "wake_all_exclusive|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "baton_not_passed|exclusive_baton|a_finished_waiter_passes_readiness_on|exclusive_baton/pass_if_ready"
+    "list_cleared_under_a_node|exclusive_baton|each_event_wakes_the_next_exclusive_waiter|exclusive_baton/one_per_event"
     "ready_double_link|ready_list|never_linked_twice_never_lost|ready_list"
     "poller_no_handoff|eventpoll_waiters|level_triggered_event_reaches_both|eventpoll_waiters/level_reaches_both"
     "fast_path_ignores_waiters|eventpoll_waiters|a_non_blocking_wait_never_strands_a_blocked_one|eventpoll_waiters/nonblocking_beside_blocked"

@@ -129,3 +129,56 @@ fn a_finished_waiter_passes_readiness_on() {
         }
     });
 }
+
+/// Model 3c: one exclusive waiter per event. Exclusive waiters A and B; one event wakes
+/// A; then, while A's task consumes its wakeup and drops its node, a second event
+/// arrives: it wakes B (its list entry must still be seen after the first event's
+/// wake left it alone on the list), exactly once.
+#[test]
+fn each_event_wakes_the_next_exclusive_waiter() {
+    check("exclusive_baton/one_per_event", None, || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let nodes: Vec<Arc<WaiterNode>> = (0..2)
+            .map(|_| Arc::new(WaiterNode::new(Direction::Read, true)))
+            .collect();
+        let wakers: Vec<_> = (0..2).map(|_| counting_waker()).collect();
+        for (node, (_, waker)) in nodes.iter().zip(&wakers) {
+            // SAFETY: pinned in an Arc; each is finished with `drop_waiter`.
+            let polled = unsafe { io.poll_waiter(node, waker) };
+            assert!(matches!(polled, WaitPoll::Pending));
+        }
+        dispatch(&io, EPOLLIN);
+        let task_a = {
+            let (io, a, waker) = (io.clone(), nodes[0].clone(), wakers[0].1.clone());
+            thread::spawn(move || {
+                // SAFETY: A was only polled on `io`; its future finishes here.
+                unsafe {
+                    let polled = io.poll_waiter(&a, &waker);
+                    assert!(
+                        matches!(polled, WaitPoll::Ready(_)),
+                        "A woken but not ready"
+                    );
+                    io.drop_waiter(&a, true);
+                }
+            })
+        };
+        let reactor = {
+            let io = io.clone();
+            thread::spawn(move || dispatch(&io, EPOLLIN))
+        };
+        task_a.join().unwrap();
+        reactor.join().unwrap();
+        let counts: Vec<usize> = wakers.iter().map(|(c, _)| c.count()).collect();
+        assert_eq!(
+            counts,
+            [1, 1],
+            "each event must wake one exclusive waiter: {counts:?}"
+        );
+        // SAFETY: as above.
+        unsafe {
+            let b = io.poll_waiter(&nodes[1], &wakers[1].1);
+            assert!(matches!(b, WaitPoll::Ready(_)), "B woken but not ready");
+            io.drop_waiter(&nodes[1], true);
+        }
+    });
+}

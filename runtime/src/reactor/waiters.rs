@@ -113,7 +113,13 @@ impl Waiters {
 
     /// Whether anything here waits for `dir`.
     pub(crate) fn has(&mut self, dir: Direction) -> bool {
-        !self.wakers(dir).is_empty() || self.first_node(dir, false).is_some()
+        // Planted bug: a direction with nodes but no fast-path waker counts as empty, so
+        // its LIST bit is cleared under a waiting node.
+        planted_bug!(
+            "list_cleared_under_a_node",
+            bug: !self.wakers(dir).is_empty() && self.first_node(dir, false).is_some(),
+            code: !self.wakers(dir).is_empty() || self.first_node(dir, false).is_some(),
+        )
     }
 
     /// The first node waiting for `dir` (an exclusive one, if `exclusive`).
