@@ -588,7 +588,16 @@ def run_mutants(args):
     if args.re:
         mutants = [m for m in mutants if re.search(args.re, m.name)]
     if args.iterate:
-        todo = [m for m in mutants if previous.get(m.key, {}).get("outcome") not in ("caught", "unviable")]
+        # Equivalent mutants (loom-tests/mutants/equivalent.txt) are not tested again.
+        equivalent = set()
+        eq_path = os.path.join(ROOT, "loom-tests", "mutants", "equivalent.txt")
+        if os.path.exists(eq_path):
+            for line in open(eq_path):
+                if line.strip() and not line.startswith("#"):
+                    equivalent.add(re.sub(r"^(\S+?):\d+:\d+:", r"\1:", line.split("\t")[0].strip()))
+        todo = [m for m in mutants
+                if previous.get(m.key, {}).get("outcome") not in ("caught", "unviable")
+                and re.sub(r"^(\S+?):\d+:\d+:", r"\1:", m.name) not in equivalent]
     else:
         todo = mutants
         previous = {}
@@ -602,18 +611,19 @@ def run_mutants(args):
     build_loom = ["cargo", "test", "--release", "-p", "epitome-runtime", "--lib", "--no-run"]
     test_std = ["cargo", "test", "-p", "epitome-runtime", "--lib", "--tests"]
 
-    # The unmutated tree must pass every pass.
+    # The unmutated tree must pass every pass (unless --no-baseline: a run resumed on
+    # a tree whose suite was just seen to pass).
     print(f"== baseline ({len(todo)} mutants to test)", file=sys.stderr)
     st, o = run(build_loom, env_loom, tree, 1800, log)
     exe = test_binary(o)
     if st != 0 or exe is None:
         sys.exit("baseline loom build failed; see " + log.name)
-    for quick in (True, False):
+    for quick in (True, False) if not args.no_baseline else ():
         env = dict(env_loom, EPITOME_LOOM_QUICK="1") if quick else env_loom
         st, o = run([exe, "--test-threads=2"], env, tree, 1800, log)
         if st != 0:
             sys.exit("baseline loom suite failed; see " + log.name)
-    if not args.loom_only:
+    if not args.loom_only and not args.no_baseline:
         st, o = run(test_std, env_std, tree, 3600, log)
         if st != 0:
             sys.exit("baseline std tests failed; see " + log.name)
@@ -688,6 +698,7 @@ def main():
     rp.add_argument("--iterate", action="store_true", help="skip mutants killed before")
     rp.add_argument("--re", help="only mutants whose name matches")
     rp.add_argument("--loom-only", action="store_true", help="skip the std pass")
+    rp.add_argument("--no-baseline", action="store_true", help="skip the unmutated runs")
     rp.add_argument("files", nargs="+")
     args = ap.parse_args()
     if args.cmd == "list":

@@ -65,7 +65,8 @@ fn a_dropped_waiter_passes_the_wakeup_on() {
 /// worker runs after the poll of a task woken as an exclusive waiter).
 ///
 /// Exclusive waiters A and B on a source shared with other workers (its hand-on hook
-/// counts the events handed to them). One event wakes A. A's task takes one connection
+/// counts the events handed to them), behind an exclusive writer that no read event or
+/// baton may wake. One event wakes A. A's task takes one connection
 /// of several (readiness stays set), drops its node as used and passes the baton, while
 /// the reactor dispatches a second event. B is woken exactly once (by the event or by
 /// the baton, whichever finds it waiting), then finds the source ready; what finds no
@@ -81,6 +82,12 @@ fn a_finished_waiter_passes_readiness_on() {
             })
         };
         let io = Arc::new(ScheduledIo::new(Some(hook)));
+        // An exclusive writer, first on the list: a read baton must skip it.
+        let writer = Arc::new(WaiterNode::new(Direction::Write, true));
+        let (writer_woken, writer_waker) = counting_waker();
+        // SAFETY: pinned in an Arc; finished with `drop_waiter` below.
+        let polled = unsafe { io.poll_waiter(&writer, &writer_waker) };
+        assert!(matches!(polled, WaitPoll::Pending));
         let nodes: Vec<Arc<WaiterNode>> = (0..2)
             .map(|_| Arc::new(WaiterNode::new(Direction::Read, true)))
             .collect();
@@ -121,11 +128,13 @@ fn a_finished_waiter_passes_readiness_on() {
             "B was not woken exactly once: the baton or the event was lost"
         );
         assert!(handed_on.load(SeqCst) <= 1, "handed on twice");
+        assert_eq!(writer_woken.count(), 0, "a read baton woke a writer");
         // SAFETY: as above.
         unsafe {
             let b = io.poll_waiter(&nodes[1], &wakers[1].1);
             assert!(matches!(b, WaitPoll::Ready(_)), "B woken but not ready");
             io.drop_waiter(&nodes[1], true);
+            io.drop_waiter(&writer, false);
         }
     });
 }
