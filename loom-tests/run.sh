@@ -59,6 +59,7 @@ mutants=(
     "turn_drops_wakes|reactor_turn|registered_read|reactor_turn/registered_read"
     "first_wait_never_registers|reactor_turn|deferred_read|reactor_turn/deferred_read"
     "first_wait_ignores_shutdown|reactor_turn|first_wait_vs_shutdown|reactor_turn/first_wait_vs_shutdown"
+    "deregister_drops_wakes|reactor_turn|deregister_vs_wait|reactor_turn/deregister_vs_wait"
     "park_no_recheck|park|remote_wake_vs_park|park/remote_wake"
     "timer_key_no_generation|timer|a_late_cancel_never_removes_another_timer|timer/cancel_vs_fire"
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"

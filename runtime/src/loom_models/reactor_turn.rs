@@ -19,6 +19,8 @@
 //!   polling beside it was not woken.
 //! - `first_wait_vs_shutdown`: a deferred registration's first wait racing the
 //!   reactor's shutdown: an error at once, or one wake and then the error.
+//! - `deregister_vs_wait`: a source deregistered while a task waits on it: the task is
+//!   told at once, or woken exactly once and then told.
 //!
 //! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
@@ -295,5 +297,44 @@ fn first_wait_vs_shutdown() {
             0,
             "the gauge is not back to its baseline"
         );
+    });
+}
+
+/// A source deregistered (`Registration::deregister`: the delete, then every waiter
+/// woken and both directions marked closed) while a task waits on it: the task is told
+/// at once, or woken exactly once and then told; never left waiting on a source no turn
+/// will dispatch to again.
+#[test]
+fn deregister_vs_wait() {
+    check("reactor_turn/deregister_vs_wait", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let reg =
+            Arc::new(Registration::with_interest(reactor.clone(), fd, Interest::Source).unwrap());
+        let task = {
+            let reg = reg.clone();
+            thread::spawn(move || {
+                let (woken, waker) = counting_waker();
+                let polled = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                (polled.is_ready(), woken, waker)
+            })
+        };
+        reg.deregister().unwrap();
+        let (ready, woken, waker) = task.join().unwrap();
+        if !ready {
+            assert_eq!(
+                woken.count(),
+                1,
+                "a waiter on a deregistered source was not woken once"
+            );
+            let again = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+            assert!(
+                again.is_ready(),
+                "woken by the deregistration, yet still waiting"
+            );
+        } else {
+            assert_eq!(woken.count(), 0);
+        }
+        assert_eq!(reactor.registered(), 0);
     });
 }

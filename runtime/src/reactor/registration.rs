@@ -196,7 +196,9 @@ impl Registration {
         };
         let mut wake = Vec::new();
         self.io.wake_all(&mut wake);
-        wake.into_iter().for_each(std::task::Waker::wake);
+        for w in wake {
+            crate::loom::planted_bug!("deregister_drops_wakes", bug: drop(w), code: w.wake());
+        }
         res
     }
 
