@@ -21,6 +21,8 @@
 //!   reactor's shutdown: an error at once, or one wake and then the error.
 //! - `deregister_vs_wait`: a source deregistered while a task waits on it: the task is
 //!   told at once, or woken exactly once and then told.
+//! - `deregister_wakes_all`: a deregistration wakes each waiter of every kind (slot,
+//!   list, node, both directions) exactly once.
 //!
 //! All: the source's registration count returns to its baseline after `deregister`,
 //! and nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
@@ -33,7 +35,7 @@ use super::{check, counting_waker};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::context::{self, WorkerReactor};
 use crate::reactor::registration::Registration;
-use crate::reactor::scheduled_io::{Direction, UnclaimedHook};
+use crate::reactor::scheduled_io::{Direction, UnclaimedHook, WaitPoll, WaiterNode};
 use crate::reactor::{Interest, ReactorHandle};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -335,6 +337,62 @@ fn deregister_vs_wait() {
         } else {
             assert_eq!(woken.count(), 0);
         }
+        assert_eq!(reactor.registered(), 0);
+    });
+}
+
+/// A deregistration wakes every kind of waiter, each exactly once: the readiness slot and
+/// the list of further wakers of each direction, and a waiter node; while one more task
+/// polls beside it (told at once, or woken once).
+#[test]
+fn deregister_wakes_every_waiter() {
+    check("reactor_turn/deregister_wakes_all", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let reg =
+            Arc::new(Registration::with_interest(reactor.clone(), fd, Interest::Source).unwrap());
+        // Two wakers per direction: the first takes the slot, the second goes to the list.
+        let waiters: Vec<_> = [
+            Direction::Read,
+            Direction::Read,
+            Direction::Write,
+            Direction::Write,
+        ]
+        .into_iter()
+        .map(|dir| {
+            let (woken, waker) = counting_waker();
+            let polled = reg.poll_ready(&mut Context::from_waker(&waker), dir);
+            assert!(polled.is_pending());
+            (woken, waker)
+        })
+        .collect();
+        let node = Arc::new(WaiterNode::new(Direction::Read, true));
+        let (node_woken, node_waker) = counting_waker();
+        // SAFETY: pinned in an Arc, finished with `drop_waiter` below.
+        let polled = unsafe { reg.io().poll_waiter(&node, &node_waker) };
+        assert!(matches!(polled, WaitPoll::Pending));
+
+        let task = {
+            let reg = reg.clone();
+            thread::spawn(move || {
+                let (woken, waker) = counting_waker();
+                let polled = reg.poll_ready(&mut Context::from_waker(&waker), Direction::Read);
+                (polled.is_ready(), woken)
+            })
+        };
+        reg.deregister().unwrap();
+        let (ready, woken) = task.join().unwrap();
+        assert_eq!(woken.count(), usize::from(!ready), "the polling task");
+        for (i, (woken, _)) in waiters.iter().enumerate() {
+            assert_eq!(
+                woken.count(),
+                1,
+                "waker {i} (slot or list) not woken once by the deregistration"
+            );
+        }
+        assert_eq!(node_woken.count(), 1, "the waiter node was not woken once");
+        // SAFETY: as above.
+        unsafe { reg.io().drop_waiter(&node, true) };
         assert_eq!(reactor.registered(), 0);
     });
 }
