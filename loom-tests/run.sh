@@ -62,6 +62,7 @@ mutants=(
     "deregister_drops_wakes|reactor_turn|deregister_vs_wait|reactor_turn/deregister_vs_wait"
     "park_no_recheck|park|remote_wake_vs_park|park/remote_wake"
     "timer_key_no_generation|timer|a_late_cancel_never_removes_another_timer|timer/cancel_vs_fire"
+    "reset_no_unpark|timer|a_reset_earlier_unparks_the_owner_once|timer/reset_vs_owner"
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"
 )
 
