@@ -123,7 +123,8 @@ ops_passes() {
 
 report() {
     python3 loom-tests/mutants/report.py --cargo "$out/cargo" --ops "$out/ops" \
-        --equivalent loom-tests/mutants/equivalent.txt --write loom-tests/MUTANTS.md "${wakeup_files[@]}"
+        --equivalent loom-tests/mutants/equivalent.txt \
+        --survivors loom-tests/mutants/survivors.txt --write loom-tests/MUTANTS.md "${wakeup_files[@]}"
 }
 
 what=${1:-all}

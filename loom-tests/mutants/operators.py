@@ -149,7 +149,9 @@ def receiver_start(text, dot):
         else:
             break
         j = skip_ws_back(text, i)
-        if j >= 0 and text[j] == ".":
+        # rustfmt starts a continued chain's line with its `.`: a `.` ending the line
+        # before is not part of this receiver (it ends a comment's sentence).
+        if j >= 0 and text[j] == "." and "\n" not in text[j:i + 1]:
             i = skip_ws_back(text, j - 1)
             continue
         break

@@ -110,6 +110,7 @@ def main():
     ap.add_argument("--cargo", required=True)
     ap.add_argument("--ops", required=True)
     ap.add_argument("--equivalent", required=True)
+    ap.add_argument("--survivors", help="NAME<TAB>why it survives (not equivalent)")
     ap.add_argument("--write", required=True)
     ap.add_argument("files", nargs="*", help="every wakeup-path file, for the list of those not measured")
     args = ap.parse_args()
@@ -122,6 +123,14 @@ def main():
                 continue
             name, _, reason = line.partition("\t")
             equivalent[unplace(name.strip())] = reason.strip()
+
+    why = {}
+    if args.survivors and os.path.exists(args.survivors):
+        for line in open(args.survivors):
+            line = line.rstrip("\n")
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition("\t")
+                why[unplace(name.strip())] = reason.strip()
 
     rows = []
     for tool, res in (("cargo-mutants", cargo_outcomes(args.cargo)), ("operators", ops_outcomes(args.ops))):
@@ -197,7 +206,8 @@ def main():
     if not missed:
         lines.append("None.")
     for f, t, n in missed:
-        lines.append(f"- `{n}` ({t})")
+        reason = why.get(unplace(n), "no reason recorded yet")
+        lines.append(f"- `{n}` ({t}): {reason}")
     lines += ["", "## Not measured", ""]
     unmeasured = [f for f in args.files if not any(pf == f for pf, _ in per_file)]
     if not unmeasured:
