@@ -191,3 +191,55 @@ fn each_event_wakes_the_next_exclusive_waiter() {
         }
     });
 }
+
+/// Model 3d: a shared source's event in a turn that already woke others. One turn
+/// dispatches an event to a plain source (its waiter's waker collected first) and then
+/// to a shared source whose only waiter, an exclusive node, is dropped unused on another
+/// thread meanwhile. The shared source's event is handed on exactly once: by the turn
+/// (nobody claimed it) or by the dropped node (it had claimed it). Whether a source's
+/// event was claimed must not depend on the wakers other sources collected.
+#[test]
+fn a_shared_event_in_a_busy_turn_is_handed_on_once() {
+    check("exclusive_baton/busy_turn", None, || {
+        let handed_on = Arc::new(AtomicUsize::new(0));
+        let hook: UnclaimedHook = {
+            let handed_on = handed_on.clone();
+            OsArc::new(move || {
+                handed_on.fetch_add(1, SeqCst);
+            })
+        };
+        let plain = ScheduledIo::new(None);
+        let (plain_woken, plain_waker) = counting_waker();
+        assert!(
+            plain
+                .poll_ready_slot(Direction::Read, &plain_waker)
+                .is_none()
+        );
+        let shared = Arc::new(ScheduledIo::new(Some(hook)));
+        let node = Arc::new(WaiterNode::new(Direction::Read, true));
+        let (node_woken, node_waker) = counting_waker();
+        // SAFETY: pinned in an Arc; finished with `drop_waiter` on the other thread.
+        let polled = unsafe { shared.poll_waiter(&node, &node_waker) };
+        assert!(matches!(polled, WaitPoll::Pending));
+
+        let dropper = {
+            let (shared, node) = (shared.clone(), node.clone());
+            // SAFETY: only polled on `shared`; its future is dropped unfinished.
+            thread::spawn(move || unsafe { shared.drop_waiter(&node, false) })
+        };
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        plain.dispatch(EPOLLIN, &mut wake, &mut unclaimed);
+        shared.dispatch(EPOLLIN, &mut wake, &mut unclaimed);
+        wake.into_iter().for_each(std::task::Waker::wake);
+        unclaimed.into_iter().for_each(|hook| hook());
+        dropper.join().unwrap();
+
+        assert_eq!(plain_woken.count(), 1);
+        assert!(node_woken.count() <= 1);
+        assert_eq!(
+            handed_on.load(SeqCst),
+            1,
+            "the shared source's event was not handed on exactly once"
+        );
+    });
+}
