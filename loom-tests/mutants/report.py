@@ -23,6 +23,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 
@@ -30,16 +31,16 @@ import sys
 TEST_CODE = re.compile(r"\btests::")
 
 
-def cargo_generated(d):
-    """file -> how many mutants cargo-mutants made of it (its first run lists them all)."""
-    lists = sorted(glob.glob(os.path.join(d, "pass-*", "mutants.json")),
-                   key=lambda p: int(os.path.basename(os.path.dirname(p)).split("-")[2]))
-    counts = collections.Counter()
-    if lists:
-        for m in json.load(open(lists[0])):
-            if not TEST_CODE.search(m["name"]):
-                counts[m["file"]] += 1
-    return counts
+def cargo_current(files):
+    """The mutants cargo-mutants makes of `files` today, by stable name."""
+    if not files:
+        return set()
+    args = ["cargo", "mutants", "-p", "epitome-runtime", "--list", "--exclude-re", "tests::"]
+    for f in files:
+        args += ["-f", f]
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    listed = subprocess.run(args, cwd=root, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return {stable(line.strip()) for line in listed.splitlines() if line.strip()}
 
 
 def ops_generated(files):
@@ -78,26 +79,42 @@ def cargo_outcomes(d):
             if outcome is None:
                 continue  # interrupted: not tested
             how = "timeout" if o["summary"] == "Timeout" else None
-            prev = out.get(m["name"])
-            if prev and prev[0] in ("killed", "unviable"):
+            # The same mutant in a later run may sit on another line (the file grew):
+            # it is known by its column and description.
+            ident = stable(m["name"])
+            prev = out.get(ident)
+            if prev and prev[1] in ("killed", "unviable"):
                 continue
-            out[m["name"]] = (outcome, p, m["file"], how)
-    return out
+            out[ident] = (m["name"], outcome, p, m["file"], how)
+    return {name: rest for name, *rest in out.values()}
 
 
 def ops_outcomes(d):
+    """name -> (outcome, pass, file, how), for the mutants the operators make of the
+    files today (a result for code that has changed since is dropped)."""
     out = {}
     path = os.path.join(d, "outcomes.jsonl")
     if not os.path.exists(path):
         return out
+    records = [json.loads(line) for line in open(path)]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import operators
+
+    current = {m.key for m in operators.generate(sorted({r["file"] for r in records}))}
     phase_pass = {"quick": 1, "full": 2, "std": 3, "build": 0}
-    for line in open(path):
-        r = json.loads(line)
+    for r in records:
+        if r["key"] not in current:
+            continue
         outcome = {"caught": "killed", "missed": "missed", "timeout": "killed",
                    "unviable": "unviable"}.get(r["outcome"], r["outcome"])
         how = "timeout" if r["outcome"] == "timeout" else None
         out[r["name"]] = (outcome, phase_pass.get(r["pass"], 0), r["file"], how)
     return out
+
+
+def stable(name):
+    """A mutant's name without its line (kept: file, column, description)."""
+    return re.sub(r"^(\S+?):\d+:(\d+):", r"\1:\2:", name)
 
 
 def unplace(name):
@@ -132,15 +149,20 @@ def main():
                 name, _, reason = line.partition("\t")
                 why[unplace(name.strip())] = reason.strip()
 
+    cargo = cargo_outcomes(args.cargo)
+    # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped.
+    current = cargo_current(sorted({f for _, _, f, _ in cargo.values()}))
+    cargo = {n: r for n, r in cargo.items() if stable(n) in current}
     rows = []
-    for tool, res in (("cargo-mutants", cargo_outcomes(args.cargo)), ("operators", ops_outcomes(args.ops))):
+    for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
         for name, (outcome, p, f, how) in res.items():
             if outcome == "missed" and unplace(name) in equivalent:
                 outcome = "equivalent"
             rows.append((f, tool, name, outcome, p, how))
 
     ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
-    generated = {"cargo-mutants": cargo_generated(args.cargo), "operators": ops_generated(ops_files)}
+    generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current),
+                 "operators": ops_generated(ops_files)}
     per_file = collections.OrderedDict()
     for f, tool, name, outcome, p, how in sorted(rows):
         c = per_file.setdefault((f, tool), collections.Counter())
