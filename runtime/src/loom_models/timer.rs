@@ -91,6 +91,7 @@ fn a_new_waker_racing_the_fire_is_woken() {
 /// (`TimerShared::reset` vs `next_wake`): a reset to an earlier deadline unparks the
 /// owner exactly once (it may be about to sleep until the old deadline); a reset to a
 /// later one does not (no needless wakeup). The timer fires at the deadline set last.
+/// (And registering the first timer unparks the owner once.)
 #[test]
 fn a_reset_earlier_unparks_the_owner_once() {
     check("timer/reset_vs_owner", None, || {
@@ -100,6 +101,10 @@ fn a_reset_earlier_unparks_the_owner_once() {
         let (woken, waker) = counting_waker();
         let key = timer.register(base + Duration::from_secs(3600), waker);
         let after_register = unparks.0.load(SeqCst);
+        assert_eq!(
+            after_register, 1,
+            "a first timer must make its owner look at the wheel"
+        );
         let other = {
             let timer = timer.clone();
             thread::spawn(move || {
