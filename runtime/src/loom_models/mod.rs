@@ -8,10 +8,11 @@
 //! primitives); the models are unit tests of the crate, compiled only in that build, so
 //! they reach the internals they drive without making any of them public.
 //!
-//! Run them with `loom-tests/run.sh`, which also builds each planted bug (a *mutant*,
-//! `--cfg epitome_loom_mutant="NAME"`) and checks that its model fails, so a passing
-//! model is known to be able to fail; it prints the table kept in
-//! `loom-tests/RESULTS.md`. One model by hand:
+//! Run them with `loom-tests/run.sh`, which also runs each planted bug (a *mutant*,
+//! selected in the same build by `EPITOME_LOOM_MUTANT=NAME`) and checks that its model
+//! fails, so a passing model is known to be able to fail; it prints the table kept in
+//! `loom-tests/RESULTS.md`. `scripts/mutants.sh` measures the models with mutants no one
+//! chose (`loom-tests/MUTANTS.md`; the method is in `docs/loom.md`). One model by hand:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg epitome_loom" CARGO_TARGET_DIR=target/loom/models \
@@ -38,7 +39,7 @@
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
 //! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
-//! `#[cfg]` / `cfg!` at the exact place in `runtime/src` where the bug would be.
+//! `planted_bug!` at the exact place in `runtime/src` where the bug would be.
 //!
 //! # What the models found
 //!
