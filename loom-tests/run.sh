@@ -8,13 +8,14 @@
 # Exits non-zero if a model fails or a mutant is not caught.
 #
 # The models are unit tests of epitome-runtime in its loom build (runtime/src/loom_models/,
-# one file per model family). Builds: release mode with debug assertions and overflow
+# one file per model family). One build: release mode with debug assertions and overflow
 # checks on (the runtime's state-word asserts are part of what the models check),
-# RUSTFLAGS="--cfg epitome_loom" for the models and additionally
-# --cfg epitome_loom_mutant="NAME" for each mutant. Every configuration has its own target
-# directory under target/loom/ (a RUSTFLAGS change rebuilds every crate, loom included), so
-# a configuration is built once, and a second run rebuilds only what changed. Preemption
-# bounds are set per model in the model files (`LOOM_MAX_PREEMPTIONS` overrides them all).
+# RUSTFLAGS="--cfg epitome_loom", in target/loom/models. Each planted bug is a
+# `planted_bug!` site, taken when EPITOME_LOOM_MUTANT names it (in this build only; a
+# `--cfg epitome_loom_mutant="NAME"` build plants it too), so every mutant runs from the
+# same binary. Preemption bounds are set per model in the model files
+# (`LOOM_MAX_PREEMPTIONS` overrides them all). A machine-made measure of the models is
+# scripts/mutants.sh (loom-tests/MUTANTS.md).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,29 +47,35 @@ mutants=(
     "wake_all_leaves_readiness|waiter_registration|registration_beside_wake_all|waiter_registration/beside_wake_all"
     "no_baton|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
     "wake_all_exclusive|exclusive_baton|a_dropped_waiter_passes_the_wakeup_on|exclusive_baton"
+    "baton_not_passed|exclusive_baton|a_finished_waiter_passes_readiness_on|exclusive_baton/pass_if_ready"
+    "list_cleared_under_a_node|exclusive_baton|each_event_wakes_the_next_exclusive_waiter|exclusive_baton/one_per_event"
     "ready_double_link|ready_list|never_linked_twice_never_lost|ready_list"
     "poller_no_handoff|eventpoll_waiters|level_triggered_event_reaches_both|eventpoll_waiters/level_reaches_both"
     "fast_path_ignores_waiters|eventpoll_waiters|a_non_blocking_wait_never_strands_a_blocked_one|eventpoll_waiters/nonblocking_beside_blocked"
     "data_only_ignores_waiters|eventpoll_waiters|a_data_only_modify_beside_a_waiter_leaves_out_only_no_ops|eventpoll_waiters/data_only_modify"
     "wake_while_running_lost|task_state|wake_while_running_polls_again_exactly_once|task_state/wake_while_running"
     "complete_relaxed|task_state|join_handle_vs_completion|task_state/join_handle_vs_completion"
+    "join_waker_not_woken|task_state|join_handle_vs_completion|task_state/join_handle_vs_completion"
+    "turn_drops_wakes|reactor_turn|registered_read|reactor_turn/registered_read"
+    "first_wait_never_registers|reactor_turn|deferred_read|reactor_turn/deferred_read"
+    "first_wait_ignores_shutdown|reactor_turn|first_wait_vs_shutdown|reactor_turn/first_wait_vs_shutdown"
+    "deregister_drops_wakes|reactor_turn|deregister_vs_wait|reactor_turn/deregister_vs_wait"
     "park_no_recheck|park|remote_wake_vs_park|park/remote_wake"
     "timer_key_no_generation|timer|a_late_cancel_never_removes_another_timer|timer/cancel_vs_fire"
+    "reset_no_unpark|timer|a_reset_earlier_unparks_the_owner_once|timer/reset_vs_owner"
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"
 )
 
 start=$(date +%s)
 failed=0
 
-# Builds the configuration `$1` (a directory name) with extra RUSTFLAGS `$2`; prints the
-# path of the runtime's unit-test binary, which holds every model.
+# Builds the models; prints the path of the runtime's unit-test binary, which holds them.
 build() {
-    local name=$1 flags=$2
-    local log=$logs/build-$name.log
-    if ! CARGO_TARGET_DIR=$base_dir/$name RUSTFLAGS="--cfg epitome_loom $flags" \
+    local log=$logs/build-models.log
+    if ! CARGO_TARGET_DIR=$base_dir/models RUSTFLAGS="--cfg epitome_loom" \
         cargo test --release -p epitome-runtime --lib --no-run "${cargo_config[@]}" \
         >"$log" 2>&1; then
-        echo "build of $name failed; see $log" >&2
+        echo "build of the models failed; see $log" >&2
         return 1
     fi
     sed -n 's|^ *Executable unittests src/lib\.rs (\(.*\))$|\1|p' "$log"
@@ -79,7 +86,7 @@ model_files=$(ls "$root/runtime/src/loom_models" | sed -n 's/\.rs$//p' | grep -v
 
 # --- The models -----------------------------------------------------------------------
 echo "== building the models" >&2
-if ! exe=$(build models ""); then
+if ! exe=$(build); then
     exit 1
 fi
 
@@ -121,25 +128,23 @@ for m in "${mutants[@]}"; do
     IFS='|' read -r mutant bin test model <<<"$m"
     echo "== mutant $mutant: $bin::$test" >&2
     verdict=no
-    reason="build failed"
-    if path=$(build "mutant-$mutant" "--cfg epitome_loom_mutant=\"$mutant\""); then
-        log=$logs/mutant-$mutant.log
-        # Bash's "Aborted" job report (loom aborts after a deadlock panic) goes to
-        # /dev/null rather than the terminal; the log has the panic.
-        status=$({
-            timeout 600 "$path" --exact "loom_models::$bin::$test" --nocapture >"$log" 2>&1
-            echo $?
-        } 2>/dev/null)
-        if [[ $status -eq 124 ]]; then
-            reason="timed out"
-        elif [[ $status -eq 0 ]]; then
-            reason="the model passed"
-        elif grep -q "panicked at" "$log"; then
-            verdict=yes
-            reason=$(grep -A1 -m1 "panicked at" "$log" | tail -1 | cut -c1-90)
-        else
-            reason="exit $status without a panic"
-        fi
+    log=$logs/mutant-$mutant.log
+    # Bash's "Aborted" job report (loom aborts after a deadlock panic) goes to
+    # /dev/null rather than the terminal; the log has the panic.
+    status=$({
+        EPITOME_LOOM_MUTANT=$mutant timeout 600 "$exe" --exact "loom_models::$bin::$test" \
+            --nocapture >"$log" 2>&1
+        echo $?
+    } 2>/dev/null)
+    if [[ $status -eq 124 ]]; then
+        reason="timed out"
+    elif [[ $status -eq 0 ]]; then
+        reason="the model passed"
+    elif grep -q "panicked at" "$log"; then
+        verdict=yes
+        reason=$(grep -A1 -m1 "panicked at" "$log" | tail -1 | cut -c1-90)
+    else
+        reason="exit $status without a panic"
     fi
     echo "   caught: $verdict ($reason)" >&2
     [[ $verdict == yes ]] || failed=1
@@ -181,10 +186,11 @@ if $record; then
             "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr)"
         echo "- Toolchain: $(rustc -V), loom $(sed -n 's/^name = "loom"$/&/p;/^name = "loom"$/{n;s/^version = "\(.*\)"$/\1/p}' Cargo.lock | tail -1)"
         echo "- Every model runs the runtime's own code under loom; \"none (all)\" means every"
-        echo "  interleaving was explored (no preemption bound). Each mutant is its own build;"
-        echo "  the wall time below includes every build, from an empty target/loom or not."
-        echo "- Two real bugs were found by these models and fixed: see \"What the models"
-        echo "  found\" in runtime/src/loom_models/mod.rs."
+        echo "  interleaving was explored (no preemption bound). Every mutant runs from the"
+        echo "  models' build (EPITOME_LOOM_MUTANT selects it); the wall time below includes"
+        echo "  that build."
+        echo "- Real bugs found by these models, and fixed: see \"What the models found\" in"
+        echo "  runtime/src/loom_models/mod.rs."
         echo
         cat "$logs/table.md"
     } >"$root/loom-tests/RESULTS.md"

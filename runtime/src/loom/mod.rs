@@ -67,13 +67,15 @@ pub(crate) mod os {
 }
 
 /// A planted bug for the loom suite: evaluates `bug` in a build with
-/// `--cfg epitome_loom_mutant="NAME"` (`loom-tests/run.sh` builds each one and expects the
-/// model that guards it to fail), `code` in every other build. Both are type-checked in
-/// every build, and the one not taken is compiled out. Every site is one of these, and
-/// each name is declared in the workspace's `unexpected_cfgs`.
+/// `--cfg epitome_loom_mutant="NAME"`, or in the loom models' build while the environment
+/// variable `EPITOME_LOOM_MUTANT` is `NAME` (`loom-tests/run.sh` runs each planted bug that
+/// way, all from one build, and expects the model that guards it to fail); `code` in every
+/// other build. Both are type-checked in every build; outside the models' build the one
+/// not taken is compiled out. Every site is one of these, and each name is declared in the
+/// workspace's `unexpected_cfgs`.
 macro_rules! planted_bug {
     ($name:literal, bug: $bug:expr, code: $code:expr $(,)?) => {
-        if cfg!(epitome_loom_mutant = $name) {
+        if cfg!(epitome_loom_mutant = $name) || $crate::loom::planted($name) {
             $bug
         } else {
             $code
@@ -81,6 +83,25 @@ macro_rules! planted_bug {
     };
 }
 pub(crate) use planted_bug;
+
+/// Whether the planted bug `name` is selected (see [`planted_bug!`]): never, outside the
+/// loom models' build.
+#[cfg(not(all(test, epitome_loom)))]
+#[inline(always)]
+pub(crate) const fn planted(_name: &str) -> bool {
+    false
+}
+
+/// Whether the planted bug `name` is selected (see [`planted_bug!`]): `EPITOME_LOOM_MUTANT`
+/// names it, read once.
+#[cfg(all(test, epitome_loom))]
+pub(crate) fn planted(name: &str) -> bool {
+    static SELECTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SELECTED
+        .get_or_init(|| std::env::var("EPITOME_LOOM_MUTANT").ok())
+        .as_deref()
+        == Some(name)
+}
 
 /// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and
 /// flag fields whose ownership rules make one `unsafe` block cover several accesses.

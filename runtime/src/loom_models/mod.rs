@@ -8,10 +8,11 @@
 //! primitives); the models are unit tests of the crate, compiled only in that build, so
 //! they reach the internals they drive without making any of them public.
 //!
-//! Run them with `loom-tests/run.sh`, which also builds each planted bug (a *mutant*,
-//! `--cfg epitome_loom_mutant="NAME"`) and checks that its model fails, so a passing
-//! model is known to be able to fail; it prints the table kept in
-//! `loom-tests/RESULTS.md`. One model by hand:
+//! Run them with `loom-tests/run.sh`, which also runs each planted bug (a *mutant*,
+//! selected in the same build by `EPITOME_LOOM_MUTANT=NAME`) and checks that its model
+//! fails, so a passing model is known to be able to fail; it prints the table kept in
+//! `loom-tests/RESULTS.md`. `scripts/mutants.sh` measures the models with mutants no one
+//! chose (`loom-tests/MUTANTS.md`; the method is in `docs/loom.md`). One model by hand:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg epitome_loom" CARGO_TARGET_DIR=target/loom/models \
@@ -28,16 +29,17 @@
 //! |---|---|---|
 //! | `readiness_clear` | The reactor records two events (`ScheduledIo::dispatch`), each after its data, while a task reads until `WouldBlock` and then clears readiness with the word it saw (`clear_readiness`): a newer event is never erased, so data that arrived is never left unread with readiness cleared. | `clear_without_generation` |
 //! | `waiter_registration` | A task registering for readiness while the reactor dispatches an event, through the fast path (`poll_ready_slot`: register, then re-check), through a waiter node (`poll_waiter`: look and link under the source's lock), and both at once: each task either sees the readiness or is woken. No lost wakeup. | `slot_no_recheck`, `waiter_stale_readiness` |
-//! | `exclusive_baton` | Three exclusive waiters; an event wakes exactly the first, while that first waiter's future is dropped concurrently without using it (`drop_waiter`): the wakeup passes to the second (baton passing), the third is never woken. | `no_baton`, `wake_all_exclusive` |
+//! | `exclusive_baton` | Three exclusive waiters; an event wakes exactly the first, while that first waiter's future is dropped concurrently without using it (`drop_waiter`): the wakeup passes to the second (baton passing), the third is never woken. And a woken waiter that finished with readiness left (`pass_baton_if_ready`) racing a second event: the next waiter is woken exactly once, what finds no waiter is handed on at most once. And two events in turn, the second racing the first waiter's finish: each wakes one exclusive waiter. And a shared source's event in a turn that already collected other sources' wakers, its only waiter dropped meanwhile: handed on exactly once. | `no_baton`, `wake_all_exclusive`, `baton_not_passed`, `list_cleared_under_a_node` |
 //! | `ready_list` | The ready list (`ReadyList`, the kernel's `rdllist`) under a device thread whose wakeups append (`ep_poll_callback`, twice for the same item), a thread deleting an item (`epoll_ctl` unlinking it), and a `Poller::wait` that removes (the kernel's walk, the poller's re-poll of level-triggered items and their drop once drained): both lists stay well formed, no item is ever linked twice, no event is lost. | `ready_double_link` |
 //! | `eventpoll_waiters` | Two threads in `Poller::wait` on one eventpoll over the `FakeKernel` (exclusive wake-one wait queue, notify eventfd): an edge-triggered event is delivered to exactly one of them; a level-triggered event reaches both (the first re-queues it on the poller's own list and hands it on with a notify). | `poller_no_handoff` |
-//! | `task_state` | Real tasks (`new_task` with a model scheduler): a wake while the task is being polled makes exactly one more poll; a wake after completion does nothing; `JoinHandle` drop or poll racing completion (the output is dropped exactly once, and read only after it was published); `abort` racing a poll (the future is dropped exactly once, the result is "cancelled"); the last reference dropped by a waker on another thread (freed exactly once: no leak, no double free). | `wake_while_running_lost`, `complete_relaxed` |
-//! | `park` | A worker deciding to park (`Parker::park` over `ParkState`) while other threads spawn a task, wake one, or both, into its remote queue (`RemoteQueue::push`, `Parker::unpark`), with the unpark eventfd modelled as a loom semaphore (`Wakeup`): the worker never sleeps through work, and writes to the eventfd are coalesced (at most one per park). | `park_no_recheck` |
-//! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. | `timer_key_no_generation` |
+//! | `task_state` | Real tasks (`new_task` with a model scheduler): a wake while the task is being polled makes exactly one more poll; a wake after completion does nothing; `JoinHandle` drop or poll racing completion (the output is dropped exactly once, and read only after it was published); `abort` racing a poll (the future is dropped exactly once, the result is "cancelled"); the last reference dropped by a waker on another thread (freed exactly once: no leak, no double free). | `wake_while_running_lost`, `complete_relaxed`, `join_waker_not_woken` |
+//! | `park` | A worker deciding to park (`Parker::park` over `ParkState`) while other threads spawn a task, wake one, or both, into its remote queue (`RemoteQueue::push`, `Parker::unpark`), with the unpark eventfd modelled as a loom semaphore (`Wakeup`): the worker never sleeps through work, and writes to the eventfd are coalesced (at most one per park). And a notify after a wakeup for another reason (an I/O event): the eventfd is written only if the worker went back to sleep. | `park_no_recheck` |
+//! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. And a reset from another thread: to an earlier deadline it unparks the owner exactly once, to a later one not at all. | `timer_key_no_generation`, `reset_no_unpark` |
+//! | `reactor_turn` | The path every TCP read takes, end to end: `Registration::poll_io` (the readiness slot, the read, the clear on `WouldBlock`) racing a device that makes the fd readable and a reactor turn (`ReactorHandle::turn_into` over the `FakeKernel`: wait, `dispatch`, wakes after the lock); with a registration made up front, and with one made by its first wait (`register_here`, `add_source`). A task that got `Pending` is woken exactly once and then reads; the registration count returns to its baseline. Also: registrations from two threads (the gauge stays exact), a shared source handing on an unclaimed event, a first wait racing shutdown, a deregistration racing a wait. | `turn_drops_wakes`, `first_wait_never_registers`, `first_wait_ignores_shutdown`, `deregister_drops_wakes` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
 //! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
-//! `#[cfg]` / `cfg!` at the exact place in `runtime/src` where the bug would be.
+//! `planted_bug!` at the exact place in `runtime/src` where the bug would be.
 //!
 //! # What the models found
 //!
@@ -69,6 +71,7 @@ use crate::task_core::{Notified, Schedule};
 mod eventpoll_waiters;
 mod exclusive_baton;
 mod park;
+mod reactor_turn;
 mod readiness_clear;
 mod ready_list;
 mod shutdown;
@@ -77,6 +80,12 @@ mod timer;
 mod waiter_registration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
+
+/// The preemption bound of every model under `EPITOME_LOOM_QUICK` (`scripts/mutants.sh`'s
+/// first pass): an execution found at a lower bound is an execution of the full model
+/// too, so a mutant a quick run kills, the full run kills; a survivor is run again in
+/// full.
+const QUICK_BOUND: usize = 2;
 
 /// Runs `f` as a loom model named `name`, exploring every interleaving with at most
 /// `preemptions` preemptions (`None`: every interleaving; `LOOM_MAX_PREEMPTIONS`
@@ -91,6 +100,13 @@ where
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = preemptions;
+    }
+    if std::env::var_os("EPITOME_LOOM_QUICK").is_some() {
+        builder.preemption_bound = Some(
+            builder
+                .preemption_bound
+                .map_or(QUICK_BOUND, |b| b.min(QUICK_BOUND)),
+        );
     }
     let bound = match builder.preemption_bound {
         Some(b) => b.to_string(),

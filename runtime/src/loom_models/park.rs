@@ -222,3 +222,29 @@ fn remote_spawn_and_wake_vs_park() {
         assert!(all_done.load(SeqCst) && woken.is_finished());
     });
 }
+
+/// A worker woken by something other than a notify (an I/O event, a timer: its sleep
+/// returns at once) looks for work and parks again while another thread notifies it:
+/// the eventfd is written only if the worker went back to sleep (no needless wakeup of
+/// a running worker), and then exactly once.
+#[test]
+fn notify_after_a_spurious_wakeup() {
+    check("park/spurious_wakeup", None, || {
+        let w = new_worker();
+        assert!(
+            w.0.parker.park(|| {}),
+            "nothing notified: the worker sleeps"
+        );
+        let notifier = {
+            let w = w.clone();
+            thread::spawn(move || w.0.parker.unpark())
+        };
+        let slept = w.0.parker.park(|| w.0.parker.wakeup().sleep());
+        notifier.join().unwrap();
+        assert_eq!(
+            w.0.parker.wakeup().writes.load(SeqCst),
+            usize::from(slept),
+            "the eventfd written for a worker that was awake, or not for one asleep"
+        );
+    });
+}

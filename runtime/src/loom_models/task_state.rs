@@ -2,8 +2,11 @@
 //!
 //! - A wake from another thread while the task is being polled: the task is polled
 //!   exactly once more (not lost, not twice), and a wake after it completed is a no-op.
-//! - A `JoinHandle` polled and dropped while the task completes: the output is read
-//!   only after it was published, and dropped exactly once.
+//! - A `JoinHandle` polled while the task completes: a joiner that got `Pending` is
+//!   woken exactly once and then reads the output (one that got `Ready` is never
+//!   woken); the output is read only after it was published, and dropped exactly once.
+//! - A `JoinHandle` polled once and dropped while the task completes: the output is
+//!   dropped exactly once, the task freed.
 //! - `abort` racing a poll: the future is dropped exactly once and the handle reports
 //!   cancellation.
 //! - The last reference dropped by a waker on another thread, racing completion: the
@@ -98,26 +101,72 @@ fn join_handle_vs_completion() {
         let worker = thread::spawn(move || task.run());
         let joiner = thread::spawn(move || {
             let (woken, waker) = counting_waker();
-            let got = match poll_once(&mut handle, &waker) {
-                Poll::Ready(res) => {
-                    drop(res.expect("the task completed"));
-                    true
-                }
-                Poll::Pending => false,
-            };
-            drop(handle);
-            (got, woken)
+            let first = poll_once(&mut handle, &waker).map(|res| {
+                drop(res.expect("the task completed"));
+            });
+            (first, handle, woken, waker)
         });
         worker.join().unwrap();
-        let (got, woken) = joiner.join().unwrap();
+        let (first, mut handle, woken, waker) = joiner.join().unwrap();
+        match first {
+            // Liveness: a joiner told to wait is woken by the completion, exactly once,
+            // and then finds the output.
+            Poll::Pending => {
+                assert_eq!(
+                    woken.count(),
+                    1,
+                    "a joiner that got Pending was not woken once"
+                );
+                match poll_once(&mut handle, &waker) {
+                    Poll::Ready(res) => drop(res.expect("the task completed")),
+                    Poll::Pending => panic!("woken, yet the output is not there"),
+                }
+            }
+            Poll::Ready(()) => assert_eq!(woken.count(), 0, "a joiner that got Ready was woken"),
+        }
         assert_eq!(
             output_drops.load(SeqCst),
             1,
             "output dropped {} times",
             output_drops.load(SeqCst)
         );
-        assert!(woken.count() <= 1);
-        let _ = got;
+        drop(handle);
+        assert_eq!(sched.tasks_alive(), 0, "task not freed");
+    });
+}
+
+/// A `JoinHandle` polled once and dropped on its own thread while the task completes:
+/// whoever is last (the task storing its output, or the handle's drop) drops the output,
+/// exactly once, and the task is freed.
+#[test]
+fn join_handle_dropped_vs_completion() {
+    check("task_state/join_handle_drop_vs_completion", None, || {
+        let sched = ModelScheduler::new(true);
+        let output_drops = Arc::new(AtomicUsize::new(0));
+        let out = DropCounter(output_drops.clone());
+        let (task, mut handle) = new_task(async move { out }, sched.clone());
+        let worker = thread::spawn(move || task.run());
+        let joiner = thread::spawn(move || {
+            let (woken, waker) = counting_waker();
+            if let Poll::Ready(res) = poll_once(&mut handle, &waker) {
+                drop(res.expect("the task completed"));
+            }
+            drop(handle);
+            woken
+        });
+        worker.join().unwrap();
+        let woken = joiner.join().unwrap();
+        assert_eq!(
+            output_drops.load(SeqCst),
+            1,
+            "output dropped {} times",
+            output_drops.load(SeqCst)
+        );
+        assert!(
+            woken.count() <= 1,
+            "a dropped joiner woken {} times",
+            woken.count()
+        );
         assert_eq!(sched.tasks_alive(), 0, "task not freed");
     });
 }

@@ -86,3 +86,51 @@ fn a_new_waker_racing_the_fire_is_woken() {
         assert_eq!(timer.pending(), 0);
     });
 }
+
+/// A `Sleep` reset from another thread while the owner looks at its wheel
+/// (`TimerShared::reset` vs `next_wake`): a reset to an earlier deadline unparks the
+/// owner exactly once (it may be about to sleep until the old deadline); a reset to a
+/// later one does not (no needless wakeup). The timer fires at the deadline set last.
+/// (And registering the first timer unparks the owner once.)
+#[test]
+fn a_reset_earlier_unparks_the_owner_once() {
+    check("timer/reset_vs_owner", None, || {
+        let unparks = StdArc::new(CountUnparks::default());
+        let timer = TimerShared::new(unparks.clone());
+        let base = Instant::now();
+        let (woken, waker) = counting_waker();
+        let key = timer.register(base + Duration::from_secs(3600), waker);
+        let after_register = unparks.0.load(SeqCst);
+        assert_eq!(
+            after_register, 1,
+            "a first timer must make its owner look at the wheel"
+        );
+        let other = {
+            let timer = timer.clone();
+            thread::spawn(move || {
+                assert!(timer.reset(key, base + Duration::from_millis(10)));
+            })
+        };
+        let _seen = timer.next_wake();
+        other.join().unwrap();
+        assert_eq!(
+            unparks.0.load(SeqCst),
+            after_register + 1,
+            "a reset to an earlier deadline must unpark the owner exactly once"
+        );
+        assert!(timer.reset(key, base + Duration::from_secs(7200)));
+        assert_eq!(
+            unparks.0.load(SeqCst),
+            after_register + 1,
+            "a later deadline unparked"
+        );
+        assert_eq!(
+            timer.fire_expired(base + Duration::from_secs(3601)),
+            0,
+            "fired before its deadline"
+        );
+        assert_eq!(timer.fire_expired(base + Duration::from_secs(7201)), 1);
+        assert_eq!(woken.count(), 1);
+        assert!(!timer.reset(key, base), "a fired timer was reset");
+    });
+}

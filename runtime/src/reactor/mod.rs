@@ -21,7 +21,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::task::Waker;
 use std::time::Duration;
 
-use crate::eventpoll::kernel::SysKernel;
 use crate::eventpoll::poller::Poller;
 use crate::eventpoll::{
     EPOLLET, EPOLLEXCLUSIVE, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP, Event, ItemData,
@@ -30,6 +29,14 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sys::eventfd::EventFd;
 use scheduled_io::ScheduledIo;
+
+/// The kernel under the reactor's eventpoll: the real one, or in the loom models' build
+/// the fake one, so a model runs a whole turn (`ReactorHandle::turn_into`) and the
+/// registrations that feed it.
+#[cfg(not(all(test, epitome_loom)))]
+type ReactorKernel = crate::eventpoll::kernel::SysKernel;
+#[cfg(all(test, epitome_loom))]
+type ReactorKernel = crate::eventpoll::fake_kernel::FakeKernel;
 
 /// The token of the worker's unpark eventfd.
 pub(crate) const UNPARK_TOKEN: u64 = u64::MAX - 1;
@@ -85,7 +92,7 @@ impl ItemData for Source {
 
 /// What other threads reach: the eventpoll, whose items are the registry of sources.
 pub(crate) struct ReactorHandle {
-    poll: Poller<SysKernel, Source>,
+    poll: Poller<ReactorKernel, Source>,
     /// Sources registered now.
     registered: AtomicUsize,
     /// The runtime shut down: no turn will dispatch events any more.
@@ -170,13 +177,31 @@ impl ReactorHandle {
             Err(e) => return Err(e),
         };
         for w in wake.drain(..) {
-            w.wake();
+            crate::loom::planted_bug!("turn_drops_wakes", bug: drop(w), code: w.wake());
         }
         // Outside every lock: a hook takes other reactors' source locks.
         for hook in unclaimed.drain(..) {
             hook();
         }
         Ok(n)
+    }
+
+    /// A reactor over the fake kernel, without a driver (for the loom models, whose
+    /// threads turn it with [`turn_into`](Self::turn_into)).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn new_model() -> Arc<ReactorHandle> {
+        Arc::new(ReactorHandle {
+            poll: Poller::new(ReactorKernel::new()),
+            registered: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The fake kernel underneath (for the loom models, whose devices make its files
+    /// ready).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn kernel(&self) -> &ReactorKernel {
+        self.poll.kernel()
     }
 
     /// Sources registered now (a gauge for metrics, balancing and leak checks).
@@ -215,8 +240,17 @@ impl Driver {
     /// A reactor whose `EventPoll` also watches `unpark` (edge-triggered: every write is
     /// a wakeup, so the eventfd never needs reading).
     pub(crate) fn new(unpark: &EventFd) -> io::Result<(Driver, Arc<ReactorHandle>)> {
-        let poll = Poller::new(SysKernel::new()?);
-        poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source::new(None))?;
+        #[cfg(not(all(test, epitome_loom)))]
+        let poll = {
+            let poll = Poller::new(ReactorKernel::new()?);
+            poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source::new(None))?;
+            poll
+        };
+        #[cfg(all(test, epitome_loom))]
+        let poll = {
+            let _ = (unpark.as_raw_fd(), EPOLLIN | EPOLLET);
+            Poller::new(ReactorKernel::new())
+        };
         let handle = Arc::new(ReactorHandle {
             poll,
             registered: AtomicUsize::new(0),

@@ -196,7 +196,9 @@ impl Registration {
         };
         let mut wake = Vec::new();
         self.io.wake_all(&mut wake);
-        wake.into_iter().for_each(std::task::Waker::wake);
+        for w in wake {
+            crate::loom::planted_bug!("deregister_drops_wakes", bug: drop(w), code: w.wake());
+        }
         res
     }
 
@@ -263,8 +265,25 @@ impl Registration {
                 coop::spend();
                 Poll::Ready(Ok(ev))
             }
+            None if crate::loom::planted_bug!(
+                "first_wait_never_registers",
+                bug: true,
+                code: false
+            ) =>
+            {
+                Poll::Pending
+            }
             None => match self.reactor_for(dir) {
-                Ok(reactor) if reactor.is_shut_down() => Poll::Ready(Err(gone())),
+                // Planted bug: no second look at the reactor after the first wait's add.
+                Ok(reactor)
+                    if crate::loom::planted_bug!(
+                        "first_wait_ignores_shutdown",
+                        bug: false,
+                        code: reactor.is_shut_down()
+                    ) =>
+                {
+                    Poll::Ready(Err(gone()))
+                }
                 Ok(_) => Poll::Pending,
                 Err(e) => Poll::Ready(Err(e)),
             },

@@ -771,7 +771,7 @@ impl ScheduledIo {
         }
         let w = self.lock().notify_first_exclusive(dir);
         match w {
-            Some(w) => w.wake(),
+            Some(w) => planted_bug!("baton_not_passed", bug: drop(w), code: w.wake()),
             None => self.hand_on(),
         }
     }

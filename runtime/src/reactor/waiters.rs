@@ -119,7 +119,13 @@ impl Waiters {
 
     /// Whether anything here waits for `dir`.
     pub(crate) fn has(&mut self, dir: Direction) -> bool {
-        self.has_wakers(dir) || self.first_node(dir, false).is_some()
+        // Planted bug: a direction with nodes but no fast-path waker counts as empty, so
+        // its LIST bit is cleared under a waiting node.
+        planted_bug!(
+            "list_cleared_under_a_node",
+            bug: self.has_wakers(dir) && self.first_node(dir, false).is_some(),
+            code: self.has_wakers(dir) || self.first_node(dir, false).is_some(),
+        )
     }
 
     /// The first node waiting for `dir` (an exclusive one, if `exclusive`).

@@ -91,7 +91,16 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
 
 unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
     // SAFETY: the last reference is gone; `allocate` made this Box.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+    let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) };
+    // In the loom models, freeing the task is a write to its cells, which loom then
+    // checks against every access another thread made before its reference was
+    // dropped (loom does not see a drop as an access).
+    #[cfg(all(test, epitome_loom))]
+    {
+        cell.stage.with_mut(|_| ());
+        cell.join_waker.with_mut(|_| ());
+    }
+    drop(cell);
 }
 
 unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
@@ -246,7 +255,7 @@ unsafe fn complete<F: Future + 'static, S: Schedule>(
         cell.join_waker.with(|w| {
             // SAFETY: JOIN_WAKER set after COMPLETE: the slot is ours until we unset it.
             if let Some(w) = unsafe { &*w } {
-                w.wake_by_ref();
+                crate::loom::planted_bug!("join_waker_not_woken", bug: (), code: w.wake_by_ref());
             }
         });
         cell.header.state.unset_join_waker_after_complete();

@@ -161,7 +161,8 @@ impl TimerShared {
             }
             wakes_earlier(before, inner.wheel.next_wake())
         };
-        if earlier {
+        // Planted bug: an earlier deadline leaves the owner asleep until the old one.
+        if crate::loom::planted_bug!("reset_no_unpark", bug: false, code: earlier) {
             self.unpark.unpark();
         }
         true

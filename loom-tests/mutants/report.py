@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Writes loom-tests/MUTANTS.md from the results of scripts/mutants.sh.
+
+    report.py --cargo DIR --ops DIR --equivalent FILE --write FILE
+
+- ``--cargo DIR``: cargo-mutants' output directory; each pass's ``mutants.out`` is kept
+  as ``DIR/pass-N`` (pass 1: quick loom suite, 2: full loom suite, 3: the runtime's own
+  tests), each pass testing only what the passes before did not kill.
+- ``--ops DIR``: ``operators.py run``'s output directory (``outcomes.jsonl``).
+- ``--equivalent FILE``: one mutant a line, ``NAME<TAB>reason``: a mutant that cannot
+  change behaviour, and why. A missed mutant listed there counts as equivalent.
+
+A mutant is *killed* if a pass fails on it (a test fails, or the suite times out: a
+mutant that makes a model spin forever is caught, since CI would not finish). A file
+is listed only if some mutant of it was tested: the report never counts a file that
+was not run.
+"""
+
+import argparse
+import collections
+import datetime
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+
+# Mutants of test code (helpers in a `mod tests`): not the code under test.
+TEST_CODE = re.compile(r"\btests::")
+
+
+def cargo_current(files):
+    """The mutants cargo-mutants makes of `files` today, by stable name."""
+    if not files:
+        return set()
+    args = ["cargo", "mutants", "-p", "epitome-runtime", "--list", "--exclude-re", "tests::"]
+    for f in files:
+        args += ["-f", f]
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    listed = subprocess.run(args, cwd=root, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return {stable(line.strip()) for line in listed.splitlines() if line.strip()}
+
+
+def ops_generated(files):
+    """file -> how many mutants operators.py makes of it."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import operators
+
+    counts = collections.Counter()
+    for m in operators.generate(files):
+        counts[m.path] += 1
+    return counts
+
+
+def cargo_outcomes(d):
+    """name -> (outcome, pass, file, how) over cargo-mutants' runs (``pass-N-TIME``, in
+    the order they ran); a kill or an unviable build is final, a later run's verdict
+    replaces a miss (each run tests only what the runs before did not kill)."""
+    out = {}
+    runs = sorted(glob.glob(os.path.join(d, "pass-*", "outcomes.json")),
+                  key=lambda p: int(os.path.basename(os.path.dirname(p)).split("-")[2]))
+    for path in runs:
+        p = int(os.path.basename(os.path.dirname(path)).split("-")[1])
+        for o in json.load(open(path))["outcomes"]:
+            sc = o["scenario"]
+            if not isinstance(sc, dict) or "Mutant" not in sc:
+                continue
+            m = sc["Mutant"]
+            if TEST_CODE.search(m["name"]):
+                continue
+            outcome = {
+                "CaughtMutant": "killed",
+                "MissedMutant": "missed",
+                "Timeout": "killed",
+                "Unviable": "unviable",
+            }.get(o["summary"])
+            if outcome is None:
+                continue  # interrupted: not tested
+            how = "timeout" if o["summary"] == "Timeout" else None
+            # The same mutant in a later run may sit on another line (the file grew):
+            # it is known by its column and description.
+            ident = stable(m["name"])
+            prev = out.get(ident)
+            if prev and prev[1] in ("killed", "unviable"):
+                continue
+            out[ident] = (m["name"], outcome, p, m["file"], how)
+    return {name: rest for name, *rest in out.values()}
+
+
+def ops_outcomes(d):
+    """name -> (outcome, pass, file, how), for the mutants the operators make of the
+    files today (a result for code that has changed since is dropped)."""
+    out = {}
+    path = os.path.join(d, "outcomes.jsonl")
+    if not os.path.exists(path):
+        return out
+    records = [json.loads(line) for line in open(path)]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import operators
+
+    current = {m.key for m in operators.generate(sorted({r["file"] for r in records}))}
+    phase_pass = {"quick": 1, "full": 2, "std": 3, "build": 0}
+    for r in records:
+        if r["key"] not in current:
+            continue
+        outcome = {"caught": "killed", "missed": "missed", "timeout": "killed",
+                   "unviable": "unviable"}.get(r["outcome"], r["outcome"])
+        how = "timeout" if r["outcome"] == "timeout" else None
+        out[r["name"]] = (outcome, phase_pass.get(r["pass"], 0), r["file"], how)
+    return out
+
+
+def stable(name):
+    """A mutant's name without its line (kept: file, column, description)."""
+    return re.sub(r"^(\S+?):\d+:(\d+):", r"\1:\2:", name)
+
+
+def unplace(name):
+    """A mutant's name without its line and column, which move as the file changes."""
+    return re.sub(r"^(\S+?):\d+:\d+:", r"\1:", name)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cargo", required=True)
+    ap.add_argument("--ops", required=True)
+    ap.add_argument("--equivalent", required=True)
+    ap.add_argument("--survivors", help="NAME<TAB>why it survives (not equivalent)")
+    ap.add_argument("--write", required=True)
+    ap.add_argument("files", nargs="*", help="every wakeup-path file, for the list of those not measured")
+    args = ap.parse_args()
+
+    equivalent = {}
+    if os.path.exists(args.equivalent):
+        for line in open(args.equivalent):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            name, _, reason = line.partition("\t")
+            equivalent[unplace(name.strip())] = reason.strip()
+
+    why = {}
+    if args.survivors and os.path.exists(args.survivors):
+        for line in open(args.survivors):
+            line = line.rstrip("\n")
+            if line and not line.startswith("#"):
+                name, _, reason = line.partition("\t")
+                why[unplace(name.strip())] = reason.strip()
+
+    cargo = cargo_outcomes(args.cargo)
+    # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped.
+    current = cargo_current(sorted({f for _, _, f, _ in cargo.values()}))
+    cargo = {n: r for n, r in cargo.items() if stable(n) in current}
+    rows = []
+    for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
+        for name, (outcome, p, f, how) in res.items():
+            if outcome == "missed" and unplace(name) in equivalent:
+                outcome = "equivalent"
+            rows.append((f, tool, name, outcome, p, how))
+
+    ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
+    generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current),
+                 "operators": ops_generated(ops_files)}
+    per_file = collections.OrderedDict()
+    for f, tool, name, outcome, p, how in sorted(rows):
+        c = per_file.setdefault((f, tool), collections.Counter())
+        c["tested"] += 1
+        c[outcome] += 1
+        if outcome == "killed":
+            c[f"pass{p}"] += 1
+        if how == "timeout":
+            c["timeout"] += 1
+
+    for (f, tool), c in per_file.items():
+        c["generated"] = generated[tool][f]
+    total = collections.Counter()
+    for c in per_file.values():
+        total.update(c)
+
+    def pct(c):
+        live = c["killed"] + c["missed"]
+        return f"{100.0 * c['killed'] / live:.1f}%" if live else "n/a"
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Mutation testing of the wakeup paths",
+        "",
+        f"Written by `scripts/mutants.sh report` on {now}, from the results in",
+        "`target/mutants/`. The method is in `docs/loom.md`; the sites are in",
+        "`loom-tests/WAKEUPS.md`.",
+        "",
+        "Killed: a pass failed on the mutant (pass 1: the loom suite with every preemption",
+        "bound capped at 2; pass 2: the loom suite as CI runs it; pass 3: the runtime's own",
+        "unit and integration tests, normal build). A timeout counts as killed (the suite",
+        "would not finish). Unviable: does not compile. Equivalent: cannot change behaviour",
+        "(reason below). Score: killed / (killed + missed).",
+        "",
+        "Only the files below were measured. Every other file in `scripts/mutants.sh`'s list",
+        "was not (see \"Not measured\" at the end).",
+        "",
+        "One row per file and tool (cargo-mutants, or our operators). Generated: every mutant",
+        "the tool makes of the file; tested: those that ran. A row with tested < generated",
+        "was measured in part; a file and tool without a row was not measured.",
+        "",
+        "| file | tool | generated | tested | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | score |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (f, tool), c in per_file.items():
+        lines.append(
+            f"| `{f}` | {tool} | {c['generated']} | {c['tested']} | {c['unviable']} | {c['killed']} ({c['pass1']} / {c['pass2']} / {c['pass3']}) "
+            f"| {c['timeout']} | {c['equivalent']} | {c['missed']} | {pct(c)} |"
+        )
+    lines.append(
+        f"| **all measured** | | {total['generated']} | {total['tested']} | {total['unviable']} | {total['killed']} "
+        f"({total['pass1']} / {total['pass2']} / {total['pass3']}) | {total['timeout']} | {total['equivalent']} "
+        f"| {total['missed']} | {pct(total)} |"
+    )
+    lines += ["", "## Equivalent mutants", ""]
+    eq = [(f, n) for f, _, n, o, _, _ in sorted(rows) if o == "equivalent"]
+    if not eq:
+        lines.append("None.")
+    for f, n in eq:
+        lines.append(f"- `{n}`: {equivalent[unplace(n)]}")
+    lines += ["", "## Surviving mutants", ""]
+    missed = [(f, t, n) for f, t, n, o, _, _ in sorted(rows) if o == "missed"]
+    if not missed:
+        lines.append("None.")
+    for f, t, n in missed:
+        reason = why.get(unplace(n), "no reason recorded yet")
+        lines.append(f"- `{n}` ({t}): {reason}")
+    lines += ["", "## Not measured", ""]
+    unmeasured = [f for f in args.files if not any(pf == f for pf, _ in per_file)]
+    if not unmeasured:
+        lines.append("None.")
+    for f in unmeasured:
+        lines.append(f"- `{f}`")
+    lines.append("")
+    open(args.write, "w").write("\n".join(lines))
+    print(f"{args.write}: {len(per_file)} file/tool rows, score {pct(total)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Mutation testing of the wakeup paths: how many bugs planted by a machine, not chosen
+# to fit the models, the loom suite (and the runtime's own tests) catch.
+#
+#   scripts/mutants.sh                 everything, then loom-tests/MUTANTS.md
+#   scripts/mutants.sh cargo           only cargo-mutants' mutants (three passes, below)
+#   scripts/mutants.sh ops             only our operators (loom-tests/mutants/operators.py)
+#   scripts/mutants.sh report          only the report, from the last runs' results
+#   scripts/mutants.sh cargo FILE...   cargo-mutants on some of the files (globs)
+#
+# Hours on two cores: too slow for .ci/run. Results go to target/mutants/; the report to
+# loom-tests/MUTANTS.md. The method is in docs/loom.md.
+#
+# Each mutant goes through three passes, each only for the mutants the passes before
+# did not kill (the loom build is optimised at level 1: it builds in about half the
+# time, and the checks are the same):
+#
+#   1. quick: the loom suite (the runtime's lib tests under --cfg epitome_loom, which
+#      are the models of runtime/src/loom_models/) with every model's preemption bound
+#      capped at 2 (EPITOME_LOOM_QUICK). An execution at a lower bound is an execution
+#      of the full model, so what this pass kills the full suite kills.
+#   2. full: the loom suite as CI runs it.
+#   3. std: the runtime's unit and integration tests in the normal build (for code no
+#      model reaches: the worker loop, LocalSet, the blocking pool, io::SharedAsync).
+#
+# cargo-mutants runs the passes as three runs into one output directory (--iterate
+# skips what an earlier pass caught); each run's mutants.out is kept as pass-N-TIME.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=${EPITOME_MUTANTS_OUT:-$root/target/mutants}
+mkdir -p "$out"
+export CARGO_INCREMENTAL=0
+
+# The files whose decisions wake or park something (see loom-tests/WAKEUPS.md).
+wakeup_files=(
+    runtime/src/reactor/scheduled_io.rs
+    runtime/src/reactor/waiters.rs
+    runtime/src/reactor/registration.rs
+    runtime/src/reactor/context.rs
+    runtime/src/reactor/mod.rs
+    runtime/src/eventpoll/poller.rs
+    runtime/src/eventpoll/ctl.rs
+    runtime/src/eventpoll/send_events.rs
+    runtime/src/eventpoll/ep_poll.rs
+    runtime/src/eventpoll/proxy.rs
+    runtime/src/eventpoll/ready_list.rs
+    runtime/src/task_core/state.rs
+    runtime/src/task_core/cell.rs
+    runtime/src/task_core/header.rs
+    runtime/src/task_core/waker.rs
+    runtime/src/task_core/join.rs
+    runtime/src/task_core/list.rs
+    runtime/src/scheduler/worker.rs
+    runtime/src/scheduler/park.rs
+    runtime/src/scheduler/queue.rs
+    runtime/src/scheduler/owned.rs
+    runtime/src/scheduler/local_set.rs
+    runtime/src/scheduler/block_in_place.rs
+    runtime/src/scheduler/context.rs
+    runtime/src/time/driver.rs
+    runtime/src/io/shared.rs
+    runtime/src/io/wait.rs
+    runtime/src/blocking/mod.rs
+)
+
+# The loom build: release with the checks of a debug build, as loom-tests/run.sh.
+loom_env=(
+    RUSTFLAGS="--cfg epitome_loom"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1
+    CARGO_PROFILE_RELEASE_DEBUG=false
+    CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
+    CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true
+    RUST_BACKTRACE=0
+)
+
+# cargo-mutants' passes over `$@` (files). EPITOME_MUTANTS_PASSES picks the passes
+# (default "1 2 3"); EPITOME_MUTANTS_RESUME=1 keeps the results so far and tests only
+# what no earlier run killed (a run stopped part-way goes on). Each pass's results are
+# kept as pass-N-TIME; the report reads them all.
+cargo_passes() {
+    local files=("$@") args=() dir=$out/cargo
+    for f in "${files[@]}"; do args+=(-f "$f"); done
+    mkdir -p "$dir"
+    if [[ -z ${EPITOME_MUTANTS_RESUME:-} ]]; then
+        rm -rf "$dir/mutants.out" "$dir/mutants.out.old" "$dir"/pass-*
+    fi
+    # Test code is not the code under test (cargo-mutants skips only `#[cfg(test)]`
+    # modules; ours are `#[cfg(all(test, not(epitome_loom)))]`).
+    local common=(-p epitome-runtime "${args[@]}" -o "$dir" --no-shuffle --colors never
+        --exclude-re 'tests::')
+    local passes=${EPITOME_MUTANTS_PASSES:-1 2 3} iterate=()
+    [[ -e $dir/mutants.out ]] && iterate=(--iterate --baseline skip)
+    for pass in $passes; do
+        case $pass in
+            1)
+                echo "== cargo-mutants, pass 1: quick loom suite" >&2
+                env "${loom_env[@]}" EPITOME_LOOM_QUICK=1 cargo mutants "${common[@]}" "${iterate[@]}" \
+                    --profile release -C --lib --timeout 120 --build-timeout 900 \
+                    -- -- --test-threads=2 || true
+                ;;
+            2)
+                echo "== cargo-mutants, pass 2: full loom suite, for the survivors" >&2
+                env "${loom_env[@]}" cargo mutants "${common[@]}" "${iterate[@]}" \
+                    --profile release -C --lib --timeout 600 --build-timeout 900 \
+                    -- -- --test-threads=2 || true
+                ;;
+            3)
+                echo "== cargo-mutants, pass 3: the runtime's own tests, for the survivors" >&2
+                cargo mutants "${common[@]}" "${iterate[@]}" \
+                    -C --lib -C --tests --timeout 300 --build-timeout 900 || true
+                ;;
+        esac
+        cp -r "$dir/mutants.out" "$dir/pass-$pass-$(date +%s)"
+        iterate=(--iterate --baseline skip)
+    done
+}
+
+ops_passes() {
+    python3 loom-tests/mutants/operators.py run --out "$out/ops" "$@"
+}
+
+report() {
+    python3 loom-tests/mutants/report.py --cargo "$out/cargo" --ops "$out/ops" \
+        --equivalent loom-tests/mutants/equivalent.txt \
+        --survivors loom-tests/mutants/survivors.txt --write loom-tests/MUTANTS.md "${wakeup_files[@]}"
+}
+
+what=${1:-all}
+shift || true
+case $what in
+    cargo) cargo_passes "${@:-${wakeup_files[@]}}" ;;
+    ops) ops_passes "${@:-${wakeup_files[@]}}" ;;
+    report) report ;;
+    all)
+        cargo_passes "${wakeup_files[@]}"
+        ops_passes "${wakeup_files[@]}"
+        report
+        ;;
+    *)
+        echo "usage: $0 [all|cargo|ops|report] [FILE...]" >&2
+        exit 2
+        ;;
+esac
