@@ -10,8 +10,6 @@ use crate::eventpoll::rbtree;
 use crate::eventpoll::ready_list::{self, Link, ListNode, Nodes};
 use crate::time::wheel;
 
-pub use crate::time::wheel::TimerKey;
-
 /// The interest tree (red-black, keyed by fd).
 pub struct InterestTree<V>(rbtree::InterestTree<V>);
 
@@ -108,6 +106,10 @@ impl ReadyList {
     }
 }
 
+/// Names one entry of a [`Wheel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerKey(wheel::TimerKey);
+
 /// The hierarchical timing wheel.
 pub struct Wheel<T>(wheel::Wheel<T>);
 
@@ -116,19 +118,19 @@ impl<T> Wheel<T> {
         Wheel(wheel::Wheel::new(origin))
     }
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
-        self.0.insert(deadline, value)
+        TimerKey(self.0.insert(deadline, value))
     }
     pub fn remove(&mut self, key: TimerKey) -> Option<T> {
-        self.0.remove(key)
+        self.0.remove(key.0)
     }
     pub fn reset(&mut self, key: TimerKey, deadline: Instant) -> bool {
-        self.0.reset(key, deadline)
+        self.0.reset(key.0, deadline)
     }
     pub fn next_wake(&self) -> Option<Instant> {
         self.0.next_wake()
     }
-    pub fn process(&mut self, now: Instant, fire: impl FnMut(TimerKey, T)) {
-        self.0.process(now, fire)
+    pub fn process(&mut self, now: Instant, mut fire: impl FnMut(TimerKey, T)) {
+        self.0.process(now, |key, value| fire(TimerKey(key), value))
     }
     pub fn len(&self) -> usize {
         self.0.len()
