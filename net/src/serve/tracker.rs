@@ -24,6 +24,9 @@ struct Count(AtomicUsize);
 #[derive(Debug)]
 pub(super) struct Tracker {
     live: Box<[Count]>,
+    /// The sum of `live`, kept apart: the close that brings it to zero must know it did
+    /// (one `fetch_sub`), which a sum of per-worker counts read without a lock cannot
+    /// tell.
     total: AtomicUsize,
     /// The graceful shutdown's task, waiting for `total` to reach zero.
     closed: Mutex<Option<Waker>>,
