@@ -52,11 +52,30 @@ fn echo_example_multi_reactor() {
 }
 
 /// The server runs on its own thread and runtime (of the flavour under test); the
-/// clients on a current-thread runtime on the test's thread.
+/// clients on a current-thread runtime on a thread of their own. Both threads have
+/// ended (their thread-locals dropped) when the fds are counted again: a thread-local
+/// of a thread still alive, or of the test thread once libtest ends it, would close its
+/// fds inside the other test's count.
 fn acceptance(flavor: &str, build: fn() -> Runtime) {
     let _turn = TAKE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
     let fds_before = util::fd_count();
+    let label = format!("echo example on {flavor}");
+    std::thread::scope(|s| {
+        let run = s.spawn(|| serve_and_load(&label, build));
+        if let Err(panic) = run.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    assert_eq!(
+        util::fd_count(),
+        fds_before,
+        "{label}: fds left open after the server and clients are gone"
+    );
+}
 
+/// The body of [`acceptance`]: serves, loads and checks every byte, and waits until
+/// the server has closed every connection.
+fn serve_and_load(label: &str, build: fn() -> Runtime) {
     let stop = Arc::new(AtomicBool::new(false));
     let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
     let server = {
@@ -84,11 +103,10 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
     // Sockets before the clients connect: the server's listener.
     let sockets_idle = util::socket_count();
 
-    let label = format!("echo example on {flavor}");
     let start = Instant::now();
     // A million round trips take seconds on an idle machine, and several times that
     // on a loaded one: the deadline only catches a hang.
-    let _dog = util::Watchdog::new(&label, LOAD_LIMIT + util::HANG);
+    let _dog = util::Watchdog::new(label, LOAD_LIMIT + util::HANG);
     let load = client_rt.block_on(time::timeout(LOAD_LIMIT, async {
         let mut streams = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
@@ -128,11 +146,6 @@ fn acceptance(flavor: &str, build: fn() -> Runtime) {
     stop.store(true, Ordering::Relaxed);
     server.join().expect("the server thread");
     drop(client_rt);
-    assert_eq!(
-        util::fd_count(),
-        fds_before,
-        "{label}: fds left open after the server and clients are gone"
-    );
 }
 
 /// `ROUNDS` round trips, each a different message, each answer checked byte for byte.
