@@ -31,7 +31,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 out=${EPITOME_MUTANTS_OUT:-$root/target/mutants}
 mkdir -p "$out"
-export CARGO_INCREMENTAL=0
+# Incremental builds: each mutant changes one function, so the runtime rebuilds in a
+# few seconds instead of tens (the caches live in cargo-mutants' scratch copies, which
+# it deletes at the end).
+export CARGO_INCREMENTAL=1
 
 # The files whose decisions wake or park something (see loom-tests/WAKEUPS.md).
 wakeup_files=(
@@ -72,6 +75,7 @@ loom_env=(
     CARGO_PROFILE_RELEASE_DEBUG=false
     CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
     CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true
+    CARGO_PROFILE_RELEASE_INCREMENTAL=true
     RUST_BACKTRACE=0
 )
 

@@ -38,7 +38,7 @@ mod ready;
 mod shared;
 mod wait;
 
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 mod footprint;
 
 pub use guard::{ReadyGuard, TryIoError};
