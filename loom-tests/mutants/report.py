@@ -85,7 +85,8 @@ def cargo_outcomes(d):
             prev = out.get(ident)
             if prev and prev[1] in ("killed", "unviable"):
                 continue
-            out[ident] = (m["name"], outcome, p, m["file"], how)
+            seen = (prev[5] if prev else frozenset()) | {p}
+            out[ident] = (m["name"], outcome, p, m["file"], how, seen)
     return {name: rest for name, *rest in out.values()}
 
 
@@ -108,7 +109,11 @@ def ops_outcomes(d):
         outcome = {"caught": "killed", "missed": "missed", "timeout": "killed",
                    "unviable": "unviable"}.get(r["outcome"], r["outcome"])
         how = "timeout" if r["outcome"] == "timeout" else None
-        out[r["name"]] = (outcome, phase_pass.get(r["pass"], 0), r["file"], how)
+        p = phase_pass.get(r["pass"], 0)
+        # The runner takes a mutant through the passes in order, stopping at a kill; a
+        # miss after the full loom suite means the std pass was skipped (--loom-only).
+        seen = frozenset(range(1, p + 1))
+        out[r["name"]] = (outcome, p, r["file"], how, seen)
     return out
 
 
@@ -151,20 +156,21 @@ def main():
 
     cargo = cargo_outcomes(args.cargo)
     # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped.
-    current = cargo_current(sorted({f for _, _, f, _ in cargo.values()}))
+    current = cargo_current(sorted({f for _, _, f, _, _ in cargo.values()}))
     cargo = {n: r for n, r in cargo.items() if stable(n) in current}
+    all_passes = {1, 2, 3}
     rows = []
     for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
-        for name, (outcome, p, f, how) in res.items():
+        for name, (outcome, p, f, how, seen) in res.items():
             if outcome == "missed" and unplace(name) in equivalent:
                 outcome = "equivalent"
-            rows.append((f, tool, name, outcome, p, how))
+            rows.append((f, tool, name, outcome, p, how, seen))
 
     ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
     generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current),
                  "operators": ops_generated(ops_files)}
     per_file = collections.OrderedDict()
-    for f, tool, name, outcome, p, how in sorted(rows):
+    for f, tool, name, outcome, p, how, seen in sorted(rows):
         c = per_file.setdefault((f, tool), collections.Counter())
         c["tested"] += 1
         c[outcome] += 1
@@ -172,6 +178,8 @@ def main():
             c[f"pass{p}"] += 1
         if how == "timeout":
             c["timeout"] += 1
+        if outcome == "missed" and set(seen) != all_passes:
+            c["partly"] += 1
 
     for (f, tool), c in per_file.items():
         c["generated"] = generated[tool][f]
@@ -204,32 +212,38 @@ def main():
         "the tool makes of the file; tested: those that ran. A row with tested < generated",
         "was measured in part; a file and tool without a row was not measured.",
         "",
-        "| file | tool | generated | tested | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | score |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Missed: survived every pass it went through; \"of which not through all passes\": the",
+        "later passes were not run on it (it may yet be killed; it counts as missed).",
+        "",
+        "| file | tool | generated | tested | unviable | killed (pass 1 / 2 / 3) | of which timeouts | equivalent | missed | of which not through all passes | score |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (f, tool), c in per_file.items():
         lines.append(
             f"| `{f}` | {tool} | {c['generated']} | {c['tested']} | {c['unviable']} | {c['killed']} ({c['pass1']} / {c['pass2']} / {c['pass3']}) "
-            f"| {c['timeout']} | {c['equivalent']} | {c['missed']} | {pct(c)} |"
+            f"| {c['timeout']} | {c['equivalent']} | {c['missed']} | {c['partly']} | {pct(c)} |"
         )
     lines.append(
         f"| **all measured** | | {total['generated']} | {total['tested']} | {total['unviable']} | {total['killed']} "
         f"({total['pass1']} / {total['pass2']} / {total['pass3']}) | {total['timeout']} | {total['equivalent']} "
-        f"| {total['missed']} | {pct(total)} |"
+        f"| {total['missed']} | {total['partly']} | {pct(total)} |"
     )
     lines += ["", "## Equivalent mutants", ""]
-    eq = [(f, n) for f, _, n, o, _, _ in sorted(rows) if o == "equivalent"]
+    eq = [(f, n) for f, _, n, o, _, _, _ in sorted(rows) if o == "equivalent"]
     if not eq:
         lines.append("None.")
     for f, n in eq:
         lines.append(f"- `{n}`: {equivalent[unplace(n)]}")
     lines += ["", "## Surviving mutants", ""]
-    missed = [(f, t, n) for f, t, n, o, _, _ in sorted(rows) if o == "missed"]
+    missed = [(f, t, n, seen) for f, t, n, o, _, _, seen in sorted(rows) if o == "missed"]
     if not missed:
         lines.append("None.")
-    for f, t, n in missed:
+    for f, t, n, seen in missed:
         reason = why.get(unplace(n), "no reason recorded yet")
-        lines.append(f"- `{n}` ({t}): {reason}")
+        passes = "passes " + ", ".join(str(p) for p in sorted(seen))
+        if set(seen) != all_passes:
+            passes += " (not " + ", ".join(str(p) for p in sorted(all_passes - set(seen))) + ")"
+        lines.append(f"- `{n}` ({t}; {passes}): {reason}")
     lines += ["", "## Not measured", ""]
     unmeasured = [f for f in args.files if not any(pf == f for pf, _ in per_file)]
     if not unmeasured:
