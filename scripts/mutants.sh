@@ -20,8 +20,8 @@
 #      capped at 2 (EPITOME_LOOM_QUICK). An execution at a lower bound is an execution
 #      of the full model, so what this pass kills the full suite kills.
 #   2. full: the loom suite as CI runs it.
-#   3. std: the runtime's unit and integration tests in the normal build (for code no
-#      model reaches: the worker loop, LocalSet, the blocking pool, io::SharedAsync).
+#   3. std: the runtime's unit tests and the integration tests that reach the file
+#      (std_tests below), in the normal build, for code no model reaches.
 #
 # cargo-mutants runs the passes as three runs into one output directory (--iterate
 # skips what an earlier pass caught); each run's mutants.out is kept as pass-N-TIME.
@@ -79,6 +79,44 @@ loom_env=(
     RUST_BACKTRACE=0
 )
 
+# Pass 3's groups: which std tests reach a file's code. All of the runtime's tests for
+# every mutant would cost over a minute each (33 test binaries to link); each group
+# gets the runtime's unit tests and the integration tests (runtime, net, facade) that
+# drive its code.
+std_group() {
+    case $1 in
+        runtime/src/eventpoll/*) echo eventpoll ;;
+        runtime/src/reactor/* | runtime/src/io/*) echo reactor ;;
+        *) echo tasks ;;
+    esac
+}
+
+std_tests() {
+    local t=()
+    case $1 in
+        eventpoll)
+            t=(--test-package epitome-runtime -C --lib)
+            for x in kernel_selftests ltp_epoll differential eventpoll_own_fds data_only_modify \
+                fd_kinds async_io_readiness; do t+=(-C --test -C "$x"); done
+            ;;
+        reactor)
+            t=(--test-package epitome-runtime --test-package epitome-net --test-package epitome -C --lib)
+            for x in async_io async_io_readiness data_only_modify fd_kinds reactor_assist shutdown \
+                shutdown_fds worker_placement readiness tcp_stream tcp_listener poll_accept \
+                stream_try_io try_budget udp_socket reactor_wake_one; do t+=(-C --test -C "$x"); done
+            ;;
+        tasks)
+            t=(--test-package epitome-runtime -C --lib)
+            for x in abort block_in_place block_on_threads blocking budget enter_guard join_error \
+                join_set local_set metrics panic_drop runtime scheduler shutdown shutdown_threads \
+                spawn_local task task_id time tls_shutdown worker_placement reactor_assist; do
+                t+=(-C --test -C "$x")
+            done
+            ;;
+    esac
+    echo "${t[@]}"
+}
+
 # cargo-mutants' passes over `$@` (files). EPITOME_MUTANTS_PASSES picks the passes
 # (default "1 2 3"); EPITOME_MUTANTS_RESUME=1 keeps the results so far and tests only
 # what no earlier run killed (a run stopped part-way goes on). Each pass's results are
@@ -111,9 +149,23 @@ cargo_passes() {
                     -- -- --test-threads=2 || true
                 ;;
             3)
-                echo "== cargo-mutants, pass 3: the runtime's own tests, for the survivors" >&2
-                cargo mutants "${common[@]}" "${iterate[@]}" \
-                    -C --lib -C --tests --timeout 300 --build-timeout 900 || true
+                # One run per group of files, each with the tests that reach it.
+                local group gfiles gargs
+                for group in eventpoll reactor tasks; do
+                    gfiles=() gargs=()
+                    for f in "${files[@]}"; do
+                        [[ $(std_group "$f") == "$group" ]] && gfiles+=(-f "$f")
+                    done
+                    ((${#gfiles[@]})) || continue
+                    read -ra gargs <<<"$(std_tests "$group")"
+                    echo "== cargo-mutants, pass 3 ($group): the std tests, for the survivors" >&2
+                    cargo mutants -p epitome-runtime "${gfiles[@]}" -o "$dir" --no-shuffle \
+                        --colors never --exclude-re 'tests::' "${iterate[@]}" \
+                        "${gargs[@]}" --timeout 300 --build-timeout 900 || true
+                    cp -r "$dir/mutants.out" "$dir/pass-3-$(date +%s)"
+                    iterate=(--iterate --baseline skip)
+                done
+                continue
                 ;;
         esac
         cp -r "$dir/mutants.out" "$dir/pass-$pass-$(date +%s)"
