@@ -124,3 +124,16 @@ impl<T: Copy> CellExt<T> for cell::UnsafeCell<T> {
         self.with_mut(|p| unsafe { *p = value })
     }
 }
+
+/// Runs a unit test's body: as it is in a normal build; in the loom build, as a loom
+/// model of one thread (loom's atomics and locks work only inside a model). So a file's
+/// single-threaded unit tests are part of the loom suite too, the test command of
+/// `scripts/mutants.sh`'s first pass, and a mutant of plain logic (a bit table, a
+/// predicate) dies there instead of needing the std tests.
+#[cfg(test)]
+pub(crate) fn unit_test(body: impl Fn() + Sync + Send + 'static) {
+    #[cfg(epitome_loom)]
+    loom::model(body);
+    #[cfg(not(epitome_loom))]
+    body();
+}

@@ -806,7 +806,9 @@ unsafe fn to_idle(node: &WaiterNode) -> Option<Waker> {
     }
 }
 
-#[cfg(all(test, not(epitome_loom)))]
+// Single-threaded: they run in the loom build too (`unit_test`), as part of the loom
+// suite that measures mutants.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::loom::os::sync::Arc as StdArc;
@@ -836,191 +838,304 @@ mod tests {
 
     #[test]
     fn ready_wouldblock_clear_new_event() {
-        let io = ScheduledIo::new(None);
-        assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
-        dispatch(&io, EPOLLIN);
-        let seen = io.readiness(Direction::Read);
-        assert_ne!(seen.word & bits::READY, 0);
-        // The operation would block: clear with what we saw.
-        assert!(io.clear_readiness(seen));
-        assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
-        // A new event sets it again, with a newer generation.
-        dispatch(&io, EPOLLIN);
-        let again = io.readiness(Direction::Read);
-        assert_ne!(again.word & bits::READY, 0);
-        assert!(again.word >> 8 > seen.word >> 8);
-        // Directions are independent.
-        assert_eq!(io.readiness(Direction::Write).word & bits::READY, 0);
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
+            dispatch(&io, EPOLLIN);
+            let seen = io.readiness(Direction::Read);
+            assert_ne!(seen.word & bits::READY, 0);
+            // The operation would block: clear with what we saw.
+            assert!(io.clear_readiness(seen));
+            assert_eq!(io.readiness(Direction::Read).word & bits::READY, 0);
+            // A new event sets it again, with a newer generation.
+            dispatch(&io, EPOLLIN);
+            let again = io.readiness(Direction::Read);
+            assert_ne!(again.word & bits::READY, 0);
+            assert!(again.word >> 8 > seen.word >> 8);
+            // Directions are independent.
+            assert_eq!(io.readiness(Direction::Write).word & bits::READY, 0);
+        });
     }
 
     #[test]
     fn a_clear_that_races_an_event_loses() {
-        let io = ScheduledIo::new(None);
-        dispatch(&io, EPOLLIN);
-        let seen = io.readiness(Direction::Read);
-        // The event arrives after the task read `seen` and hit WouldBlock, before the
-        // clear: the clear must fail and readiness must survive.
-        dispatch(&io, EPOLLIN);
-        assert!(!io.clear_readiness(seen));
-        assert_ne!(io.readiness(Direction::Read).word & bits::READY, 0);
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            dispatch(&io, EPOLLIN);
+            let seen = io.readiness(Direction::Read);
+            // The event arrives after the task read `seen` and hit WouldBlock, before the
+            // clear: the clear must fail and readiness must survive.
+            dispatch(&io, EPOLLIN);
+            assert!(!io.clear_readiness(seen));
+            assert_ne!(io.readiness(Direction::Read).word & bits::READY, 0);
+        });
     }
 
     #[test]
     fn closed_and_error_clear_on_wouldblock_and_come_back_with_an_event() {
-        let io = ScheduledIo::new(None);
-        dispatch(&io, EPOLLIN | EPOLLRDHUP);
-        let seen = io.readiness(Direction::Read);
-        assert!(seen.is_closed());
-        // An operation that still would block (a datagram socket shut down for
-        // reading) consumes it.
-        assert!(io.clear_readiness(seen));
-        assert!(!io.readiness(Direction::Read).is_closed());
-        dispatch(&io, EPOLLERR);
-        let w = io.readiness(Direction::Write);
-        assert!(w.is_closed());
-        assert_ne!(w.word & bits::READY, 0);
-        // A newer event than the one observed survives the clear.
-        let stale = io.readiness(Direction::Read);
-        dispatch(&io, EPOLLERR);
-        assert!(!io.clear_readiness(stale));
-        assert!(io.readiness(Direction::Read).is_closed());
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            dispatch(&io, EPOLLIN | EPOLLRDHUP);
+            let seen = io.readiness(Direction::Read);
+            assert!(seen.is_closed());
+            // An operation that still would block (a datagram socket shut down for
+            // reading) consumes it.
+            assert!(io.clear_readiness(seen));
+            assert!(!io.readiness(Direction::Read).is_closed());
+            dispatch(&io, EPOLLERR);
+            let w = io.readiness(Direction::Write);
+            assert!(w.is_closed());
+            assert_ne!(w.word & bits::READY, 0);
+            // A newer event than the one observed survives the clear.
+            let stale = io.readiness(Direction::Read);
+            dispatch(&io, EPOLLERR);
+            assert!(!io.clear_readiness(stale));
+            assert!(io.readiness(Direction::Read).is_closed());
+        });
     }
 
     #[test]
     fn the_split_table_follows_the_rules() {
-        // Every combination of the bits that matter, with some that do not.
-        let relevant = [EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP];
-        let noise = crate::eventpoll::EPOLLRDNORM | crate::eventpoll::EPOLLWRBAND;
-        for combo in 0..64u32 {
-            let mut events = 0;
-            for (i, bit) in relevant.iter().enumerate() {
-                if combo & (1 << i) != 0 {
-                    events |= bit;
+        crate::loom::unit_test(|| {
+            // Every combination of the bits that matter, with some that do not.
+            let relevant = [EPOLLIN, EPOLLPRI, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP];
+            let noise = crate::eventpoll::EPOLLRDNORM | crate::eventpoll::EPOLLWRBAND;
+            for combo in 0..64u32 {
+                let mut events = 0;
+                for (i, bit) in relevant.iter().enumerate() {
+                    if combo & (1 << i) != 0 {
+                        events |= bit;
+                    }
                 }
+                assert_eq!(split_events(events), split_rule(events), "{events:#x}");
+                assert_eq!(
+                    split_events(events | noise),
+                    split_rule(events),
+                    "{events:#x}"
+                );
             }
-            assert_eq!(split_events(events), split_rule(events), "{events:#x}");
-            assert_eq!(
-                split_events(events | noise),
-                split_rule(events),
-                "{events:#x}"
-            );
-        }
+        });
     }
 
     #[test]
     fn a_waker_parked_twice_is_kept_once_and_woken_once() {
-        let io = ScheduledIo::new(None);
-        let (a, wa) = counter();
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
-        let word = io.readiness(Direction::Read).word;
-        assert_ne!(word & bits::SLOT, 0);
-        assert_eq!(word & (bits::BUSY | bits::LIST), 0, "one task: no list");
-        for w in dispatch(&io, EPOLLIN | EPOLLOUT) {
-            w.wake();
-        }
-        assert_eq!(count(&a), 1);
-        assert_eq!(io.readiness(Direction::Read).word & bits::SLOT, 0);
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let (a, wa) = counter();
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+            let word = io.readiness(Direction::Read).word;
+            assert_ne!(word & bits::SLOT, 0);
+            assert_eq!(word & (bits::BUSY | bits::LIST), 0, "one task: no list");
+            for w in dispatch(&io, EPOLLIN | EPOLLOUT) {
+                w.wake();
+            }
+            assert_eq!(count(&a), 1);
+            assert_eq!(io.readiness(Direction::Read).word & bits::SLOT, 0);
+        });
     }
 
     #[test]
     fn wake_all_leaves_both_directions_ready() {
-        let io = ScheduledIo::new(None);
-        let (a, wa) = counter();
-        assert!(io.poll_ready_slot(Direction::Write, &wa).is_none());
-        let mut wake = Vec::new();
-        io.wake_all(&mut wake);
-        wake.into_iter().for_each(Waker::wake);
-        assert_eq!(count(&a), 1);
-        // A registration after it finds readiness instead of parking for ever.
-        assert!(io.poll_ready_slot(Direction::Write, &wa).is_some());
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let (a, wa) = counter();
+            assert!(io.poll_ready_slot(Direction::Write, &wa).is_none());
+            let mut wake = Vec::new();
+            io.wake_all(&mut wake);
+            wake.into_iter().for_each(Waker::wake);
+            assert_eq!(count(&a), 1);
+            // A registration after it finds readiness instead of parking for ever.
+            assert!(io.poll_ready_slot(Direction::Write, &wa).is_some());
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
+        });
+    }
+
+    /// What each kernel event means for each direction (the rules of `split_rule`, as
+    /// tokio and the socket man pages give them), one bit at a time.
+    const SINGLE: [(u32, (u64, u64)); 6] = [
+        (EPOLLIN, (bits::READY, 0)),
+        (EPOLLPRI, (bits::READY | bits::PRIORITY, 0)),
+        (EPOLLOUT, (0, bits::READY)),
+        (
+            EPOLLERR,
+            (bits::READY | bits::ERROR, bits::READY | bits::ERROR),
+        ),
+        (
+            EPOLLHUP,
+            (bits::READY | bits::CLOSED, bits::READY | bits::CLOSED),
+        ),
+        (EPOLLRDHUP, (bits::READY | bits::CLOSED, 0)),
+    ];
+
+    #[test]
+    fn every_event_bit_and_every_combination_splits_by_the_rules() {
+        crate::loom::unit_test(|| {
+            assert_eq!(split_events(0), (0, 0));
+            for (event, expected) in SINGLE {
+                assert_eq!(split_events(event), expected, "{event:#x}");
+            }
+            // A combination means what its bits mean, together.
+            for combo in 0..64u32 {
+                let (mut events, mut read, mut write) = (0, 0, 0);
+                for (i, (event, (r, w))) in SINGLE.iter().enumerate() {
+                    if combo & (1 << i) != 0 {
+                        events |= event;
+                        read |= r;
+                        write |= w;
+                    }
+                }
+                assert_eq!(split_events(events), (read, write), "{events:#x}");
+            }
+        });
+    }
+
+    #[test]
+    fn the_word_bits_are_distinct_and_below_the_generation() {
+        crate::loom::unit_test(|| {
+            let flags = [
+                bits::READY,
+                bits::CLOSED,
+                bits::ERROR,
+                bits::PRIORITY,
+                bits::SLOT,
+                bits::BUSY,
+                bits::LIST,
+                bits::GONE,
+            ];
+            let mut all = 0;
+            for f in flags {
+                assert!(f.is_power_of_two(), "{f:#x}");
+                assert_eq!(all & f, 0, "{f:#x} shared");
+                all |= f;
+            }
+            assert_eq!(all, bits::MASK);
+            assert_eq!(bits::GEN_ONE, bits::MASK + 1);
+            assert_eq!(
+                bits::READINESS,
+                bits::READY | bits::CLOSED | bits::ERROR | bits::PRIORITY
+            );
+        });
+    }
+
+    #[test]
+    fn which_words_let_a_poll_return_and_which_are_closed() {
+        crate::loom::unit_test(|| {
+            for (bit, ready, closed) in [
+                (bits::READY, true, false),
+                (bits::CLOSED, true, true),
+                (bits::ERROR, true, true),
+                (bits::GONE, true, false),
+                (bits::PRIORITY, false, false),
+                (bits::SLOT | bits::BUSY | bits::LIST, false, false),
+                (0, false, false),
+            ] {
+                let word = bit | 5 * bits::GEN_ONE;
+                let ev = ReadyEvent {
+                    word,
+                    direction: Direction::Read,
+                    baton: false,
+                };
+                assert_eq!(is_ready(word), ready, "{bit:#x}");
+                assert_eq!(ev.is_ready(), ready, "{bit:#x}");
+                assert_eq!(ev.is_closed(), closed, "{bit:#x}");
+                assert_eq!(ev.is_gone(), bit == bits::GONE, "{bit:#x}");
+            }
+        });
     }
 
     #[test]
     fn event_split() {
-        assert_eq!(split_events(EPOLLIN), (bits::READY, 0));
-        assert_eq!(split_events(EPOLLOUT), (0, bits::READY));
-        assert_eq!(
-            split_events(EPOLLHUP),
-            (bits::READY | bits::CLOSED, bits::READY | bits::CLOSED)
-        );
-        assert_eq!(split_events(EPOLLPRI), (bits::READY | bits::PRIORITY, 0));
+        crate::loom::unit_test(|| {
+            assert_eq!(split_events(EPOLLIN), (bits::READY, 0));
+            assert_eq!(split_events(EPOLLOUT), (0, bits::READY));
+            assert_eq!(
+                split_events(EPOLLHUP),
+                (bits::READY | bits::CLOSED, bits::READY | bits::CLOSED)
+            );
+            assert_eq!(split_events(EPOLLPRI), (bits::READY | bits::PRIORITY, 0));
+        });
     }
 
     #[test]
     fn fast_path_keeps_distinct_wakers_and_never_wakes_a_replaced_one() {
-        let io = ScheduledIo::new(None);
-        let (a, wa) = counter();
-        let (b, wb) = counter();
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
-        // The same waker again is not stored twice, and nothing is woken.
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
-        // A second task: kept beside the first, not replacing it.
-        assert!(io.poll_ready_slot(Direction::Read, &wb).is_none());
-        assert_eq!((count(&a), count(&b)), (0, 0));
-        for w in dispatch(&io, EPOLLIN) {
-            w.wake();
-        }
-        assert_eq!((count(&a), count(&b)), (1, 1));
-        // Ready now: no registration needed.
-        assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let (a, wa) = counter();
+            let (b, wb) = counter();
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+            // The same waker again is not stored twice, and nothing is woken.
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_none());
+            // A second task: kept beside the first, not replacing it.
+            assert!(io.poll_ready_slot(Direction::Read, &wb).is_none());
+            assert_eq!((count(&a), count(&b)), (0, 0));
+            for w in dispatch(&io, EPOLLIN) {
+                w.wake();
+            }
+            assert_eq!((count(&a), count(&b)), (1, 1));
+            // Ready now: no registration needed.
+            assert!(io.poll_ready_slot(Direction::Read, &wa).is_some());
+        });
     }
 
     #[test]
     fn an_event_wakes_one_exclusive_waiter_and_all_others() {
-        let io = ScheduledIo::new(None);
-        let nodes: Vec<_> = (0..3)
-            .map(|_| Box::pin(WaiterNode::new(Direction::Read, true)))
-            .collect();
-        let plain = Box::pin(WaiterNode::new(Direction::Read, false));
-        let counters: Vec<_> = (0..4).map(|_| counter()).collect();
-        for (n, (_, w)) in nodes.iter().zip(&counters) {
-            // SAFETY: the nodes are pinned in boxes and dropped via drop_waiter below.
-            assert!(matches!(unsafe { io.poll_waiter(n, w) }, WaitPoll::Pending));
-        }
-        // SAFETY: as above.
-        let polled = unsafe { io.poll_waiter(&plain, &counters[3].1) };
-        assert!(matches!(polled, WaitPoll::Pending));
-        for w in dispatch(&io, EPOLLIN) {
-            w.wake();
-        }
-        let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
-        assert_eq!(
-            woken,
-            [1, 0, 0, 1],
-            "FIFO: the first exclusive waiter and the plain one"
-        );
-        // The woken exclusive waiter is cancelled without trying: the baton passes.
-        // SAFETY: node 0 was only polled on `io`.
-        unsafe { io.drop_waiter(&nodes[0], false) };
-        let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
-        assert_eq!(woken, [1, 1, 0, 1]);
-        // Node 1 consumed its wakeup: nothing passes on.
-        // SAFETY: as above.
-        unsafe { io.drop_waiter(&nodes[1], true) };
-        assert_eq!(count(&counters[2].0), 0);
-        // SAFETY: as above.
-        unsafe {
-            io.drop_waiter(&nodes[2], false);
-            io.drop_waiter(&plain, false);
-        }
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let nodes: Vec<_> = (0..3)
+                .map(|_| Box::pin(WaiterNode::new(Direction::Read, true)))
+                .collect();
+            let plain = Box::pin(WaiterNode::new(Direction::Read, false));
+            let counters: Vec<_> = (0..4).map(|_| counter()).collect();
+            for (n, (_, w)) in nodes.iter().zip(&counters) {
+                // SAFETY: the nodes are pinned in boxes and dropped via drop_waiter below.
+                assert!(matches!(unsafe { io.poll_waiter(n, w) }, WaitPoll::Pending));
+            }
+            // SAFETY: as above.
+            let polled = unsafe { io.poll_waiter(&plain, &counters[3].1) };
+            assert!(matches!(polled, WaitPoll::Pending));
+            for w in dispatch(&io, EPOLLIN) {
+                w.wake();
+            }
+            let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
+            assert_eq!(
+                woken,
+                [1, 0, 0, 1],
+                "FIFO: the first exclusive waiter and the plain one"
+            );
+            // The woken exclusive waiter is cancelled without trying: the baton passes.
+            // SAFETY: node 0 was only polled on `io`.
+            unsafe { io.drop_waiter(&nodes[0], false) };
+            let woken: Vec<usize> = counters.iter().map(|(c, _)| count(c)).collect();
+            assert_eq!(woken, [1, 1, 0, 1]);
+            // Node 1 consumed its wakeup: nothing passes on.
+            // SAFETY: as above.
+            unsafe { io.drop_waiter(&nodes[1], true) };
+            assert_eq!(count(&counters[2].0), 0);
+            // SAFETY: as above.
+            unsafe {
+                io.drop_waiter(&nodes[2], false);
+                io.drop_waiter(&plain, false);
+            }
+        });
     }
 
     #[test]
     fn a_waiting_node_unlinks_when_dropped() {
-        let io = ScheduledIo::new(None);
-        let node = Box::pin(WaiterNode::new(Direction::Write, true));
-        let (c, w) = counter();
-        // SAFETY: pinned, dropped via drop_waiter.
-        let polled = unsafe { io.poll_waiter(&node, &w) };
-        assert!(matches!(polled, WaitPoll::Pending));
-        // SAFETY: as above.
-        unsafe { io.drop_waiter(&node, false) };
-        for w in dispatch(&io, EPOLLOUT) {
-            w.wake();
-        }
-        assert_eq!(count(&c), 0);
-        assert!(!io.has_exclusive_waiter(Direction::Write));
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let node = Box::pin(WaiterNode::new(Direction::Write, true));
+            let (c, w) = counter();
+            // SAFETY: pinned, dropped via drop_waiter.
+            let polled = unsafe { io.poll_waiter(&node, &w) };
+            assert!(matches!(polled, WaitPoll::Pending));
+            // SAFETY: as above.
+            unsafe { io.drop_waiter(&node, false) };
+            for w in dispatch(&io, EPOLLOUT) {
+                w.wake();
+            }
+            assert_eq!(count(&c), 0);
+            assert!(!io.has_exclusive_waiter(Direction::Write));
+        });
     }
 }
