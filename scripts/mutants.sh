@@ -132,6 +132,22 @@ cargo_passes() {
     # modules; ours are `#[cfg(all(test, not(epitome_loom)))]`).
     local common=(-p epitome-runtime "${args[@]}" -o "$dir" --no-shuffle --colors never
         --exclude-re 'tests::')
+    # Mutants recorded as equivalent (loom-tests/mutants/equivalent.txt) skip passes 2
+    # and 3: they cannot be killed, and those passes cost half a minute or more each.
+    local skip_equivalent=()
+    while IFS= read -r re; do
+        skip_equivalent+=(--exclude-re "$re")
+    done < <(python3 -c '
+import sys
+def esc(t):
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in t)
+for line in open(sys.argv[1]):
+    name = line.split("\t")[0].strip()
+    if not name or name.startswith("#") or " [" in name:
+        continue
+    path, _, _, desc = name.split(":", 3)
+    print(esc(path) + r":\d+:\d+: " + esc(desc.strip()) + "$")
+' loom-tests/mutants/equivalent.txt)
     local passes=${EPITOME_MUTANTS_PASSES:-1 2 3} iterate=()
     [[ -e $dir/mutants.out ]] && iterate=(--iterate --baseline skip)
     for pass in $passes; do
@@ -145,6 +161,7 @@ cargo_passes() {
             2)
                 echo "== cargo-mutants, pass 2: full loom suite, for the survivors" >&2
                 env "${loom_env[@]}" cargo mutants "${common[@]}" "${iterate[@]}" \
+                    "${skip_equivalent[@]}" \
                     --profile release -C --lib --timeout 600 --build-timeout 900 \
                     -- -- --test-threads=2 || true
                 ;;
@@ -160,7 +177,7 @@ cargo_passes() {
                     read -ra gargs <<<"$(std_tests "$group")"
                     echo "== cargo-mutants, pass 3 ($group): the std tests, for the survivors" >&2
                     cargo mutants -p epitome-runtime "${gfiles[@]}" -o "$dir" --no-shuffle \
-                        --colors never --exclude-re 'tests::' "${iterate[@]}" \
+                        --colors never --exclude-re 'tests::' "${iterate[@]}" "${skip_equivalent[@]}" \
                         "${gargs[@]}" --timeout 300 --build-timeout 900 || true
                     cp -r "$dir/mutants.out" "$dir/pass-3-$(date +%s)"
                     iterate=(--iterate --baseline skip)
