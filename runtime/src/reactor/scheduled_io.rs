@@ -936,6 +936,28 @@ mod tests {
     }
 
     #[test]
+    fn an_event_with_nobody_parked_leaves_the_slot_free() {
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            for dir in [Direction::Read, Direction::Write] {
+                assert!(dispatch(&io, EPOLLIN | EPOLLOUT).is_empty());
+                let seen = io.readiness(dir);
+                assert_eq!(seen.word & (bits::SLOT | bits::BUSY | bits::LIST), 0);
+                assert!(io.clear_readiness(seen));
+                // Not ready any more: a task parks, and the next event wakes it once.
+                let (c, w) = counter();
+                assert!(io.poll_ready_slot(dir, &w).is_none());
+                assert_ne!(io.readiness(dir).word & bits::SLOT, 0);
+                for w in dispatch(&io, EPOLLIN | EPOLLOUT) {
+                    w.wake();
+                }
+                assert_eq!(count(&c), 1);
+                assert_eq!(io.readiness(dir).word & (bits::SLOT | bits::BUSY), 0);
+            }
+        });
+    }
+
+    #[test]
     fn wake_all_leaves_both_directions_ready() {
         crate::loom::unit_test(|| {
             let io = ScheduledIo::new(None);
