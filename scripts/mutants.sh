@@ -145,8 +145,8 @@ for line in open(sys.argv[1]):
     name = line.split("\t")[0].strip()
     if not name or name.startswith("#") or " [" in name:
         continue
-    path, _, _, desc = name.split(":", 3)
-    print(esc(path) + r":\d+:\d+: " + esc(desc.strip()) + "$")
+    path, _, col, desc = name.split(":", 3)
+    print(esc(path) + r":\d+:" + col + ": " + esc(desc.strip()) + "$")
 ' loom-tests/mutants/equivalent.txt)
     local passes=${EPITOME_MUTANTS_PASSES:-1 2 3} iterate=()
     [[ -e $dir/mutants.out ]] && iterate=(--iterate --baseline skip)

@@ -118,13 +118,10 @@ def ops_outcomes(d):
 
 
 def stable(name):
-    """A mutant's name without its line (kept: file, column, description)."""
+    """A mutant's name without its line (kept: file, column, description), so a result
+    or a recorded reason survives lines moving above it; the column tells apart two
+    mutants of one expression with the same description."""
     return re.sub(r"^(\S+?):\d+:(\d+):", r"\1:\2:", name)
-
-
-def unplace(name):
-    """A mutant's name without its line and column, which move as the file changes."""
-    return re.sub(r"^(\S+?):\d+:\d+:", r"\1:", name)
 
 
 def main():
@@ -144,7 +141,7 @@ def main():
             if not line or line.startswith("#"):
                 continue
             name, _, reason = line.partition("\t")
-            equivalent[unplace(name.strip())] = reason.strip()
+            equivalent[stable(name.strip())] = reason.strip()
 
     why = {}
     if args.survivors and os.path.exists(args.survivors):
@@ -152,7 +149,7 @@ def main():
             line = line.rstrip("\n")
             if line and not line.startswith("#"):
                 name, _, reason = line.partition("\t")
-                why[unplace(name.strip())] = reason.strip()
+                why[stable(name.strip())] = reason.strip()
 
     cargo = cargo_outcomes(args.cargo)
     # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped.
@@ -162,7 +159,7 @@ def main():
     rows = []
     for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
         for name, (outcome, p, f, how, seen) in res.items():
-            if outcome == "missed" and unplace(name) in equivalent:
+            if outcome == "missed" and stable(name) in equivalent:
                 outcome = "equivalent"
             rows.append((f, tool, name, outcome, p, how, seen))
 
@@ -233,13 +230,13 @@ def main():
     if not eq:
         lines.append("None.")
     for f, n in eq:
-        lines.append(f"- `{n}`: {equivalent[unplace(n)]}")
+        lines.append(f"- `{n}`: {equivalent[stable(n)]}")
     lines += ["", "## Surviving mutants", ""]
     missed = [(f, t, n, seen) for f, t, n, o, _, _, seen in sorted(rows) if o == "missed"]
     if not missed:
         lines.append("None.")
     for f, t, n, seen in missed:
-        reason = why.get(unplace(n), "no reason recorded yet")
+        reason = why.get(stable(n), "no reason recorded yet")
         passes = "passes " + ", ".join(str(p) for p in sorted(seen))
         if set(seen) != all_passes:
             passes += " (not " + ", ".join(str(p) for p in sorted(all_passes - set(seen))) + ")"
