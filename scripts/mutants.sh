@@ -154,8 +154,11 @@ for line in open(sys.argv[1]):
         case $pass in
             1)
                 echo "== cargo-mutants, pass 1: quick loom suite" >&2
+                # On a resumed run, what is recorded equivalent has its pass-1 result.
+                local skip=()
+                ((${#iterate[@]})) && skip=("${skip_equivalent[@]}")
                 env "${loom_env[@]}" EPITOME_LOOM_QUICK=1 cargo mutants "${common[@]}" "${iterate[@]}" \
-                    --profile release -C --lib --timeout 120 --build-timeout 900 \
+                    "${skip[@]}" --profile release -C --lib --timeout 120 --build-timeout 900 \
                     -- -- --test-threads=2 || true
                 ;;
             2)
