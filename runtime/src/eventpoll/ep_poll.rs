@@ -128,7 +128,13 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
             if !expired(timeout, deadline) {
                 continue;
             }
-            if checked_in || guard.blocked.is_empty() {
+            let none_in_flight = planted_bug!(
+                "timed_out_skips_checkin",
+                // Time is up: return without awaiting the blocked thread's check-in.
+                bug: true,
+                code: guard.blocked.is_empty(),
+            );
+            if checked_in || none_in_flight {
                 return (guard, Ok(0));
             }
             // Another thread is, or was just, blocked in the kernel wait: it may have
