@@ -120,7 +120,9 @@ pub(crate) async fn wait(reg: &Registration, interest: Interest) -> io::Result<F
                 return Poll::Ready(Err(gone()));
             }
             let coop = ready!(coop::poll_proceed(cx));
-            for attempt in 0..2 {
+            // Planted bug: one look, before the registration only.
+            let looks = crate::loom::planted_bug!("bit_wait_no_second_look", bug: 1, code: 2);
+            for attempt in 0..looks {
                 let ev = reg.readiness(Direction::Read);
                 if ev.word & wanted != 0 {
                     coop.made_progress();

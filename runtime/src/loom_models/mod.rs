@@ -68,6 +68,7 @@ use crate::reactor::scheduled_io::ScheduledIo;
 use crate::task_core::header::Header;
 use crate::task_core::{Notified, Schedule};
 
+mod bit_wait;
 mod eventpoll_waiters;
 mod exclusive_baton;
 mod first_wait;
