@@ -125,7 +125,8 @@ impl Inner {
             None => {
                 let pollers = std::mem::take(&mut *self.pollers.lock());
                 for w in pollers {
-                    w.wake();
+                    // Planted bug: the polling tasks' wakers are dropped.
+                    crate::loom::planted_bug!("pollers_not_woken", bug: drop(w), code: w.wake());
                 }
             }
         }

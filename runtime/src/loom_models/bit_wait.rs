@@ -65,7 +65,10 @@ fn priority_wait_vs_urgent_data() {
                 assert!(priority, "the wait returned without urgent data");
                 // Found at the second look: the waker it parked first stays in the
                 // slot, and the event that set the bit may have taken and woken it.
-                assert!(woken.count() <= 1, "a task that found the bit was woken twice");
+                assert!(
+                    woken.count() <= 1,
+                    "a task that found the bit was woken twice"
+                );
             }
             Poll::Pending => {
                 assert_eq!(

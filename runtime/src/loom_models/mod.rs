@@ -76,6 +76,7 @@ mod park;
 mod reactor_turn;
 mod readiness_clear;
 mod ready_list;
+mod shared_hand_on;
 mod shutdown;
 mod task_state;
 mod timer;

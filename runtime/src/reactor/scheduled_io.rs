@@ -422,7 +422,12 @@ impl ScheduledIo {
     pub(crate) fn hand_event(&self, dir: Direction) {
         let mut wake = Vec::new();
         self.record(dir, bits::READY, &mut wake);
-        wake.extend(self.lock().notify_first_exclusive(dir));
+        // Planted bug: the handed event marks the source ready but wakes nobody.
+        planted_bug!(
+            "hand_event_no_wake",
+            bug: (),
+            code: wake.extend(self.lock().notify_first_exclusive(dir)),
+        );
         wake.into_iter().for_each(Waker::wake);
     }
 
