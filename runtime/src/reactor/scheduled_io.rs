@@ -251,7 +251,12 @@ impl ScheduledIo {
     pub(crate) fn assume_ready(&self, dir: Direction) {
         let mut wake = Vec::new();
         self.record(dir, bits::READY, &mut wake);
-        wake.into_iter().for_each(Waker::wake);
+        // Planted bug: the waker taken from the slot is dropped.
+        planted_bug!(
+            "assume_ready_no_wake",
+            bug: drop(wake),
+            code: wake.into_iter().for_each(Waker::wake),
+        );
     }
 
     /// Records an event's readiness bits for `dir` (`new_bits`, never empty): sets
