@@ -68,6 +68,7 @@ mutants=(
     "loser_keeps_its_add|first_wait|two_first_waits_on_two_reactors|first_wait/two_adders_two_reactors"
     "timed_out_skips_checkin|eventpoll_waiters|a_timed_out_wait_awaits_the_checkin|eventpoll_waiters/timed_out_awaits_checkin"
     "bit_wait_no_second_look|bit_wait|priority_wait_vs_urgent_data|bit_wait/priority_vs_event"
+    "bit_wait_ignores_gone|bit_wait|error_wait_vs_shutdown|bit_wait/error_vs_shutdown"
     "hand_event_no_wake|shared_hand_on|hand_on_to_an_exclusive_waiter|shared_hand_on/to_exclusive_waiter"
     "pollers_not_woken|shared_hand_on|hand_on_to_a_poller|shared_hand_on/to_poller"
     "assume_ready_no_wake|waiter_registration|assume_ready_vs_fast_path|waiter_registration/assume_ready"

@@ -9,6 +9,11 @@
 //! bit at once, or gets `Pending` and is woken exactly once, after which the bit is
 //! there (one that found the bit at its second look may be woken once by the event
 //! that set it: its waker was parked); the registration count returns to its baseline.
+//!
+//! And a wait for an error (`Interest::ERROR`) racing the reactor's shutdown
+//! (`ReactorHandle::shutdown`), which marks the source ready, closed and gone but sets
+//! no error bit: the wait gets the "runtime gone" error at once, or is woken exactly
+//! once and then gets it; it never parks again for a bit no turn will deliver.
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll};
@@ -23,10 +28,19 @@ use crate::reactor::{Interest as Registered, ReactorHandle};
 use loom::sync::Arc;
 use loom::thread;
 
+/// One poll of a wait for `interest` on `reg`, with `waker`.
+fn poll_wait(
+    reg: &Registration,
+    interest: Interest,
+    waker: &std::task::Waker,
+) -> Poll<std::io::Result<Found>> {
+    let fut = pin!(wait(reg, interest));
+    fut.poll(&mut Context::from_waker(waker))
+}
+
 /// One poll of a wait for urgent data on `reg`, with `waker`.
 fn poll_priority(reg: &Registration, waker: &std::task::Waker) -> Poll<std::io::Result<Found>> {
-    let fut = pin!(wait(reg, Interest::PRIORITY));
-    fut.poll(&mut Context::from_waker(waker))
+    poll_wait(reg, Interest::PRIORITY, waker)
 }
 
 /// Whether `found` reports urgent data.
@@ -89,5 +103,42 @@ fn priority_wait_vs_urgent_data() {
             0,
             "the gauge is not back to its baseline"
         );
+    });
+}
+
+#[test]
+fn error_wait_vs_shutdown() {
+    check("bit_wait/error_vs_shutdown", None, || {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let reg =
+            Arc::new(Registration::with_interest(reactor.clone(), fd, Registered::Source).unwrap());
+        let task = {
+            let reg = reg.clone();
+            thread::spawn(move || {
+                let (woken, waker) = counting_waker();
+                let first = poll_wait(&reg, Interest::ERROR, &waker).map(|res| res.is_err());
+                (first, woken, waker)
+            })
+        };
+        reactor.shutdown();
+        let (first, woken, waker) = task.join().unwrap();
+        match first {
+            Poll::Ready(gone) => assert!(gone, "a bit wait beside the shutdown succeeded"),
+            Poll::Pending => {
+                assert_eq!(
+                    woken.count(),
+                    1,
+                    "a bit wait beside the shutdown was not woken exactly once"
+                );
+                let again = poll_wait(&reg, Interest::ERROR, &waker);
+                assert!(
+                    matches!(again, Poll::Ready(Err(_))),
+                    "woken by the shutdown, yet not told: {again:?}"
+                );
+            }
+        }
+        reg.deregister().unwrap();
+        assert_eq!(reactor.registered(), 0);
     });
 }

@@ -37,7 +37,7 @@
 //! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. And a reset from another thread: to an earlier deadline it unparks the owner exactly once, to a later one not at all. | `timer_key_no_generation`, `reset_no_unpark` |
 //! | `reactor_turn` | The path every TCP read takes, end to end: `Registration::poll_io` (the readiness slot, the read, the clear on `WouldBlock`) racing a device that makes the fd readable and a reactor turn (`ReactorHandle::turn_into` over the `FakeKernel`: wait, `dispatch`, wakes after the lock); with a registration made up front, and with one made by its first wait (`register_here`, `add_source`). A task that got `Pending` is woken exactly once and then reads; the registration count returns to its baseline. Also: registrations from two threads (the gauge stays exact), a shared source handing on an unclaimed event, a first wait racing shutdown, a deregistration racing a wait. | `turn_drops_wakes`, `first_wait_never_registers`, `first_wait_ignores_shutdown`, `deregister_drops_wakes` |
 //! | `first_wait` | A deferred registration's first waits racing the device and a turn: a reader and a writer (the writer adds writing to the mask, `reactor_for`), two first waits on one reactor (`EEXIST`), and on two workers' reactors (the loser deletes its add): one registration, each waiter woken exactly once, the gauges back to their baseline. | `first_writer_no_modify`, `loser_keeps_its_add` |
-//! | `bit_wait` | A wait for urgent data (`io::wait::wait`, `Interest::PRIORITY`) on a source already readable, racing the event that sets the bit: it parks its waker whatever the readiness and looks again, so it finds the bit or is woken exactly once. | `bit_wait_no_second_look` |
+//! | `bit_wait` | A wait for urgent data (`io::wait::wait`, `Interest::PRIORITY`) on a source already readable, racing the event that sets the bit: it parks its waker whatever the readiness and looks again, so it finds the bit or is woken exactly once. And a wait for an error racing the reactor's shutdown: the error at once, or one wake and then the error. | `bit_wait_no_second_look`, `bit_wait_ignores_gone` |
 //! | `shared_hand_on` | `io::SharedAsync` on two workers' reactors: an event at worker 0's reactor, where nobody waits, is handed on (`Inner::hand_on`) to a task waiting on worker 1, in `read_with_exclusive` (`ScheduledIo::hand_event`) or in `poll_read_with` (the polling tasks are woken): it accepts at once, or is woken exactly once and accepts; both reactors' gauges back to their baseline. | `hand_event_no_wake`, `pollers_not_woken` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
@@ -46,8 +46,8 @@
 //!
 //! # What the models found
 //!
-//! Two real bugs, both fixed in the runtime (see `runtime/src/task/state.rs`, "Wakes are
-//! read-modify-writes", and `ParkState::try_park` / `unparked`):
+//! Three real bugs, all fixed in the runtime (see `runtime/src/task/state.rs`, "Wakes are
+//! read-modify-writes", `ParkState::try_park` / `unparked`, and `io::wait::wait`):
 //!
 //! - `task_state/wake_while_running`: a wake that found SCHEDULED set only loaded the
 //!   state word, so it could read a stale word while the scheduler's
@@ -58,6 +58,11 @@
 //!   with its push; `RemoteQueue::take_all`'s lock-free length check could then read
 //!   an empty queue and the worker parked for good. Now it consumes NOTIFIED with a
 //!   swap.
+//! - `bit_wait/error_vs_shutdown`: a wait for an error bit (`ready(Interest::ERROR)`)
+//!   looked at the shutdown flag once, before parking its waker; a shutdown in between
+//!   marked the source gone with no waker to take, and the wait's second look, which
+//!   saw only "no error bit", parked for good. Now each look also answers a gone
+//!   source with the "runtime gone" error.
 //!
 //! [loom]: https://docs.rs/loom
 
