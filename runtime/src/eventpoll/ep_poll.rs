@@ -128,13 +128,12 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
             if !expired(timeout, deadline) {
                 continue;
             }
-            let none_in_flight = planted_bug!(
-                "timed_out_skips_checkin",
-                // Time is up: return without awaiting the blocked thread's check-in.
-                bug: true,
-                code: guard.blocked.is_empty(),
-            );
-            if checked_in || none_in_flight {
+            if checked_in || guard.blocked.is_empty() {
+                return (guard, Ok(0));
+            }
+            // Planted bug: time is up; return without awaiting the blocked thread's
+            // check-in.
+            if planted_bug!("timed_out_skips_checkin", bug: true, code: false) {
                 return (guard, Ok(0));
             }
             // Another thread is, or was just, blocked in the kernel wait: it may have

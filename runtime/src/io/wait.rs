@@ -120,9 +120,7 @@ pub(crate) async fn wait(reg: &Registration, interest: Interest) -> io::Result<F
                 return Poll::Ready(Err(gone()));
             }
             let coop = ready!(coop::poll_proceed(cx));
-            // Planted bug: one look, before the registration only.
-            let looks = crate::loom::planted_bug!("bit_wait_no_second_look", bug: 1, code: 2);
-            for attempt in 0..looks {
+            for attempt in 0..2 {
                 let ev = reg.readiness(Direction::Read);
                 if ev.word & wanted != 0 {
                     coop.made_progress();
@@ -140,6 +138,8 @@ pub(crate) async fn wait(reg: &Registration, interest: Interest) -> io::Result<F
                     // Register, then look again: an event between the first look and the
                     // registration is seen by the second.
                     reg.park_waker(Direction::Read, cx.waker())?;
+                    // Planted bug: no second look.
+                    crate::loom::planted_bug!("bit_wait_no_second_look", bug: break, code: ());
                 }
             }
         }
