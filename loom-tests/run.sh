@@ -71,6 +71,7 @@ mutants=(
     "bit_wait_ignores_gone|bit_wait|error_wait_vs_shutdown|bit_wait/error_vs_shutdown"
     "hand_event_no_wake|shared_hand_on|hand_on_to_an_exclusive_waiter|shared_hand_on/to_exclusive_waiter"
     "pollers_not_woken|shared_hand_on|hand_on_to_a_poller|shared_hand_on/to_poller"
+    "relay_drops_event|shared_hand_on|relay_to_the_home_waiter|shared_hand_on/relay"
     "assume_ready_no_wake|waiter_registration|assume_ready_vs_fast_path|waiter_registration/assume_ready"
 )
 

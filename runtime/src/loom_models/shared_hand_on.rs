@@ -13,7 +13,13 @@
 //!   no exclusive waiter anywhere, the hand-on wakes the polling tasks. Again: at once,
 //!   or woken exactly once and then it accepts.
 //!
-//! Both: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
+//! - `relay`: worker 1 was paused (`SharedAsync::pause`) and resumed (`resume`), so its
+//!   reactor holds a relay registration while its task waits at the home one: the
+//!   event reaches worker 1's reactor, and the relay's hook (`Inner::relay`) hands it
+//!   to the home's exclusive waiter (`hand_event`). Again: at once, or woken exactly
+//!   once and then it accepts.
+//!
+//! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
 //! woken blocks its model thread for good, which loom reports as a deadlock.
 //!
@@ -103,10 +109,21 @@ fn on_worker<R>(index: usize, reactor: &Arc<ReactorHandle>, f: impl FnOnce() -> 
     res
 }
 
+/// Where the connection's event arrives.
+#[derive(Clone, Copy, PartialEq)]
+enum Arrival {
+    /// At worker 0's reactor (its home registration), where nobody waits.
+    OtherWorker,
+    /// At worker 1's reactor, through the relay registration `resume` made after a
+    /// `pause` (its waiters wait at its home registration).
+    Relay,
+}
+
 /// The model: `wait` runs on worker 1 (polling until it accepts, sleeping on its waker
-/// between polls) while a connection arrives at worker 0's reactor and its turn runs.
+/// between polls) while a connection arrives (`arrival`) and that reactor's turn runs.
 /// `wait` returns what it accepted and whether its first poll was `Pending`.
 fn hand_on_vs_wait(
+    arrival: Arrival,
     wait: fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -> (usize, bool),
 ) {
     let backlog = Arc::new(AtomicUsize::new(0));
@@ -122,6 +139,16 @@ fn hand_on_vs_wait(
         });
         assert!(matches!(polled, Poll::Ready(Ok(()))));
     }
+    if arrival == Arrival::Relay {
+        // Worker 1 leaves the kernel's list and comes back through a relay (the pause
+        // polls the real fd, /dev/null, readable: it hands an event on to nobody).
+        assert!(shared.pause(1).unwrap());
+        assert!(shared.resume(1).unwrap());
+    }
+    let at = match arrival {
+        Arrival::OtherWorker => 0,
+        Arrival::Relay => 1,
+    };
     let waker = ThreadWaker::new();
     let task = {
         let (shared, backlog, reactor, waker) = (
@@ -133,7 +160,7 @@ fn hand_on_vs_wait(
         thread::spawn(move || on_worker(1, &reactor, || wait(&shared, &backlog, &waker)))
     };
     let device = {
-        let (backlog, reactor) = (backlog.clone(), reactors[0].clone());
+        let (backlog, reactor) = (backlog.clone(), reactors[at].clone());
         thread::spawn(move || {
             // A read-modify-write, as the accepts are: loom may order a plain store
             // before earlier swaps it did not see, and then read their 0 after it.
@@ -142,7 +169,7 @@ fn hand_on_vs_wait(
         })
     };
     device.join().unwrap();
-    turn(&reactors[0]);
+    turn(&reactors[at]);
     let (accepted, waited) = task.join().unwrap();
     assert_eq!(accepted, 1, "the connection was not accepted once");
     assert_eq!(backlog.load(SeqCst), 0, "a connection left in the backlog");
@@ -188,7 +215,7 @@ fn run<F: Future>(fut: F, waker: &std::sync::Arc<ThreadWaker>) -> (F::Output, bo
 #[test]
 fn hand_on_to_an_exclusive_waiter() {
     check("shared_hand_on/to_exclusive_waiter", None, || {
-        hand_on_vs_wait(|shared, backlog, waker| {
+        hand_on_vs_wait(Arrival::OtherWorker, |shared, backlog, waker| {
             let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
             (accepted.unwrap(), waited)
         });
@@ -198,9 +225,19 @@ fn hand_on_to_an_exclusive_waiter() {
 #[test]
 fn hand_on_to_a_poller() {
     check("shared_hand_on/to_poller", None, || {
-        hand_on_vs_wait(|shared, backlog, waker| {
+        hand_on_vs_wait(Arrival::OtherWorker, |shared, backlog, waker| {
             let poll = |cx: &mut Context<'_>| shared.poll_read_with(cx, |_| accept(backlog));
             let (accepted, waited) = run(PollFn(poll), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
+
+#[test]
+fn relay_to_the_home_waiter() {
+    check("shared_hand_on/relay", None, || {
+        hand_on_vs_wait(Arrival::Relay, |shared, backlog, waker| {
+            let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
             (accepted.unwrap(), waited)
         });
     });
