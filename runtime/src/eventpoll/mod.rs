@@ -79,7 +79,7 @@ pub(crate) use item::ItemData;
 
 /// The bytes of one registered item carrying `D`, with the kernel's proxy type (the
 /// runtime's per-connection footprint, `io::footprint`).
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 pub(crate) fn item_bytes<D>() -> usize {
     std::mem::size_of::<item::Item<<kernel::SysKernel as kernel::Kernel>::Proxy, D>>()
 }

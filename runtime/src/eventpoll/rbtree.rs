@@ -47,7 +47,7 @@ impl Node {
 }
 
 /// The bytes of one node's links and key (beside its value in the slab).
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 pub(crate) const NODE_BYTES: usize = std::mem::size_of::<Node>();
 
 /// A red-black tree from fd to `V`, with stable `u32` slots.

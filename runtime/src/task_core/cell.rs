@@ -44,7 +44,7 @@ struct Cell<F: Future, S> {
 
 /// The bytes of a task's allocation for future `F` and scheduler `S` (the runtime's
 /// per-connection footprint, `io::footprint`).
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 pub(crate) fn cell_bytes<F: Future, S>() -> usize {
     std::mem::size_of::<Cell<F, S>>()
 }

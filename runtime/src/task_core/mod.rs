@@ -9,7 +9,7 @@
 //! which field.
 
 mod cell;
-#[cfg(test)]
+#[cfg(all(test, not(epitome_loom)))]
 pub(crate) use cell::cell_bytes;
 mod error;
 pub(crate) mod header;
