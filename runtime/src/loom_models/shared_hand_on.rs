@@ -119,13 +119,14 @@ enum Arrival {
     Relay,
 }
 
+/// A task's wait in a model: polls until it accepts from the backlog, sleeping on the
+/// waker between polls; returns what it accepted and whether a poll was `Pending`.
+type Wait = fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -> (usize, bool);
+
 /// The model: `wait` runs on worker 1 (polling until it accepts, sleeping on its waker
 /// between polls) while a connection arrives (`arrival`) and that reactor's turn runs.
 /// `wait` returns what it accepted and whether its first poll was `Pending`.
-fn hand_on_vs_wait(
-    arrival: Arrival,
-    wait: fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -> (usize, bool),
-) {
+fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
     let backlog = Arc::new(AtomicUsize::new(0));
     let file = File::open("/dev/null").unwrap();
     let fd = file.as_raw_fd();
