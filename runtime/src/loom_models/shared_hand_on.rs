@@ -18,6 +18,8 @@
 //!   event reaches worker 1's reactor, and the relay's hook (`Inner::relay`) hands it
 //!   to the home's exclusive waiter (`hand_event`). Again: at once, or woken exactly
 //!   once and then it accepts.
+//! - `relay_onward`: as `relay`, with the task waiting on worker 0: the relay finds
+//!   no waiter at its home and hands the event on (`Inner::hand_on`) to worker 0's.
 //!
 //! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
@@ -117,13 +119,16 @@ enum Arrival {
     /// At worker 1's reactor, through the relay registration `resume` made after a
     /// `pause` (its waiters wait at its home registration).
     Relay,
+    /// As `Relay`, with the task waiting on worker 0: the relay finds no waiter at its
+    /// home and hands the event on.
+    RelayOnward,
 }
 
 /// A task's wait in a model: polls until it accepts from the backlog, sleeping on the
 /// waker between polls; returns what it accepted and whether a poll was `Pending`.
 type Wait = fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -> (usize, bool);
 
-/// The model: `wait` runs on worker 1 (polling until it accepts, sleeping on its waker
+/// The model: `wait` runs on a worker (polling until it accepts, sleeping on its waker
 /// between polls) while a connection arrives (`arrival`) and that reactor's turn runs.
 /// `wait` returns what it accepted and whether its first poll was `Pending`.
 fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
@@ -140,25 +145,27 @@ fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
         });
         assert!(matches!(polled, Poll::Ready(Ok(()))));
     }
-    if arrival == Arrival::Relay {
+    if arrival != Arrival::OtherWorker {
         // Worker 1 leaves the kernel's list and comes back through a relay (the pause
         // polls the real fd, /dev/null, readable: it hands an event on to nobody).
         assert!(shared.pause(1).unwrap());
         assert!(shared.resume(1).unwrap());
     }
-    let at = match arrival {
-        Arrival::OtherWorker => 0,
-        Arrival::Relay => 1,
+    // The reactor the event reaches, and the worker whose task waits.
+    let (at, waiting) = match arrival {
+        Arrival::OtherWorker => (0, 1),
+        Arrival::Relay => (1, 1),
+        Arrival::RelayOnward => (1, 0),
     };
     let waker = ThreadWaker::new();
     let task = {
         let (shared, backlog, reactor, waker) = (
             shared.clone(),
             backlog.clone(),
-            reactors[1].clone(),
+            reactors[waiting].clone(),
             waker.clone(),
         );
-        thread::spawn(move || on_worker(1, &reactor, || wait(&shared, &backlog, &waker)))
+        thread::spawn(move || on_worker(waiting, &reactor, || wait(&shared, &backlog, &waker)))
     };
     let device = {
         let (backlog, reactor) = (backlog.clone(), reactors[at].clone());
@@ -238,6 +245,16 @@ fn hand_on_to_a_poller() {
 fn relay_to_the_home_waiter() {
     check("shared_hand_on/relay", None, || {
         hand_on_vs_wait(Arrival::Relay, |shared, backlog, waker| {
+            let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
+
+#[test]
+fn relay_onward_to_another_worker() {
+    check("shared_hand_on/relay_onward", None, || {
+        hand_on_vs_wait(Arrival::RelayOnward, |shared, backlog, waker| {
             let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
             (accepted.unwrap(), waited)
         });
