@@ -64,6 +64,15 @@ mutants=(
     "timer_key_no_generation|timer|a_late_cancel_never_removes_another_timer|timer/cancel_vs_fire"
     "reset_no_unpark|timer|a_reset_earlier_unparks_the_owner_once|timer/reset_vs_owner"
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"
+    "first_writer_no_modify|first_wait|reader_and_writer_first_waits|first_wait/reader_and_writer"
+    "loser_keeps_its_add|first_wait|two_first_waits_on_two_reactors|first_wait/two_adders_two_reactors"
+    "timed_out_skips_checkin|eventpoll_waiters|a_timed_out_wait_awaits_the_checkin|eventpoll_waiters/timed_out_awaits_checkin"
+    "bit_wait_no_second_look|bit_wait|priority_wait_vs_urgent_data|bit_wait/priority_vs_event"
+    "bit_wait_ignores_gone|bit_wait|error_wait_vs_shutdown|bit_wait/error_vs_shutdown"
+    "hand_event_no_wake|shared_hand_on|hand_on_to_an_exclusive_waiter|shared_hand_on/to_exclusive_waiter"
+    "pollers_not_woken|shared_hand_on|hand_on_to_a_poller|shared_hand_on/to_poller"
+    "relay_drops_event|shared_hand_on|relay_to_the_home_waiter|shared_hand_on/relay"
+    "assume_ready_no_wake|waiter_registration|assume_ready_vs_fast_path|waiter_registration/assume_ready"
 )
 
 start=$(date +%s)

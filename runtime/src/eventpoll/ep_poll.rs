@@ -131,6 +131,11 @@ impl<K: Kernel, D: ItemData> Poller<K, D> {
             if checked_in || guard.blocked.is_empty() {
                 return (guard, Ok(0));
             }
+            // Planted bug: time is up; return without awaiting the blocked thread's
+            // check-in.
+            if planted_bug!("timed_out_skips_checkin", bug: true, code: false) {
+                return (guard, Ok(0));
+            }
             // Another thread is, or was just, blocked in the kernel wait: it may have
             // taken reports it has not delivered yet (a level-triggered item it will
             // re-queue). The kernel's `ep_poll` would see those events as available and

@@ -138,6 +138,15 @@ impl FakeKernel {
         st.new_file()
     }
 
+    /// Makes fake files up to `fd` (not ready), for a model whose fake file carries a
+    /// real fd's number; one lock whatever the number, so the model stays deterministic.
+    pub(crate) fn new_files_up_to(&self, fd: RawFd) {
+        let mut st = self.lock();
+        while st.files.len() <= fd as usize {
+            st.new_file();
+        }
+    }
+
     /// The file `fd` becomes ready for `events`: its wakeup. Every registration whose
     /// mask matches is queued (unless already queued) and one waiter woken.
     pub(crate) fn set_ready(&self, fd: RawFd, events: u32) {

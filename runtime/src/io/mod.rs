@@ -36,7 +36,7 @@ mod guard;
 mod interest;
 mod ready;
 mod shared;
-mod wait;
+pub(crate) mod wait;
 
 #[cfg(all(test, not(epitome_loom)))]
 mod footprint;

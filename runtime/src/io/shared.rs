@@ -125,7 +125,8 @@ impl Inner {
             None => {
                 let pollers = std::mem::take(&mut *self.pollers.lock());
                 for w in pollers {
-                    w.wake();
+                    // Planted bug: the polling tasks' wakers are dropped.
+                    crate::loom::planted_bug!("pollers_not_woken", bug: drop(w), code: w.wake());
                 }
             }
         }
@@ -142,7 +143,12 @@ impl Inner {
             }
         };
         if home.io().has_exclusive_waiter(Direction::Read) {
-            home.io().hand_event(Direction::Read);
+            // Planted bug: the relayed event is dropped.
+            crate::loom::planted_bug!(
+                "relay_drops_event",
+                bug: (),
+                code: home.io().hand_event(Direction::Read),
+            );
         } else {
             self.hand_on(worker, true);
         }

@@ -126,10 +126,20 @@ pub(crate) async fn wait(reg: &Registration, interest: Interest) -> io::Result<F
                     coop.made_progress();
                     return Poll::Ready(Ok(with_other(reg, interest, Some(ev), None)));
                 }
+                // The runtime shut down since the check above, and its wake may have
+                // come before our waker was parked: no turn will set the bit. Planted
+                // bug: not looking, which parks for good.
+                let gone_now =
+                    crate::loom::planted_bug!("bit_wait_ignores_gone", bug: false, code: ev.is_gone());
+                if gone_now {
+                    return Poll::Ready(Err(gone()));
+                }
                 if attempt == 0 {
                     // Register, then look again: an event between the first look and the
                     // registration is seen by the second.
                     reg.park_waker(Direction::Read, cx.waker())?;
+                    // Planted bug: no second look.
+                    crate::loom::planted_bug!("bit_wait_no_second_look", bug: break, code: ());
                 }
             }
         }

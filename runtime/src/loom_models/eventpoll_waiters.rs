@@ -16,6 +16,17 @@
 //!   the item's report and not delivered it yet, and then the kernel modify must queue
 //!   the still-ready item again. In the loom build the poller asserts, against the fake
 //!   kernel, that every kernel modify it leaves out would have changed nothing.
+//! - A timed-out wait (`wait_locked` once its time is up; loom has no time, so the
+//!   timeout is a zero one, whose kernel wait returns no events) beside a thread blocked
+//!   in the kernel wait, after a level-triggered event: the blocked thread may have
+//!   taken the report and not delivered it yet, so the timed-out wait awaits its
+//!   check-in and looks again. It reports the event (which was ready before it began),
+//!   never returns empty-handed before the check-in, and never hangs; the blocked
+//!   thread gets the event too.
+//! - The same timed-out wait with nothing ready: the thread in the kernel wait has
+//!   taken nothing, but the timed-out wait cannot know that, so it wakes it (a notify)
+//!   to check in, and returns empty-handed once it has; it never hangs. An event after
+//!   it still reaches the blocked thread.
 use super::check;
 use crate::eventpoll::Event;
 use crate::eventpoll::fake_kernel::FakeKernel;
@@ -134,6 +145,49 @@ fn a_data_only_modify_beside_a_waiter_leaves_out_only_no_ops() {
                 "reported with the data from before the modify"
             );
         }
+        poller.check_ready_list();
+    });
+}
+
+#[test]
+fn a_timed_out_wait_awaits_the_checkin() {
+    check("eventpoll_waiters/timed_out_awaits_checkin", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        poller.add(a, EPOLLIN, 1).unwrap();
+        let waiter = {
+            let poller = poller.clone();
+            thread::spawn(move || wait_one(&poller))
+        };
+        poller.kernel().set_ready(a, EPOLLIN);
+        let mut buf = [Event::default(); 2];
+        let n = poller.wait(&mut buf, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            n, 1,
+            "a level-triggered item ready before the wait was not reported: the timed-out \
+             wait returned before the thread holding the report checked in"
+        );
+        assert_eq!(buf[0].data, 1);
+        assert_eq!(waiter.join().unwrap(), 1, "the blocked waiter");
+        poller.check_ready_list();
+    });
+}
+
+#[test]
+fn a_timed_out_wait_beside_an_idle_waiter_returns() {
+    check("eventpoll_waiters/timed_out_beside_idle", None, || {
+        let poller = Arc::new(Poller::new(FakeKernel::new()));
+        let a = poller.kernel().new_file();
+        poller.add(a, EPOLLIN, 1).unwrap();
+        let waiter = {
+            let poller = poller.clone();
+            thread::spawn(move || wait_one(&poller))
+        };
+        let mut buf = [Event::default(); 2];
+        let n = poller.wait(&mut buf, Some(Duration::ZERO)).unwrap();
+        assert_eq!(n, 0, "nothing was ready");
+        poller.kernel().set_ready(a, EPOLLIN);
+        assert_eq!(waiter.join().unwrap(), 1, "the blocked waiter");
         poller.check_ready_list();
     });
 }

@@ -28,14 +28,17 @@
 //! | file (`models/`) | what it checks | mutants it must catch |
 //! |---|---|---|
 //! | `readiness_clear` | The reactor records two events (`ScheduledIo::dispatch`), each after its data, while a task reads until `WouldBlock` and then clears readiness with the word it saw (`clear_readiness`): a newer event is never erased, so data that arrived is never left unread with readiness cleared. | `clear_without_generation` |
-//! | `waiter_registration` | A task registering for readiness while the reactor dispatches an event, through the fast path (`poll_ready_slot`: register, then re-check), through a waiter node (`poll_waiter`: look and link under the source's lock), and both at once: each task either sees the readiness or is woken. No lost wakeup. | `slot_no_recheck`, `waiter_stale_readiness` |
+//! | `waiter_registration` | A task registering for readiness while the reactor dispatches an event, through the fast path (`poll_ready_slot`: register, then re-check), through a waiter node (`poll_waiter`: look and link under the source's lock), and both at once: each task either sees the readiness or is woken. No lost wakeup. And `assume_ready` racing a task on each direction's fast path: seen, or woken exactly once. | `slot_no_recheck`, `waiter_stale_readiness`, `assume_ready_no_wake` |
 //! | `exclusive_baton` | Three exclusive waiters; an event wakes exactly the first, while that first waiter's future is dropped concurrently without using it (`drop_waiter`): the wakeup passes to the second (baton passing), the third is never woken. And a woken waiter that finished with readiness left (`pass_baton_if_ready`) racing a second event: the next waiter is woken exactly once, what finds no waiter is handed on at most once. And two events in turn, the second racing the first waiter's finish: each wakes one exclusive waiter. And a shared source's event in a turn that already collected other sources' wakers, its only waiter dropped meanwhile: handed on exactly once. | `no_baton`, `wake_all_exclusive`, `baton_not_passed`, `list_cleared_under_a_node` |
 //! | `ready_list` | The ready list (`ReadyList`, the kernel's `rdllist`) under a device thread whose wakeups append (`ep_poll_callback`, twice for the same item), a thread deleting an item (`epoll_ctl` unlinking it), and a `Poller::wait` that removes (the kernel's walk, the poller's re-poll of level-triggered items and their drop once drained): both lists stay well formed, no item is ever linked twice, no event is lost. | `ready_double_link` |
-//! | `eventpoll_waiters` | Two threads in `Poller::wait` on one eventpoll over the `FakeKernel` (exclusive wake-one wait queue, notify eventfd): an edge-triggered event is delivered to exactly one of them; a level-triggered event reaches both (the first re-queues it on the poller's own list and hands it on with a notify). | `poller_no_handoff` |
+//! | `eventpoll_waiters` | Two threads in `Poller::wait` on one eventpoll over the `FakeKernel` (exclusive wake-one wait queue, notify eventfd): an edge-triggered event is delivered to exactly one of them; a level-triggered event reaches both (the first re-queues it on the poller's own list and hands it on with a notify). And a timed-out wait (a zero timeout: loom has no time) beside a thread blocked in the kernel wait: it awaits that thread's check-in (waking it, if it holds nothing) and reports the level-triggered event that was ready before it began; it never hangs. | `poller_no_handoff`, `timed_out_skips_checkin` |
 //! | `task_state` | Real tasks (`new_task` with a model scheduler): a wake while the task is being polled makes exactly one more poll; a wake after completion does nothing; `JoinHandle` drop or poll racing completion (the output is dropped exactly once, and read only after it was published); `abort` racing a poll (the future is dropped exactly once, the result is "cancelled"); the last reference dropped by a waker on another thread (freed exactly once: no leak, no double free). | `wake_while_running_lost`, `complete_relaxed`, `join_waker_not_woken` |
 //! | `park` | A worker deciding to park (`Parker::park` over `ParkState`) while other threads spawn a task, wake one, or both, into its remote queue (`RemoteQueue::push`, `Parker::unpark`), with the unpark eventfd modelled as a loom semaphore (`Wakeup`): the worker never sleeps through work, and writes to the eventfd are coalesced (at most one per park). And a notify after a wakeup for another reason (an I/O event): the eventfd is written only if the worker went back to sleep. | `park_no_recheck` |
 //! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. And a reset from another thread: to an earlier deadline it unparks the owner exactly once, to a later one not at all. | `timer_key_no_generation`, `reset_no_unpark` |
 //! | `reactor_turn` | The path every TCP read takes, end to end: `Registration::poll_io` (the readiness slot, the read, the clear on `WouldBlock`) racing a device that makes the fd readable and a reactor turn (`ReactorHandle::turn_into` over the `FakeKernel`: wait, `dispatch`, wakes after the lock); with a registration made up front, and with one made by its first wait (`register_here`, `add_source`). A task that got `Pending` is woken exactly once and then reads; the registration count returns to its baseline. Also: registrations from two threads (the gauge stays exact), a shared source handing on an unclaimed event, a first wait racing shutdown, a deregistration racing a wait. | `turn_drops_wakes`, `first_wait_never_registers`, `first_wait_ignores_shutdown`, `deregister_drops_wakes` |
+//! | `first_wait` | A deferred registration's first waits racing the device and a turn: a reader and a writer (the writer adds writing to the mask, `reactor_for`), two first waits on one reactor (`EEXIST`), and on two workers' reactors (the loser deletes its add): one registration, each waiter woken exactly once, the gauges back to their baseline. | `first_writer_no_modify`, `loser_keeps_its_add` |
+//! | `bit_wait` | A wait for urgent data (`io::wait::wait`, `Interest::PRIORITY`) on a source already readable, racing the event that sets the bit: it parks its waker whatever the readiness and looks again, so it finds the bit or is woken exactly once. And a wait for an error racing the reactor's shutdown: the error at once, or one wake and then the error. | `bit_wait_no_second_look`, `bit_wait_ignores_gone` |
+//! | `shared_hand_on` | `io::SharedAsync` on two workers' reactors: an event at worker 0's reactor, where nobody waits, is handed on (`Inner::hand_on`) to a task waiting on worker 1, in `read_with_exclusive` (`ScheduledIo::hand_event`) or in `poll_read_with` (the polling tasks are woken); and, after worker 1 was paused and resumed, from its relay registration to its home's waiter (`Inner::relay`), or on to worker 0's when none waits at home: it accepts at once, or is woken exactly once and accepts; both reactors' gauges back to their baseline. | `hand_event_no_wake`, `pollers_not_woken`, `relay_drops_event` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
 //! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
@@ -43,8 +46,8 @@
 //!
 //! # What the models found
 //!
-//! Two real bugs, both fixed in the runtime (see `runtime/src/task/state.rs`, "Wakes are
-//! read-modify-writes", and `ParkState::try_park` / `unparked`):
+//! Three real bugs, all fixed in the runtime (see `runtime/src/task/state.rs`, "Wakes are
+//! read-modify-writes", `ParkState::try_park` / `unparked`, and `io::wait::wait`):
 //!
 //! - `task_state/wake_while_running`: a wake that found SCHEDULED set only loaded the
 //!   state word, so it could read a stale word while the scheduler's
@@ -55,6 +58,11 @@
 //!   with its push; `RemoteQueue::take_all`'s lock-free length check could then read
 //!   an empty queue and the worker parked for good. Now it consumes NOTIFIED with a
 //!   swap.
+//! - `bit_wait/error_vs_shutdown`: a wait for an error bit (`ready(Interest::ERROR)`)
+//!   looked at the shutdown flag once, before parking its waker; a shutdown in between
+//!   marked the source gone with no waker to take, and the wait's second look, which
+//!   saw only "no error bit", parked for good. Now each look also answers a gone
+//!   source with the "runtime gone" error.
 //!
 //! [loom]: https://docs.rs/loom
 
@@ -68,12 +76,15 @@ use crate::reactor::scheduled_io::ScheduledIo;
 use crate::task_core::header::Header;
 use crate::task_core::{Notified, Schedule};
 
+mod bit_wait;
 mod eventpoll_waiters;
 mod exclusive_baton;
+mod first_wait;
 mod park;
 mod reactor_turn;
 mod readiness_clear;
 mod ready_list;
+mod shared_hand_on;
 mod shutdown;
 mod task_state;
 mod timer;

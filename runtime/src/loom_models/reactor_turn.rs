@@ -52,7 +52,7 @@ fn read(buf: &AtomicUsize) -> io::Result<usize> {
 }
 
 /// One non-blocking turn of `reactor`, waking what it dispatched.
-fn turn(reactor: &ReactorHandle) {
+pub(super) fn turn(reactor: &ReactorHandle) {
     let mut events = [crate::eventpoll::Event::default(); 2];
     let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
     reactor

@@ -5,6 +5,11 @@
 //! source's lock), each alone with the reactor, then both at once. In every
 //! interleaving each task either sees the readiness at once or its waker is woken,
 //! after which its next poll sees it.
+//!
+//! And `assume_ready` (a fresh socket marked ready without an event) racing a task on
+//! the fast path of each direction: the task sees the readiness or is woken exactly
+//! once. Today's callers mark a socket before any task has it, so the wake finds no
+//! waker; the model holds the wake to its contract should that change.
 use super::{check, counting_waker, dispatch};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
@@ -185,5 +190,41 @@ fn registration_beside_wake_all() {
             ready || woken.count() == 1,
             "parked after wake_all: never woken"
         );
+    });
+}
+
+#[test]
+fn assume_ready_vs_fast_path() {
+    check("waiter_registration/assume_ready", None, || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let tasks: Vec<_> = [Direction::Read, Direction::Write]
+            .into_iter()
+            .map(|dir| {
+                let io = io.clone();
+                thread::spawn(move || {
+                    let (woken, waker) = counting_waker();
+                    let ready = io.poll_ready_slot(dir, &waker).is_some();
+                    (dir, ready, woken, waker)
+                })
+            })
+            .collect();
+        io.assume_ready(Direction::Read);
+        io.assume_ready(Direction::Write);
+        for task in tasks {
+            let (dir, ready, woken, waker) = task.join().unwrap();
+            if ready {
+                assert_eq!(woken.count(), 0, "{dir:?}: ready at once, yet woken");
+            } else {
+                assert_eq!(
+                    woken.count(),
+                    1,
+                    "{dir:?}: registered before the socket was marked ready, not woken once"
+                );
+                assert!(
+                    io.poll_ready_slot(dir, &waker).is_some(),
+                    "woken but not ready"
+                );
+            }
+        }
     });
 }

@@ -10,9 +10,9 @@ use super::context::{self, PickReactor};
 use super::scheduled_io::{Direction, ReadyEvent, ScheduledIo, WaitPoll, WaiterNode};
 use super::{Interest, ReactorHandle};
 use crate::coop;
-use crate::loom::os::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::os::sync::{Arc as OsArc, OnceLock, Weak as OsWeak};
 use crate::loom::sync::Arc;
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
 
 /// An fd registered with one worker's reactor: at once, or (a deferred registration)
 /// by the first task that waits on it, with the reactor of that task's worker.
@@ -128,8 +128,12 @@ impl Registration {
         let reactor = self.reactor()?;
         if self.done.load(Ordering::Acquire) & needs(dir) != needs(dir) {
             // A first writer (two may both get here: the second modify changes
-            // nothing).
-            reactor.watch_writes(self.fd, &self.io)?;
+            // nothing). Planted bug: the mask is left without writing.
+            crate::loom::planted_bug!(
+                "first_writer_no_modify",
+                bug: (),
+                code: reactor.watch_writes(self.fd, &self.io)?,
+            );
             self.done.fetch_or(WRITES, Ordering::Release);
         }
         Ok(reactor)
@@ -166,7 +170,12 @@ impl Registration {
         if let Err(here) = self.reactor.set(here) {
             let same = self.reactor.get().is_some_and(|r| Arc::ptr_eq(r, &here));
             if added && !same {
-                let _ = here.delete_source(self.fd);
+                // Planted bug: the loser keeps its add, so two reactors hold the fd.
+                crate::loom::planted_bug!(
+                    "loser_keeps_its_add",
+                    bug: (),
+                    code: drop(here.delete_source(self.fd)),
+                );
             }
         }
         self.done.fetch_or(REGISTERED, Ordering::Release);

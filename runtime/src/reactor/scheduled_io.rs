@@ -251,7 +251,12 @@ impl ScheduledIo {
     pub(crate) fn assume_ready(&self, dir: Direction) {
         let mut wake = Vec::new();
         self.record(dir, bits::READY, &mut wake);
-        wake.into_iter().for_each(Waker::wake);
+        // Planted bug: the waker taken from the slot is dropped.
+        planted_bug!(
+            "assume_ready_no_wake",
+            bug: drop(wake),
+            code: wake.into_iter().for_each(Waker::wake),
+        );
     }
 
     /// Records an event's readiness bits for `dir` (`new_bits`, never empty): sets
@@ -422,7 +427,12 @@ impl ScheduledIo {
     pub(crate) fn hand_event(&self, dir: Direction) {
         let mut wake = Vec::new();
         self.record(dir, bits::READY, &mut wake);
-        wake.extend(self.lock().notify_first_exclusive(dir));
+        // Planted bug: the handed event marks the source ready but wakes nobody.
+        planted_bug!(
+            "hand_event_no_wake",
+            bug: (),
+            code: wake.extend(self.lock().notify_first_exclusive(dir)),
+        );
         wake.into_iter().for_each(Waker::wake);
     }
 

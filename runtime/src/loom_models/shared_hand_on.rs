@@ -1,0 +1,262 @@
+//! Model 13: a listener shared by two workers (`io::SharedAsync`), each worker's
+//! reactor holding the fd (`EPOLLEXCLUSIVE`: the kernel gives an event to one of
+//! them). The event reaches worker 0's reactor, where no task waits; its turn runs the
+//! fd's hook (`Inner::hand_on`), which hands the event to worker 1, where a task
+//! waits, racing that task's wait.
+//!
+//! - `to_exclusive_waiter`: the task on worker 1 is in `read_with_exclusive` (an
+//!   accept loop): the event is handed to it (`ScheduledIo::hand_event`: mark the read
+//!   direction ready, wake the first exclusive waiter). It accepts at once (the
+//!   connection came before it looked), or it waits and is woken exactly once and then
+//!   accepts.
+//! - `to_poller`: the task on worker 1 is in `poll_read_with` (a `poll_accept`): with
+//!   no exclusive waiter anywhere, the hand-on wakes the polling tasks. Again: at once,
+//!   or woken exactly once and then it accepts.
+//!
+//! - `relay`: worker 1 was paused (`SharedAsync::pause`) and resumed (`resume`), so its
+//!   reactor holds a relay registration while its task waits at the home one: the
+//!   event reaches worker 1's reactor, and the relay's hook (`Inner::relay`) hands it
+//!   to the home's exclusive waiter (`hand_event`). Again: at once, or woken exactly
+//!   once and then it accepts.
+//! - `relay_onward`: as `relay`, with the task waiting on worker 0: the relay finds
+//!   no waiter at its home and hands the event on (`Inner::hand_on`) to worker 0's.
+//!
+//! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
+//! out of both reactors (their gauges back to their baseline). A task that is never
+//! woken blocks its model thread for good, which loom reports as a deadlock.
+//!
+//! The fd is a real one (`/dev/null`, never read: the accept is a model counter), so
+//! `SharedAsync` can hold it; each reactor's fake kernel has a fake file of that
+//! number, which the device makes readable in worker 0's kernel only.
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::reactor_turn::turn;
+use super::{PollFn, check};
+use crate::eventpoll::EPOLLIN;
+use crate::io::SharedAsync;
+use crate::reactor::ReactorHandle;
+use crate::reactor::context::{self, WorkerReactor};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+/// A task's waker that counts its wakes and lets the task's thread sleep until one.
+struct ThreadWaker {
+    wakes: Mutex<usize>,
+    woken: Condvar,
+}
+
+impl ThreadWaker {
+    fn new() -> std::sync::Arc<ThreadWaker> {
+        std::sync::Arc::new(ThreadWaker {
+            wakes: Mutex::new(0),
+            woken: Condvar::new(),
+        })
+    }
+
+    /// Sleeps until the first wake (for ever if none comes: a deadlock to loom).
+    fn sleep(&self) {
+        let mut wakes = self.wakes.lock().unwrap();
+        while *wakes == 0 {
+            wakes = self.woken.wait(wakes).unwrap();
+        }
+    }
+
+    fn count(&self) -> usize {
+        *self.wakes.lock().unwrap()
+    }
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        *self.wakes.lock().unwrap() += 1;
+        self.woken.notify_one();
+    }
+}
+
+/// The listen backlog: connections queued (the device queues one before it makes the
+/// fd readable, as the kernel does).
+fn accept(backlog: &AtomicUsize) -> io::Result<usize> {
+    match backlog.swap(0, SeqCst) {
+        0 => Err(io::ErrorKind::WouldBlock.into()),
+        n => Ok(n),
+    }
+}
+
+/// Two reactors, each with a fake file numbered as `file`'s fd.
+fn two_reactors(file: &File) -> [Arc<ReactorHandle>; 2] {
+    let fd: RawFd = file.as_raw_fd();
+    [(); 2].map(|()| {
+        let reactor = ReactorHandle::new_model();
+        reactor.kernel().new_files_up_to(fd);
+        reactor
+    })
+}
+
+/// Runs `f` as a task of worker `index`, whose reactor is `reactor`.
+fn on_worker<R>(index: usize, reactor: &Arc<ReactorHandle>, f: impl FnOnce() -> R) -> R {
+    context::set_worker(Some(WorkerReactor {
+        index,
+        reactor: reactor.clone(),
+    }));
+    let res = f();
+    context::set_worker(None);
+    res
+}
+
+/// Where the connection's event arrives.
+#[derive(Clone, Copy, PartialEq)]
+enum Arrival {
+    /// At worker 0's reactor (its home registration), where nobody waits.
+    OtherWorker,
+    /// At worker 1's reactor, through the relay registration `resume` made after a
+    /// `pause` (its waiters wait at its home registration).
+    Relay,
+    /// As `Relay`, with the task waiting on worker 0: the relay finds no waiter at its
+    /// home and hands the event on.
+    RelayOnward,
+}
+
+/// A task's wait in a model: polls until it accepts from the backlog, sleeping on the
+/// waker between polls; returns what it accepted and whether a poll was `Pending`.
+type Wait = fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -> (usize, bool);
+
+/// The model: `wait` runs on a worker (polling until it accepts, sleeping on its waker
+/// between polls) while a connection arrives (`arrival`) and that reactor's turn runs.
+/// `wait` returns what it accepted and whether its first poll was `Pending`.
+fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let file = File::open("/dev/null").unwrap();
+    let fd = file.as_raw_fd();
+    let reactors = two_reactors(&file);
+    let shared = Arc::new(SharedAsync::new(file));
+    // Both workers have used the fd (each reactor holds it); nobody waits yet.
+    for (i, reactor) in reactors.iter().enumerate() {
+        let polled = on_worker(i, reactor, || {
+            let (_, waker) = super::counting_waker();
+            shared.poll_read_with(&mut Context::from_waker(&waker), |_| Ok(()))
+        });
+        assert!(matches!(polled, Poll::Ready(Ok(()))));
+    }
+    if arrival != Arrival::OtherWorker {
+        // Worker 1 leaves the kernel's list and comes back through a relay (the pause
+        // polls the real fd, /dev/null, readable: it hands an event on to nobody).
+        assert!(shared.pause(1).unwrap());
+        assert!(shared.resume(1).unwrap());
+    }
+    // The reactor the event reaches, and the worker whose task waits.
+    let (at, waiting) = match arrival {
+        Arrival::OtherWorker => (0, 1),
+        Arrival::Relay => (1, 1),
+        Arrival::RelayOnward => (1, 0),
+    };
+    let waker = ThreadWaker::new();
+    let task = {
+        let (shared, backlog, reactor, waker) = (
+            shared.clone(),
+            backlog.clone(),
+            reactors[waiting].clone(),
+            waker.clone(),
+        );
+        thread::spawn(move || on_worker(waiting, &reactor, || wait(&shared, &backlog, &waker)))
+    };
+    let device = {
+        let (backlog, reactor) = (backlog.clone(), reactors[at].clone());
+        thread::spawn(move || {
+            // A read-modify-write, as the accepts are: loom may order a plain store
+            // before earlier swaps it did not see, and then read their 0 after it.
+            backlog.fetch_add(1, SeqCst);
+            reactor.kernel().set_ready(fd, EPOLLIN);
+        })
+    };
+    device.join().unwrap();
+    turn(&reactors[at]);
+    let (accepted, waited) = task.join().unwrap();
+    assert_eq!(accepted, 1, "the connection was not accepted once");
+    assert_eq!(backlog.load(SeqCst), 0, "a connection left in the backlog");
+    if waited {
+        assert_eq!(
+            waker.count(),
+            1,
+            "the waiting task was not woken exactly once by the handed-on event"
+        );
+    } else {
+        assert!(
+            waker.count() <= 1,
+            "a task that accepted at once woken twice"
+        );
+    }
+    drop(Arc::try_unwrap(shared).ok());
+    for (i, reactor) in reactors.iter().enumerate() {
+        assert_eq!(
+            reactor.registered(),
+            0,
+            "reactor {i}'s gauge is not back to its baseline"
+        );
+    }
+}
+
+/// Polls `fut` with `waker` until it is ready, sleeping until a wake between polls;
+/// returns its output and whether a poll was ever `Pending`.
+fn run<F: Future>(fut: F, waker: &std::sync::Arc<ThreadWaker>) -> (F::Output, bool) {
+    let mut fut = std::pin::pin!(fut);
+    let as_waker = Waker::from(waker.clone());
+    let mut cx = Context::from_waker(&as_waker);
+    let mut waited = false;
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return (out, waited);
+        }
+        assert!(!waited, "polled again after its wake, and still Pending");
+        waited = true;
+        waker.sleep();
+    }
+}
+
+#[test]
+fn hand_on_to_an_exclusive_waiter() {
+    check("shared_hand_on/to_exclusive_waiter", None, || {
+        hand_on_vs_wait(Arrival::OtherWorker, |shared, backlog, waker| {
+            let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
+
+#[test]
+fn hand_on_to_a_poller() {
+    check("shared_hand_on/to_poller", None, || {
+        hand_on_vs_wait(Arrival::OtherWorker, |shared, backlog, waker| {
+            let poll = |cx: &mut Context<'_>| shared.poll_read_with(cx, |_| accept(backlog));
+            let (accepted, waited) = run(PollFn(poll), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
+
+#[test]
+fn relay_to_the_home_waiter() {
+    check("shared_hand_on/relay", None, || {
+        hand_on_vs_wait(Arrival::Relay, |shared, backlog, waker| {
+            let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
+
+#[test]
+fn relay_onward_to_another_worker() {
+    check("shared_hand_on/relay_onward", None, || {
+        hand_on_vs_wait(Arrival::RelayOnward, |shared, backlog, waker| {
+            let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
+            (accepted.unwrap(), waited)
+        });
+    });
+}
