@@ -968,6 +968,38 @@ mod tests {
     }
 
     #[test]
+    fn a_drained_direction_loses_ready_alone_unless_closed_errored_or_newer() {
+        crate::loom::unit_test(|| {
+            // Drained (a short read): READY goes, urgent data stays.
+            let io = ScheduledIo::new(None);
+            dispatch(&io, EPOLLIN | EPOLLPRI);
+            let seen = io.readiness(Direction::Read);
+            assert!(io.clear_drained(seen));
+            let word = io.readiness(Direction::Read).word;
+            assert_eq!(word & bits::READY, 0);
+            assert_ne!(word & bits::PRIORITY, 0);
+            // Closed or errored: the end of stream or the error is still to be read.
+            for (events, dir) in [
+                (EPOLLIN | EPOLLRDHUP, Direction::Read),
+                (EPOLLERR, Direction::Write),
+            ] {
+                let io = ScheduledIo::new(None);
+                dispatch(&io, events);
+                let seen = io.readiness(dir);
+                assert!(!io.clear_drained(seen));
+                assert_eq!(io.readiness(dir).word, seen.word);
+            }
+            // An event since the short read: readiness stays.
+            let io = ScheduledIo::new(None);
+            dispatch(&io, EPOLLOUT);
+            let seen = io.readiness(Direction::Write);
+            dispatch(&io, EPOLLOUT);
+            assert!(!io.clear_drained(seen));
+            assert_ne!(io.readiness(Direction::Write).word & bits::READY, 0);
+        });
+    }
+
+    #[test]
     fn wake_all_leaves_both_directions_ready() {
         crate::loom::unit_test(|| {
             let io = ScheduledIo::new(None);
