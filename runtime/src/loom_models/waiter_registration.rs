@@ -168,6 +168,48 @@ fn a_re_registration_beside_the_event() {
     });
 }
 
+/// A task that finds the event, would block, clears and parks its waker again while
+/// the reactor may still be taking the previous one out of the slot: the cell passes
+/// from the event back to the task only through the word (the event's release of
+/// BUSY, acquired by the task's claim), and the next event wakes the task once.
+#[test]
+fn parking_again_right_after_an_event() {
+    check("waiter_registration/park_again", None, || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let (woken, waker) = counting_waker();
+        assert!(io.poll_ready_slot(Direction::Read, &waker).is_none());
+        let r = reactor(&io);
+        if let Some(seen) = io.poll_ready_slot(Direction::Read, &waker) {
+            // The operation would block: clear what was seen, and park again.
+            assert!(io.clear_readiness(seen), "no newer event to keep");
+            assert!(io.poll_ready_slot(Direction::Read, &waker).is_none());
+        }
+        r.join().unwrap();
+        let before = woken.count();
+        assert!(before <= 1, "one event, two wakes");
+        // The task's next poll (it was woken, or polls anyway): it finds the event and
+        // parks again after its clear, or is still parked. The next event wakes it once.
+        if let Some(seen) = io.poll_ready_slot(Direction::Read, &waker) {
+            assert!(io.clear_readiness(seen), "no newer event to keep");
+            assert!(io.poll_ready_slot(Direction::Read, &waker).is_none());
+        }
+        dispatch(&io, EPOLLIN);
+        // Once, or twice in one interleaving: a registrant that found the slot BUSY
+        // (the event taking the old waker) keeps its waker in the list, and its next
+        // registration finds the slot free and parks it there too. The second wake of
+        // a task already woken is a no-op in the task's state word; it is the one
+        // needless wake this model knows of (docs/loom.md).
+        let after = woken.count();
+        assert!(after > before, "parked again, not woken");
+        assert!(after <= before + 2, "woken more than twice by one event");
+        assert_eq!(
+            std::sync::Arc::strong_count(&woken),
+            2,
+            "a waker clone left behind"
+        );
+    });
+}
+
 /// Deregistration or shutdown (`wake_all`) racing a registration: the task is woken,
 /// or its poll finds the source ready (the caller then learns the runtime is gone),
 /// never parked for ever.
