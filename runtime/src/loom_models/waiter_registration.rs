@@ -16,6 +16,7 @@ use crate::reactor::scheduled_io::Direction;
 use crate::reactor::scheduled_io::ScheduledIo;
 use crate::reactor::scheduled_io::WaitPoll;
 use crate::reactor::scheduled_io::WaiterNode;
+use crate::reactor::scheduled_io::bits;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -207,6 +208,54 @@ fn parking_again_right_after_an_event() {
             2,
             "a waker clone left behind"
         );
+    });
+}
+
+/// Two events recorded at once on one source: the reactor's own and one handed from
+/// another worker's reactor (`hand_event`, a shared source). Neither is lost: the
+/// generation counts both (a lost count would let a stale clear erase the second
+/// event), and the parked waiter is woken once.
+#[test]
+fn two_events_at_once_with_a_parked_waker() {
+    check("waiter_registration/two_events_slot", None, || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let (woken, waker) = counting_waker();
+        assert!(io.poll_ready_slot(Direction::Read, &waker).is_none());
+        let handed = {
+            let io = io.clone();
+            thread::spawn(move || io.hand_event(Direction::Read))
+        };
+        dispatch(&io, EPOLLIN);
+        handed.join().unwrap();
+        let word = io.readiness(Direction::Read).word;
+        assert_eq!(word >> 8, 2, "an event's generation lost");
+        assert_eq!(word & (bits::SLOT | bits::BUSY), 0);
+        assert_eq!(woken.count(), 1);
+    });
+}
+
+/// As above with a waiter node linked (the event that empties the list clears LIST
+/// while the handed event is recorded).
+#[test]
+fn two_events_at_once_with_a_linked_node() {
+    check("waiter_registration/two_events_node", None, || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let (woken, waker) = counting_waker();
+        let node = Box::pin(WaiterNode::new(Direction::Read, false));
+        // SAFETY: pinned in its box, dropped through drop_waiter below.
+        let first = unsafe { io.poll_waiter(&node, &waker) };
+        assert!(matches!(first, WaitPoll::Pending));
+        let handed = {
+            let io = io.clone();
+            thread::spawn(move || io.hand_event(Direction::Read))
+        };
+        dispatch(&io, EPOLLIN);
+        handed.join().unwrap();
+        let word = io.readiness(Direction::Read).word;
+        assert_eq!(word >> 8, 2, "an event's generation lost");
+        assert_eq!(woken.count(), 1);
+        // SAFETY: as above.
+        unsafe { io.drop_waiter(&node, true) };
     });
 }
 
