@@ -18,7 +18,7 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{JoinHandle, current, park, spawn, yield_now};
+    pub(crate) use loom::thread::{JoinHandle, ThreadId, current, park, spawn, yield_now};
 }
 
 // loom runs its threads as coroutines on one OS thread, so modelled code needs loom's

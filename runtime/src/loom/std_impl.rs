@@ -37,7 +37,7 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use std::thread::{JoinHandle, current, park, spawn, yield_now};
+    pub(crate) use std::thread::{JoinHandle, ThreadId, current, park, spawn, yield_now};
 }
 
 pub(crate) use std::thread_local;

@@ -70,6 +70,7 @@ use crate::task_core::{Notified, Schedule};
 
 mod eventpoll_waiters;
 mod exclusive_baton;
+mod local_set;
 mod park;
 mod reactor_turn;
 mod readiness_clear;
