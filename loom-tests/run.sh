@@ -64,6 +64,8 @@ mutants=(
     "timer_key_no_generation|timer|a_late_cancel_never_removes_another_timer|timer/cancel_vs_fire"
     "reset_no_unpark|timer|a_reset_earlier_unparks_the_owner_once|timer/reset_vs_owner"
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"
+    "local_set_remote_no_wake|local_set|a_remote_wake_racing_the_sets_poll_is_never_lost|local_set/remote_wake"
+    "push_remote_no_unpark|worker|remote_wake_vs_the_worker_loop|worker/remote_wake"
 )
 
 start=$(date +%s)

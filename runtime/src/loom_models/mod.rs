@@ -79,6 +79,7 @@ mod shutdown;
 mod task_state;
 mod timer;
 mod waiter_registration;
+mod worker;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 

@@ -39,7 +39,7 @@ use crate::time::{TimerShared, Unpark};
 pub(crate) struct WorkerShared {
     remote: RemoteQueue,
     /// The park state and the unpark eventfd.
-    parker: Parker<EventFd>,
+    parker: Parker<UnparkFd>,
     /// The reactor: sources register here; deregistration may come from any thread.
     pub(crate) reactor: crate::loom::sync::Arc<ReactorHandle>,
     pub(crate) timer: Arc<TimerShared>,
@@ -53,6 +53,13 @@ pub(crate) struct WorkerShared {
     /// The worker is awake (not asleep in its reactor), by the owner.
     awake: AtomicBool,
 }
+
+/// The worker's unpark eventfd; in the loom models' build, a fake one of its reactor's
+/// fake kernel, so a model runs the worker's own functions.
+#[cfg(not(all(test, epitome_loom)))]
+type UnparkFd = EventFd;
+#[cfg(all(test, epitome_loom))]
+type UnparkFd = crate::reactor::ModelUnpark;
 
 /// How often a worker with nothing to do looks at its siblings while one of them is
 /// awake, to stand in for a sibling stuck in a task that never yields.
@@ -71,8 +78,14 @@ impl Unpark for TimerUnpark {
 
 impl WorkerShared {
     pub(crate) fn new() -> io::Result<(Arc<WorkerShared>, Core)> {
-        let unpark_fd = EventFd::new()?;
-        let (driver, reactor) = Driver::new(&unpark_fd)?;
+        #[cfg(not(all(test, epitome_loom)))]
+        let (driver, reactor, unpark_fd) = {
+            let unpark_fd = EventFd::new()?;
+            let (driver, reactor) = Driver::new(&unpark_fd)?;
+            (driver, reactor, unpark_fd)
+        };
+        #[cfg(all(test, epitome_loom))]
+        let (driver, reactor, unpark_fd) = Driver::new_model();
         let shared = Arc::new_cyclic(|weak: &Weak<WorkerShared>| WorkerShared {
             remote: RemoteQueue::default(),
             parker: Parker::new(unpark_fd),
@@ -116,7 +129,12 @@ impl WorkerShared {
         self.metrics
             .remote_schedules
             .fetch_add(1, Ordering::Relaxed);
-        self.unpark();
+        crate::loom::planted_bug!(
+            "push_remote_no_unpark",
+            // Queued, but a parked worker sleeps on.
+            bug: (),
+            code: self.unpark(),
+        );
         Ok(())
     }
 
@@ -132,6 +150,12 @@ impl WorkerShared {
 
     fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
         Arc::ptr_eq(self, &local.shared)
+    }
+
+    /// The park state and unpark eventfd (for the loom models, which count its writes).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn parker(&self) -> &Parker<UnparkFd> {
+        &self.parker
     }
 }
 
@@ -500,10 +524,18 @@ impl Wake for MainWaker {
     }
 }
 
-crate::loom::os::thread_local! {
+#[cfg(not(epitome_loom))]
+crate::loom::thread_local! {
     /// The core of the worker this thread drives, set by `context::set_worker` for as
     /// long as the core is alive, in place and driven here.
     static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
+}
+
+// The same in the loom build, where each model thread has its own (loom's macro takes
+// no `const` initialiser).
+#[cfg(epitome_loom)]
+crate::loom::thread_local! {
+    static WORKER: Cell<Option<NonNull<Core>>> = Cell::new(None);
 }
 
 /// Makes `core` the worker driven on this thread; returns the previous one. The cell

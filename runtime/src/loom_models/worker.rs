@@ -1,0 +1,120 @@
+//! Model 12: a whole worker (`WorkerShared::new` over the fake kernel, its unpark
+//! eventfd a fake file of it: `reactor::ModelUnpark`), its own loop
+//! (`Core::run_loop`: `run_tasks`, `take_remote`, `Core::park`, `Core::turn`) raced by
+//! wakes from another thread through the worker's own functions.
+//!
+//! - `remote_spawn`: a task spawned from another thread (`Schedule::schedule` off the
+//!   worker: `push_remote`, then `unpark`).
+//! - `remote_wake`: a task of the worker woken from another thread while the worker
+//!   runs, looks for work, parks or sleeps.
+//!
+//! Not modelled: `block_on`'s woken flag (`MainWaker`'s store racing the loop's swap).
+//! loom lets a plain store slip between the read and the write of a concurrent swap
+//! (tokio-rs/loom#254, #389; the fix, PR #391, is not released), so a model of it fails
+//! on an execution C++ forbids: the loop's swap reads `false` after the waker's store
+//! happened before it.
+//!
+//! Each: the worker never sleeps through the work (loom reports a worker asleep in its
+//! reactor with every other thread done as a deadlock); the woken future is polled
+//! exactly once more; the unpark eventfd is written at most once per park (no needless
+//! wakeup of a running worker); and everything is freed at the worker's shutdown.
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use super::{PollFn, check};
+use crate::scheduler::context;
+use crate::scheduler::worker::{Core, WorkerShared};
+use crate::task_core::{Schedule, new_task};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::thread;
+
+/// Tasks a worker runs between reactor turns (the builder's default).
+const EVENT_INTERVAL: u32 = 61;
+
+/// A future polled twice: its first poll starts a thread that wakes it from outside the
+/// worker and returns `Pending`; its second completes and sets `done`. Counts polls.
+fn woken_from_another_thread(
+    polls: &Arc<AtomicUsize>,
+    done: &Arc<AtomicBool>,
+    waker_thread: &Arc<loom::sync::Mutex<Option<thread::JoinHandle<()>>>>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let (polls, done, waker_thread) = (polls.clone(), done.clone(), waker_thread.clone());
+    PollFn(move |cx: &mut Context<'_>| {
+        if polls.fetch_add(1, SeqCst) > 0 {
+            done.store(true, SeqCst);
+            return Poll::Ready(());
+        }
+        let waker = cx.waker().clone();
+        *waker_thread.lock().unwrap() = Some(thread::spawn(move || waker.wake()));
+        Poll::Pending
+    })
+}
+
+/// The worker's liveness and cost checks, then its shutdown: at most one eventfd write
+/// per park, and what its shutdown frees leaves no loom `Arc` behind.
+fn finish(shared: std::sync::Arc<WorkerShared>, core: Core) {
+    let writes = shared.parker().wakeup().writes.load(SeqCst);
+    let parks = shared.metrics.parks.get() as usize;
+    assert!(
+        writes <= parks,
+        "{writes} unpark eventfd writes for {parks} parks: a running worker was woken"
+    );
+    core.local.shutdown();
+    drop(core);
+    drop(shared);
+}
+
+#[test]
+fn remote_spawn_vs_the_worker_loop() {
+    check("worker/remote_spawn", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (shared, done) = (shared.clone(), done.clone());
+            thread::spawn(move || {
+                let future = PollFn(move |_: &mut Context<'_>| {
+                    done.store(true, SeqCst);
+                    Poll::Ready(())
+                });
+                let (notified, handle) = new_task(future, shared.clone());
+                shared.schedule(notified);
+                handle
+            })
+        };
+        let scope = context::set_worker(&core);
+        core.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+        drop(scope);
+        let handle = spawner.join().unwrap();
+        assert!(handle.is_finished());
+        drop(handle);
+        finish(shared, core);
+    });
+}
+
+#[test]
+fn remote_wake_vs_the_worker_loop() {
+    check("worker/remote_wake", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let (polls, done) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let waker_thread = Arc::new(loom::sync::Mutex::new(None));
+        let scope = context::set_worker(&core);
+        let handle = core
+            .local
+            .spawn(woken_from_another_thread(&polls, &done, &waker_thread));
+        core.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+        drop(scope);
+        let waker_thread = waker_thread.lock().unwrap().take();
+        waker_thread
+            .expect("the first poll started it")
+            .join()
+            .unwrap();
+        assert_eq!(polls.load(SeqCst), 2, "the task was polled once per wake");
+        assert!(handle.is_finished());
+        drop(handle);
+        finish(shared, core);
+    });
+}
