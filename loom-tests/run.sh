@@ -66,6 +66,7 @@ mutants=(
     "push_closed_outside_lock|shutdown|spawns_vs_close|shutdown/spawn_vs_close"
     "local_set_remote_no_wake|local_set|a_remote_wake_racing_the_sets_poll_is_never_lost|local_set/remote_wake"
     "push_remote_no_unpark|worker|remote_wake_vs_the_worker_loop|worker/remote_wake"
+    "assist_no_repost|worker|a_stand_in_reposts_the_wakeup_it_took|worker/assist_repost"
 )
 
 start=$(date +%s)

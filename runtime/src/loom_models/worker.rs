@@ -7,6 +7,11 @@
 //!   worker: `push_remote`, then `unpark`).
 //! - `remote_wake`: a task of the worker woken from another thread while the worker
 //!   runs, looks for work, parks or sleeps.
+//! - `assist_repost`: a worker standing in for a sibling that looked stuck in a task
+//!   poll (`Core::assist_siblings`: a non-blocking turn of the sibling's reactor) while
+//!   the sibling in fact parks and another thread queues work for it and writes its
+//!   unpark eventfd: a wakeup the stand-in takes from the sibling's reactor is written
+//!   again (`Parker::repost`), so the sibling never sleeps through the work.
 //!
 //! Not modelled: `block_on`'s woken flag (`MainWaker`'s store racing the loop's swap).
 //! loom lets a plain store slip between the read and the write of a concurrent swap
@@ -51,13 +56,14 @@ fn woken_from_another_thread(
     })
 }
 
-/// The worker's liveness and cost checks, then its shutdown: at most one eventfd write
-/// per park, and what its shutdown frees leaves no loom `Arc` behind.
-fn finish(shared: std::sync::Arc<WorkerShared>, core: Core) {
+/// The worker's cost check, then its shutdown: at most one eventfd write per park (plus
+/// `reposts`, the writes a stand-in may add), and what its shutdown frees leaves no
+/// loom `Arc` behind.
+fn finish(shared: std::sync::Arc<WorkerShared>, core: Core, reposts: usize) {
     let writes = shared.parker().wakeup().writes.load(SeqCst);
     let parks = shared.metrics.parks.get() as usize;
     assert!(
-        writes <= parks,
+        writes <= parks + reposts,
         "{writes} unpark eventfd writes for {parks} parks: a running worker was woken"
     );
     core.local.shutdown();
@@ -88,7 +94,7 @@ fn remote_spawn_vs_the_worker_loop() {
         let handle = spawner.join().unwrap();
         assert!(handle.is_finished());
         drop(handle);
-        finish(shared, core);
+        finish(shared, core, 0);
     });
 }
 
@@ -115,6 +121,52 @@ fn remote_wake_vs_the_worker_loop() {
         assert_eq!(polls.load(SeqCst), 2, "the task was polled once per wake");
         assert!(handle.is_finished());
         drop(handle);
-        finish(shared, core);
+        finish(shared, core, 0);
+    });
+}
+
+#[test]
+fn a_stand_in_reposts_the_wakeup_it_took() {
+    check("worker/assist_repost", Some(4), || {
+        let (a, core_a) = WorkerShared::new().unwrap();
+        let (b, core_b) = WorkerShared::new().unwrap();
+        core_a.set_siblings([b.clone()]);
+        // The sibling is inside a task poll (as `run_task` marks it) when the stand-in
+        // first looks, and still, by its poll count, when it looks again: stuck.
+        core_b.local.resume_poll();
+        core_a.assist_siblings();
+        let done = Arc::new(AtomicBool::new(false));
+        let sibling = {
+            let done = done.clone();
+            thread::spawn(move || {
+                // The poll ended long ago (as far as the stand-in saw, it had not):
+                // the sibling finds no work and parks.
+                let scope = context::set_worker(&core_b);
+                core_b.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+                drop(scope);
+                core_b
+            })
+        };
+        let spawner = {
+            let (b, done) = (b.clone(), done.clone());
+            thread::spawn(move || {
+                let future = PollFn(move |_: &mut Context<'_>| {
+                    done.store(true, SeqCst);
+                    Poll::Ready(())
+                });
+                let (notified, handle) = new_task(future, b.clone());
+                b.schedule(notified);
+                handle
+            })
+        };
+        core_a.assist_siblings();
+        let handle = spawner.join().unwrap();
+        let core_b = sibling.join().unwrap();
+        assert!(handle.is_finished());
+        drop(handle);
+        core_a.set_siblings([]);
+        // One stand-in turn: at most one repost.
+        finish(b, core_b, 1);
+        finish(a, core_a, 0);
     });
 }

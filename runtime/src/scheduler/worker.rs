@@ -401,7 +401,7 @@ impl Core {
     /// waking those events' waiters, and fires their expired timers. Tasks woken here
     /// that belong to the stuck worker wait for it; tasks on other workers, waiting on
     /// its sources or timers, go on.
-    fn assist_siblings(&self) {
+    pub(crate) fn assist_siblings(&self) {
         let mut siblings = self.siblings.borrow_mut();
         if siblings.is_empty() {
             return;
