@@ -67,6 +67,7 @@ mutants=(
     "local_set_remote_no_wake|local_set|a_remote_wake_racing_the_sets_poll_is_never_lost|local_set/remote_wake"
     "push_remote_no_unpark|worker|remote_wake_vs_the_worker_loop|worker/remote_wake"
     "assist_no_repost|worker|a_stand_in_reposts_the_wakeup_it_took|worker/assist_repost"
+    "pool_no_notify|blocking_pool|a_closure_for_an_idle_thread_wakes_it|blocking_pool/idle_thread"
 )
 
 start=$(date +%s)

@@ -68,6 +68,7 @@ use crate::reactor::scheduled_io::ScheduledIo;
 use crate::task_core::header::Header;
 use crate::task_core::{Notified, Schedule};
 
+mod blocking_pool;
 mod eventpoll_waiters;
 mod exclusive_baton;
 mod local_set;
