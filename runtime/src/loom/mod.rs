@@ -45,7 +45,7 @@ pub(crate) use loom_impl::*;
 /// - thread-locals ([`thread_local!`](os::thread_local)) and the single-thread cells
 ///   they hold ([`Cell`](os::cell::Cell), [`RefCell`](os::cell::RefCell)), and the
 ///   cells of structures only the worker's own thread touches.
-#[allow(unused_imports)]
+#[allow(dead_code, unused_imports)]
 pub(crate) mod os {
     pub(crate) mod sync {
         pub(crate) use std::sync::{Arc, OnceLock, Weak};
