@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use super::{PollFn, check, counting_waker, poll_once};
+use super::{PollFn, check, check_long, counting_waker, poll_once};
 use crate::scheduler::local_set::LocalSet;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
@@ -130,5 +130,49 @@ fn a_local_wake_wakes_the_set_only_when_idle() {
             before,
             "a wake during the set's poll woke the set"
         );
+    });
+}
+
+/// `n` tasks that each count their one poll.
+fn spawn_counted(set: &LocalSet, n: usize, runs: &Arc<AtomicUsize>) {
+    for _ in 0..n {
+        let runs = runs.clone();
+        drop(set.spawn_local(PollFn(move |_: &mut Context<'_>| {
+            runs.fetch_add(1, SeqCst);
+            Poll::Ready(())
+        })));
+    }
+}
+
+/// A poll of the set runs at most `MAX_TASKS_PER_TICK` (61) tasks: with more queued it
+/// yields and wakes itself (or the rest would wait for a wake that never comes); with
+/// exactly that many it completes, waking nobody.
+#[test]
+fn a_full_tick_yields_and_wakes_itself() {
+    check_long("local_set/full_tick", None, 20_000, || {
+        let mut set = LocalSet::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (woken, waker) = counting_waker();
+        // Queued on the owner while the set is idle: the spawns wake it.
+        spawn_counted(&set, 62, &runs);
+        let spawn_wakes = woken.count();
+        assert!(poll_once(&mut set, &waker).is_pending());
+        assert_eq!(runs.load(SeqCst), 61);
+        assert_eq!(
+            woken.count(),
+            spawn_wakes + 1,
+            "a full tick did not wake the set once"
+        );
+        assert!(poll_once(&mut set, &waker).is_ready());
+        assert_eq!(runs.load(SeqCst), 62);
+
+        let mut set = LocalSet::new();
+        spawn_counted(&set, 61, &runs);
+        let before = woken.count();
+        assert!(
+            poll_once(&mut set, &waker).is_ready(),
+            "61 tasks fit one tick: the set is done"
+        );
+        assert_eq!(woken.count(), before, "a tick that emptied the set woke it");
     });
 }

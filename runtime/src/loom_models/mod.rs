@@ -36,6 +36,9 @@
 //! | `park` | A worker deciding to park (`Parker::park` over `ParkState`) while other threads spawn a task, wake one, or both, into its remote queue (`RemoteQueue::push`, `Parker::unpark`), with the unpark eventfd modelled as a loom semaphore (`Wakeup`): the worker never sleeps through work, and writes to the eventfd are coalesced (at most one per park). And a notify after a wakeup for another reason (an I/O event): the eventfd is written only if the worker went back to sleep. | `park_no_recheck` |
 //! | `timer` | A timer fired by its worker (`TimerShared::fire_expired`) while its `Sleep` is dropped (`cancel`) and the slot is reused by a new timer: the stale cancel never removes the new timer; the fired waker is woken at most once. And a poll with a new waker racing the fire: it reports the fire or the new waker is woken. And a reset from another thread: to an earlier deadline it unparks the owner exactly once, to a later one not at all. | `timer_key_no_generation`, `reset_no_unpark` |
 //! | `reactor_turn` | The path every TCP read takes, end to end: `Registration::poll_io` (the readiness slot, the read, the clear on `WouldBlock`) racing a device that makes the fd readable and a reactor turn (`ReactorHandle::turn_into` over the `FakeKernel`: wait, `dispatch`, wakes after the lock); with a registration made up front, and with one made by its first wait (`register_here`, `add_source`). A task that got `Pending` is woken exactly once and then reads; the registration count returns to its baseline. Also: registrations from two threads (the gauge stays exact), a shared source handing on an unclaimed event, a first wait racing shutdown, a deregistration racing a wait. | `turn_drops_wakes`, `first_wait_never_registers`, `first_wait_ignores_shutdown`, `deregister_drops_wakes` |
+//! | `local_set` | A `LocalSet`'s task woken from another thread (`RemoteQueue::push`, then the set's waker) while the owner polls the set: a poll that returns `Pending` with the task not run is followed by a wake of that poll's waker, and the task runs exactly once more. A local wake of an idle set wakes it; one during the set's poll runs in that poll and wakes nobody. | `local_set_remote_no_wake` |
+//! | `worker` | A whole worker (`WorkerShared::new` over the fake kernel, its unpark eventfd a fake file of it) running its own loop (`Core::run_loop`, `park`, `turn`) while another thread spawns onto it or wakes its task (`push_remote`, `unpark`): it never sleeps through the work, the task is polled once per wake, the eventfd is written at most once per park. And a worker standing in for a sibling that looked stuck (`assist_siblings`) while the sibling parks and is sent work: the unpark wakeup the stand-in took is written again (`Parker::repost`). | `push_remote_no_unpark`, `assist_no_repost` |
+//! | `blocking_pool` | The blocking pool with loom threads: a closure for an idle thread wakes it (one wakeup per idle thread); a thread looks at the queue before it sleeps; a second closure starts a second thread rather than wait behind a first that waits for it. Every closure runs exactly once, shutdown finds every thread gone. | `pool_no_notify` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
 //! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
@@ -98,9 +101,19 @@ pub(crate) fn check<F>(name: &str, preemptions: Option<usize>, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    check_long(name, preemptions, 0, f);
+}
+
+/// [`check`] for a model whose one thread takes more than loom's default 1,000 steps
+/// (`max_branches`; a guard against spin loops) on an execution: up to `branches`.
+pub(crate) fn check_long<F>(name: &str, preemptions: Option<usize>, branches: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
     let mut builder = loom::model::Builder::new();
+    builder.max_branches = builder.max_branches.max(branches);
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = preemptions;
     }

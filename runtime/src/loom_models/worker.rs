@@ -170,3 +170,30 @@ fn a_stand_in_reposts_the_wakeup_it_took() {
         finish(a, core_a, 0);
     });
 }
+
+/// Local work beyond a batch: with an event interval of one task, the worker takes a
+/// non-blocking turn between two queued tasks and never parks while its own queue
+/// holds work (a local spawn or wake writes no eventfd, so a park would be for good).
+#[test]
+fn a_worker_never_parks_with_local_work() {
+    check("worker/local_batch", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let scope = context::set_worker(&core);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let runs = runs.clone();
+                core.local.spawn(PollFn(move |_: &mut Context<'_>| {
+                    runs.fetch_add(1, SeqCst);
+                    Poll::Ready(())
+                }))
+            })
+            .collect();
+        core.run_loop(1, || runs.load(SeqCst) == 2);
+        drop(scope);
+        assert!(handles.iter().all(|h| h.is_finished()));
+        drop(handles);
+        assert_eq!(shared.metrics.parks.get(), 0, "parked with work queued");
+        finish(shared, core, 0);
+    });
+}
