@@ -38,6 +38,7 @@
 //! | `reactor_turn` | The path every TCP read takes, end to end: `Registration::poll_io` (the readiness slot, the read, the clear on `WouldBlock`) racing a device that makes the fd readable and a reactor turn (`ReactorHandle::turn_into` over the `FakeKernel`: wait, `dispatch`, wakes after the lock); with a registration made up front, and with one made by its first wait (`register_here`, `add_source`). A task that got `Pending` is woken exactly once and then reads; the registration count returns to its baseline. Also: registrations from two threads (the gauge stays exact), a shared source handing on an unclaimed event, a first wait racing shutdown, a deregistration racing a wait. | `turn_drops_wakes`, `first_wait_never_registers`, `first_wait_ignores_shutdown`, `deregister_drops_wakes` |
 //! | `local_set` | A `LocalSet`'s task woken from another thread (`RemoteQueue::push`, then the set's waker) while the owner polls the set: a poll that returns `Pending` with the task not run is followed by a wake of that poll's waker, and the task runs exactly once more. A local wake of an idle set wakes it; one during the set's poll runs in that poll and wakes nobody. | `local_set_remote_no_wake` |
 //! | `worker` | A whole worker (`WorkerShared::new` over the fake kernel, its unpark eventfd a fake file of it) running its own loop (`Core::run_loop`, `park`, `turn`) while another thread spawns onto it or wakes its task (`push_remote`, `unpark`): it never sleeps through the work, the task is polled once per wake, the eventfd is written at most once per park. And a worker standing in for a sibling that looked stuck (`assist_siblings`) while the sibling parks and is sent work: the unpark wakeup the stand-in took is written again (`Parker::repost`). | `push_remote_no_unpark`, `assist_no_repost` |
+//! | `block_in_place` | A worker's thread blocks in place waiting for the worker's own queued task: the stand-in (a blocking-pool thread driving the lent core) runs it, exactly once; taking the core back (`give_back`, an unpark of a stand-in asleep in the worker's reactor, the wait for its `finish`) never hangs. | `take_back_no_unpark` |
 //! | `blocking_pool` | The blocking pool with loom threads: a closure for an idle thread wakes it (one wakeup per idle thread); a thread looks at the queue before it sleeps; a second closure starts a second thread rather than wait behind a first that waits for it. Every closure runs exactly once, shutdown finds every thread gone. | `pool_no_notify` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
@@ -71,6 +72,7 @@ use crate::reactor::scheduled_io::ScheduledIo;
 use crate::task_core::header::Header;
 use crate::task_core::{Notified, Schedule};
 
+mod block_in_place;
 mod blocking_pool;
 mod eventpoll_waiters;
 mod exclusive_baton;
