@@ -68,6 +68,7 @@ mutants=(
     "push_remote_no_unpark|worker|remote_wake_vs_the_worker_loop|worker/remote_wake"
     "assist_no_repost|worker|a_stand_in_reposts_the_wakeup_it_took|worker/assist_repost"
     "pool_no_notify|blocking_pool|a_closure_for_an_idle_thread_wakes_it|blocking_pool/idle_thread"
+    "main_waker_no_unpark|worker|block_on_woken_from_another_thread|worker/block_on_wake"
     "take_back_no_unpark|block_in_place|a_lent_worker_runs_its_task_and_comes_back|block_in_place/lend"
 )
 

@@ -103,6 +103,24 @@ pub(crate) fn planted(name: &str) -> bool {
         == Some(name)
 }
 
+/// Sets `flag` to `value` where another thread swaps it: a plain store in the normal
+/// build; in the loom build a swap, because loom lets a plain store slip between the read
+/// and the write of a concurrent swap (tokio-rs/loom#254 and #389; the fix, loom PR
+/// #391, is unreleased), an execution C++ forbids (modification order is total, and a
+/// swap reads the value just before its own write), which fails a model falsely. A swap
+/// has every execution the store has in C++, so the model loses nothing.
+#[inline(always)]
+pub(crate) fn store_beside_swap(
+    flag: &sync::atomic::AtomicBool,
+    value: bool,
+    order: sync::atomic::Ordering,
+) {
+    #[cfg(not(epitome_loom))]
+    flag.store(value, order);
+    #[cfg(epitome_loom)]
+    flag.swap(value, order);
+}
+
 /// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and
 /// flag fields whose ownership rules make one `unsafe` block cover several accesses.
 pub(crate) trait CellExt<T: Copy> {

@@ -12,12 +12,11 @@
 //!   the sibling in fact parks and another thread queues work for it and writes its
 //!   unpark eventfd: a wakeup the stand-in takes from the sibling's reactor is written
 //!   again (`Parker::repost`), so the sibling never sleeps through the work.
-//!
-//! Not modelled: `block_on`'s woken flag (`MainWaker`'s store racing the loop's swap).
-//! loom lets a plain store slip between the read and the write of a concurrent swap
-//! (tokio-rs/loom#254, #389; the fix, PR #391, is not released), so a model of it fails
-//! on an execution C++ forbids: the loop's swap reads `false` after the waker's store
-//! happened before it.
+//! - `block_on_wake`: `Core::block_on`'s own future woken from another thread
+//!   (`MainWaker::wake_by_ref`: the woken flag, then `unpark`; the loop's swap of the
+//!   flag). The waker sets the flag with `loom::store_beside_swap` (a swap in this
+//!   build: loom lets a plain store slip inside a concurrent swap, tokio-rs/loom#254,
+//!   which fails this model falsely).
 //!
 //! Each: the worker never sleeps through the work (loom reports a worker asleep in its
 //! reactor with every other thread done as a deadlock); the woken future is polled
@@ -37,21 +36,29 @@ use loom::thread;
 /// Tasks a worker runs between reactor turns (the builder's default).
 const EVENT_INTERVAL: u32 = 61;
 
-/// A future polled twice: its first poll starts a thread that wakes it from outside the
-/// worker and returns `Pending`; its second completes and sets `done`. Counts polls.
+/// A future whose first poll starts a thread that wakes it from outside the worker
+/// (after setting `go`) and returns `Pending`; a poll that finds `go` completes and sets
+/// `done`. Counts polls: two, unless it is polled without being woken.
 fn woken_from_another_thread(
     polls: &Arc<AtomicUsize>,
     done: &Arc<AtomicBool>,
     waker_thread: &Arc<loom::sync::Mutex<Option<thread::JoinHandle<()>>>>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (polls, done, waker_thread) = (polls.clone(), done.clone(), waker_thread.clone());
+    let go = Arc::new(AtomicBool::new(false));
     PollFn(move |cx: &mut Context<'_>| {
-        if polls.fetch_add(1, SeqCst) > 0 {
+        if polls.fetch_add(1, SeqCst) == 0 {
+            let (waker, go) = (cx.waker().clone(), go.clone());
+            *waker_thread.lock().unwrap() = Some(thread::spawn(move || {
+                go.store(true, SeqCst);
+                waker.wake();
+            }));
+            return Poll::Pending;
+        }
+        if go.load(SeqCst) {
             done.store(true, SeqCst);
             return Poll::Ready(());
         }
-        let waker = cx.waker().clone();
-        *waker_thread.lock().unwrap() = Some(thread::spawn(move || waker.wake()));
         Poll::Pending
     })
 }
@@ -194,6 +201,33 @@ fn a_worker_never_parks_with_local_work() {
         assert!(handles.iter().all(|h| h.is_finished()));
         drop(handles);
         assert_eq!(shared.metrics.parks.get(), 0, "parked with work queued");
+        finish(shared, core, 0);
+    });
+}
+
+#[test]
+fn block_on_woken_from_another_thread() {
+    check("worker/block_on_wake", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let (polls, done) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let waker_thread = Arc::new(loom::sync::Mutex::new(None));
+        let scope = context::set_worker(&core);
+        let future = woken_from_another_thread(&polls, &done, &waker_thread);
+        core.block_on(EVENT_INTERVAL, std::pin::pin!(future));
+        drop(scope);
+        let waker_thread = waker_thread.lock().unwrap().take();
+        waker_thread
+            .expect("the first poll started it")
+            .join()
+            .unwrap();
+        assert_eq!(
+            polls.load(SeqCst),
+            2,
+            "block_on polled its future once per wake"
+        );
         finish(shared, core, 0);
     });
 }

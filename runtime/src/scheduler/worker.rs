@@ -519,8 +519,14 @@ impl Wake for MainWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.main_woken.store(true, Ordering::Release);
-        self.0.unpark();
+        // The loop swaps the flag: see `store_beside_swap` (a store in this build).
+        crate::loom::store_beside_swap(&self.0.main_woken, true, Ordering::Release);
+        crate::loom::planted_bug!(
+            "main_waker_no_unpark",
+            // The flag is set, but a worker asleep in its reactor never looks at it.
+            bug: (),
+            code: self.0.unpark(),
+        );
     }
 }
 
