@@ -17,7 +17,9 @@ pub(crate) mod scheduled_io;
 mod waiters;
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+#[cfg(not(all(test, epitome_loom)))]
+use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::eventpoll::{
 };
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(not(all(test, epitome_loom)))]
 use crate::sys::eventfd::EventFd;
 use scheduled_io::ScheduledIo;
 

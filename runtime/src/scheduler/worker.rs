@@ -30,6 +30,7 @@ use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::reactor::{self, Driver, ReactorHandle};
+#[cfg(not(all(test, epitome_loom)))]
 use crate::sys::eventfd::EventFd;
 use crate::task_core::header::Header;
 use crate::task_core::{JoinHandle, Notified, Schedule, new_task};
