@@ -270,6 +270,7 @@ impl Driver {
         (driver, handle, unpark)
     }
 
+    /// The driver of `poll` and the handle other threads reach it by.
     fn over(poll: Poller<ReactorKernel, Source>) -> (Driver, Arc<ReactorHandle>) {
         let handle = Arc::new(ReactorHandle {
             poll,
