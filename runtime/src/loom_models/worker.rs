@@ -7,6 +7,10 @@
 //!   worker: `push_remote`, then `unpark`).
 //! - `remote_wake`: a task of the worker woken from another thread while the worker
 //!   runs, looks for work, parks or sleeps.
+//! - `local_batch`: local work past a batch (an event interval of one task): the worker
+//!   never parks while its own queue holds work.
+//! - `shutdown_signal`: a worker thread (`run_until_shutdown`) told to stop as
+//!   `Runtime::shutdown` does (the flag, then an unpark) leaves its loop.
 //! - `assist_repost`: a worker standing in for a sibling that looked stuck in a task
 //!   poll (`Core::assist_siblings`: a non-blocking turn of the sibling's reactor) while
 //!   the sibling in fact parks and another thread queues work for it and writes its
@@ -228,6 +232,27 @@ fn block_on_woken_from_another_thread() {
             2,
             "block_on polled its future once per wake"
         );
+        finish(shared, core, 0);
+    });
+}
+
+/// A multi-reactor worker's thread (`Core::run_until_shutdown`) told to stop the way
+/// `Runtime::shutdown` tells it (its `shutdown` flag, then an unpark) while it looks for
+/// work, parks or sleeps: it leaves its loop, never sleeping through the signal.
+#[test]
+fn a_worker_leaves_its_loop_at_shutdown() {
+    check("worker/shutdown_signal", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let worker = thread::spawn(move || {
+            let scope = context::set_worker(&core);
+            core.run_until_shutdown(EVENT_INTERVAL);
+            drop(scope);
+            core
+        });
+        // `Runtime::shutdown`, for each worker.
+        shared.shutdown.store(true, SeqCst);
+        shared.unpark();
+        let core = worker.join().unwrap();
         finish(shared, core, 0);
     });
 }
