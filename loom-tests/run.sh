@@ -73,6 +73,12 @@ mutants=(
     "pollers_not_woken|shared_hand_on|hand_on_to_a_poller|shared_hand_on/to_poller"
     "relay_drops_event|shared_hand_on|relay_to_the_home_waiter|shared_hand_on/relay"
     "assume_ready_no_wake|waiter_registration|assume_ready_vs_fast_path|waiter_registration/assume_ready"
+    "local_set_remote_no_wake|local_set|a_remote_wake_racing_the_sets_poll_is_never_lost|local_set/remote_wake"
+    "push_remote_no_unpark|worker|remote_wake_vs_the_worker_loop|worker/remote_wake"
+    "assist_no_repost|worker|a_stand_in_reposts_the_wakeup_it_took|worker/assist_repost"
+    "pool_no_notify|blocking_pool|a_closure_for_an_idle_thread_wakes_it|blocking_pool/idle_thread"
+    "main_waker_no_unpark|worker|block_on_woken_from_another_thread|worker/block_on_wake"
+    "take_back_no_unpark|block_in_place|a_lent_worker_runs_its_task_and_comes_back|block_in_place/lend"
 )
 
 start=$(date +%s)

@@ -12,8 +12,10 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::loom::os::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use crate::loom::os::thread;
+use crate::loom::os::sync::{Arc, OnceLock, Weak};
+use crate::loom::planted_bug;
+use crate::loom::sync::{Condvar, Mutex, MutexGuard};
+use crate::loom::thread;
 use crate::task_core::header::{self, Header};
 use crate::task_core::{JoinHandle, Notified, Schedule, TaskList, new_task};
 
@@ -197,7 +199,7 @@ impl BlockingPool {
         let handles = std::mem::take(&mut state.handles);
         drop(state);
         for h in handles {
-            if all_exited || h.is_finished() {
+            if all_exited || thread::is_finished(&h) {
                 let _ = h.join();
             }
         }
@@ -228,7 +230,12 @@ impl PoolShared {
         state.queue.push_back(task);
         if state.idle > state.notified {
             state.notified += 1;
-            self.work.notify_one();
+            planted_bug!(
+                "pool_no_notify",
+                // Counted as handed to an idle thread, which sleeps on.
+                bug: (),
+                code: self.work.notify_one(),
+            );
         } else if state.threads < self.config.max_threads {
             state.threads += 1;
             state.starting += 1;
@@ -264,7 +271,7 @@ impl PoolShared {
         // Threads that shrank away are finished: reap them so the list stays short.
         let (done, live): (Vec<_>, Vec<_>) = std::mem::take(&mut state.handles)
             .into_iter()
-            .partition(|h| h.is_finished());
+            .partition(thread::is_finished);
         state.handles = live;
         state.handles.push(handle);
         drop(state);

@@ -18,7 +18,13 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{JoinHandle, current, park, spawn, yield_now};
+    pub(crate) use loom::thread::{Builder, JoinHandle, ThreadId, current, park, spawn, yield_now};
+
+    /// Whether the thread has finished: loom's handles cannot tell, so never (a caller
+    /// keeps the handle and joins it later).
+    pub(crate) fn is_finished<T>(_handle: &JoinHandle<T>) -> bool {
+        false
+    }
 }
 
 // loom runs its threads as coroutines on one OS thread, so modelled code needs loom's

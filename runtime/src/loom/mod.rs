@@ -10,8 +10,10 @@
 //!   [`UnsafeCell::with_mut`](cell::UnsafeCell::with_mut)), so code reads the same
 //!   either way. Everything on a wakeup path uses these.
 //! - **Never modelled** ([`os`]): std in every build, for what loom cannot or need not
-//!   model (OS threads, timed waits, process-wide counters, thread-locals). Code that
-//!   uses them is never run inside a loom model.
+//!   model (OS threads, process-wide counters, the runtime's handles, single-thread
+//!   cells). Where a model runs code that uses them (the worker, `LocalSet`), they are
+//!   what no two model threads race on: reference counts of handles, cells only the
+//!   owning thread touches.
 //!
 //! Code that a model runs makes no syscalls: the kernel side sits behind a trait
 //! (`eventpoll::kernel::Kernel`, whose loom stand-in is `FakeKernel`; the worker's
@@ -32,12 +34,14 @@ pub(crate) use loom_impl::*;
 
 /// Never modelled: std in every build, loom or not.
 ///
-/// For code no loom model runs, and that needs what loom does not provide:
+/// For what loom does not provide, or no model races on:
 ///
-/// - OS threads ([`thread`](os::thread)): the worker threads the builder starts, the
-///   blocking pool's threads, `block_on`'s park/unpark;
-/// - timed waits (`Condvar::wait_timeout` in the blocking pool) and the locks that go
-///   with them ([`Mutex`](os::sync::Mutex), [`Condvar`](os::sync::Condvar));
+/// - OS threads ([`thread`](os::thread)): the worker threads the builder starts,
+///   `block_on`'s park/unpark (the blocking pool's threads are modelled: loom's timed
+///   waits never time out, which a model of its wakeups wants);
+/// - the locks of code no model runs ([`Mutex`](os::sync::Mutex): the runtime's
+///   handle, the current-thread runtime's core hand-over; [`Condvar`](os::sync::Condvar)
+///   is kept for the same surface);
 /// - the runtime's own handles, which need std's `Arc` (`Wake`, `Weak`, `new_cyclic`,
 ///   `Arc<dyn Fn>`, `self: &Arc<Self>` receivers), and one-time initialisation
 ///   ([`OnceLock`](os::sync::OnceLock));
@@ -45,7 +49,7 @@ pub(crate) use loom_impl::*;
 /// - thread-locals ([`thread_local!`](os::thread_local)) and the single-thread cells
 ///   they hold ([`Cell`](os::cell::Cell), [`RefCell`](os::cell::RefCell)), and the
 ///   cells of structures only the worker's own thread touches.
-#[allow(unused_imports)]
+#[allow(dead_code, unused_imports)]
 pub(crate) mod os {
     pub(crate) mod sync {
         pub(crate) use std::sync::{Arc, OnceLock, Weak};
@@ -101,6 +105,24 @@ pub(crate) fn planted(name: &str) -> bool {
         .get_or_init(|| std::env::var("EPITOME_LOOM_MUTANT").ok())
         .as_deref()
         == Some(name)
+}
+
+/// Sets `flag` to `value` where another thread swaps it: a plain store in the normal
+/// build; in the loom build a swap, because loom lets a plain store slip between the read
+/// and the write of a concurrent swap (tokio-rs/loom#254 and #389; the fix, loom PR
+/// #391, is unreleased), an execution C++ forbids (modification order is total, and a
+/// swap reads the value just before its own write), which fails a model falsely. A swap
+/// has every execution the store has in C++, so the model loses nothing.
+#[inline(always)]
+pub(crate) fn store_beside_swap(
+    flag: &sync::atomic::AtomicBool,
+    value: bool,
+    order: sync::atomic::Ordering,
+) {
+    #[cfg(not(epitome_loom))]
+    flag.store(value, order);
+    #[cfg(epitome_loom)]
+    flag.swap(value, order);
 }
 
 /// Plain reads and writes of a `Copy` value in a shim `UnsafeCell`, for the link and

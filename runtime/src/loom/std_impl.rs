@@ -37,7 +37,13 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use std::thread::{JoinHandle, current, park, spawn, yield_now};
+    pub(crate) use std::thread::{Builder, JoinHandle, ThreadId, current, park, spawn, yield_now};
+
+    /// Whether the thread has finished (loom's handles cannot tell).
+    #[inline]
+    pub(crate) fn is_finished<T>(handle: &JoinHandle<T>) -> bool {
+        handle.is_finished()
+    }
 }
 
 pub(crate) use std::thread_local;

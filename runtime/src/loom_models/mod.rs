@@ -39,6 +39,10 @@
 //! | `first_wait` | A deferred registration's first waits racing the device and a turn: a reader and a writer (the writer adds writing to the mask, `reactor_for`), two first waits on one reactor (`EEXIST`), and on two workers' reactors (the loser deletes its add): one registration, each waiter woken exactly once, the gauges back to their baseline. | `first_writer_no_modify`, `loser_keeps_its_add` |
 //! | `bit_wait` | A wait for urgent data (`io::wait::wait`, `Interest::PRIORITY`) on a source already readable, racing the event that sets the bit: it parks its waker whatever the readiness and looks again, so it finds the bit or is woken exactly once. And a wait for an error racing the reactor's shutdown: the error at once, or one wake and then the error. | `bit_wait_no_second_look`, `bit_wait_ignores_gone` |
 //! | `shared_hand_on` | `io::SharedAsync` on two workers' reactors: an event at worker 0's reactor, where nobody waits, is handed on (`Inner::hand_on`) to a task waiting on worker 1, in `read_with_exclusive` (`ScheduledIo::hand_event`) or in `poll_read_with` (the polling tasks are woken); and, after worker 1 was paused and resumed, from its relay registration to its home's waiter (`Inner::relay`), or on to worker 0's when none waits at home: it accepts at once, or is woken exactly once and accepts; both reactors' gauges back to their baseline. | `hand_event_no_wake`, `pollers_not_woken`, `relay_drops_event` |
+//! | `local_set` | A `LocalSet`'s task woken from another thread (`RemoteQueue::push`, then the set's waker) while the owner polls the set: a poll that returns `Pending` with the task not run is followed by a wake of that poll's waker, and the task runs exactly once more. A local wake of an idle set wakes it; one during the set's poll runs in that poll and wakes nobody. | `local_set_remote_no_wake` |
+//! | `worker` | A whole worker (`WorkerShared::new` over the fake kernel, its unpark eventfd a fake file of it) running its own loop (`Core::run_loop`, `park`, `turn`) while another thread spawns onto it or wakes its task (`push_remote`, `unpark`): it never sleeps through the work, the task is polled once per wake, the eventfd is written at most once per park. And a worker standing in for a sibling that looked stuck (`assist_siblings`) while the sibling parks and is sent work: the unpark wakeup the stand-in took is written again (`Parker::repost`). And `block_on`'s own future woken from another thread (`MainWaker`): polled exactly once more. And local work past a batch: never a park with it queued. And a worker thread told to shut down leaves its loop. | `push_remote_no_unpark`, `assist_no_repost`, `main_waker_no_unpark` |
+//! | `block_in_place` | A worker's thread blocks in place waiting for the worker's own queued task: the stand-in (a blocking-pool thread driving the lent core) runs it, exactly once; taking the core back (`give_back`, an unpark of a stand-in asleep in the worker's reactor, the wait for its `finish`) never hangs. | `take_back_no_unpark` |
+//! | `blocking_pool` | The blocking pool with loom threads: a closure for an idle thread wakes it (one wakeup per idle thread); a thread looks at the queue before it sleeps; a second closure starts a second thread rather than wait behind a first that waits for it. Every closure runs exactly once, shutdown finds every thread gone. | `pool_no_notify` |
 //! | `shutdown` | A spawn from another thread (`RemoteQueue::push`, `cancel_unbound` on refusal) racing runtime shutdown (`RemoteQueue::close`, then `cancel_unbound` of what was queued): the task is cancelled exactly once, its future dropped once, its `JoinHandle` reports cancellation, nothing leaks. | `push_closed_outside_lock` |
 //!
 //! The mutants are declared in the workspace's `unexpected_cfgs` list; each is a
@@ -77,9 +81,12 @@ use crate::task_core::header::Header;
 use crate::task_core::{Notified, Schedule};
 
 mod bit_wait;
+mod block_in_place;
+mod blocking_pool;
 mod eventpoll_waiters;
 mod exclusive_baton;
 mod first_wait;
+mod local_set;
 mod park;
 mod reactor_turn;
 mod readiness_clear;
@@ -89,6 +96,7 @@ mod shutdown;
 mod task_state;
 mod timer;
 mod waiter_registration;
+mod worker;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 
@@ -106,9 +114,19 @@ pub(crate) fn check<F>(name: &str, preemptions: Option<usize>, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    check_long(name, preemptions, 0, f);
+}
+
+/// [`check`] for a model whose one thread takes more than loom's default 1,000 steps
+/// (`max_branches`; a guard against spin loops) on an execution: up to `branches`.
+pub(crate) fn check_long<F>(name: &str, preemptions: Option<usize>, branches: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
     let mut builder = loom::model::Builder::new();
+    builder.max_branches = builder.max_branches.max(branches);
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = preemptions;
     }

@@ -17,7 +17,9 @@ pub(crate) mod scheduled_io;
 mod waiters;
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+#[cfg(not(all(test, epitome_loom)))]
+use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::eventpoll::{
 };
 use crate::loom::sync::Arc;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(not(all(test, epitome_loom)))]
 use crate::sys::eventfd::EventFd;
 use scheduled_io::ScheduledIo;
 
@@ -241,25 +244,41 @@ pub(crate) struct Driver {
 impl Driver {
     /// A reactor whose `EventPoll` also watches `unpark` (edge-triggered: every write is
     /// a wakeup, so the eventfd never needs reading).
+    #[cfg(not(all(test, epitome_loom)))]
     pub(crate) fn new(unpark: &EventFd) -> io::Result<(Driver, Arc<ReactorHandle>)> {
-        #[cfg(not(all(test, epitome_loom)))]
-        let poll = {
-            let poll = Poller::new(ReactorKernel::new()?);
-            poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source::new(None))?;
-            poll
+        let poll = Poller::new(ReactorKernel::new()?);
+        poll.add(unpark.as_raw_fd(), EPOLLIN | EPOLLET, Source::new(None))?;
+        Ok(Driver::over(poll))
+    }
+
+    /// In the loom models' build: a reactor over the fake kernel, watching a fake unpark
+    /// eventfd as [`new`](Self::new) watches the real one, and that eventfd, so a model
+    /// runs a whole worker (`WorkerShared::new`).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn new_model() -> (Driver, Arc<ReactorHandle>, ModelUnpark) {
+        let kernel = ReactorKernel::new();
+        let fd = kernel.new_file();
+        let poll = Poller::new(kernel);
+        let added = poll.add(fd, EPOLLIN | EPOLLET, Source::new(None));
+        assert!(added.is_ok(), "the fake kernel adds a new file");
+        let (driver, handle) = Driver::over(poll);
+        let unpark = ModelUnpark {
+            reactor: handle.clone(),
+            fd,
+            writes: AtomicUsize::new(0),
         };
-        #[cfg(all(test, epitome_loom))]
-        let poll = {
-            let _ = (unpark.as_raw_fd(), EPOLLIN | EPOLLET);
-            Poller::new(ReactorKernel::new())
-        };
+        (driver, handle, unpark)
+    }
+
+    /// The driver of `poll` and the handle other threads reach it by.
+    fn over(poll: Poller<ReactorKernel, Source>) -> (Driver, Arc<ReactorHandle>) {
         let handle = Arc::new(ReactorHandle {
             poll,
             registered: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
         });
         let events = vec![Event::default(); EVENTS_PER_TURN].into_boxed_slice();
-        Ok((
+        (
             Driver {
                 handle: handle.clone(),
                 events,
@@ -267,7 +286,7 @@ impl Driver {
                 unclaimed: Vec::new(),
             },
             handle,
-        ))
+        )
     }
 
     /// Waits up to `timeout` for events and dispatches them: `waited` gets the number of
@@ -286,5 +305,24 @@ impl Driver {
             timeout,
             waited,
         )
+    }
+}
+
+/// In the loom models' build, the worker's unpark eventfd: a fake file of its reactor's
+/// fake kernel, watched edge-triggered with [`UNPARK_TOKEN`] and never read, as the
+/// real one is, so each write is a new wakeup of the reactor's wait.
+#[cfg(all(test, epitome_loom))]
+pub(crate) struct ModelUnpark {
+    reactor: Arc<ReactorHandle>,
+    fd: RawFd,
+    /// Writes so far.
+    pub(crate) writes: AtomicUsize,
+}
+
+#[cfg(all(test, epitome_loom))]
+impl crate::scheduler::park::Wakeup for ModelUnpark {
+    fn wake(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.reactor.kernel().set_ready(self.fd, EPOLLIN);
     }
 }

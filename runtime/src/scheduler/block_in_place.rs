@@ -32,9 +32,10 @@ use super::context::Driving;
 use super::worker::{self, Core, WorkerShared};
 use super::{RuntimeShared, context, local_set};
 use crate::coop;
-use crate::loom::os::sync::atomic::AtomicBool;
-use crate::loom::os::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::loom::sync::atomic::Ordering;
+use crate::loom::os::sync::Arc;
+use crate::loom::planted_bug;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 
 /// tokio's message for a runtime that cannot block in place.
 const NOT_MULTI_REACTOR: &str = "can call blocking only when running on the multi-threaded runtime: \
@@ -208,8 +209,13 @@ impl Lend {
             LendState::Done => {}
             LendState::Driving => {
                 self.give_back.store(true, Ordering::Release);
-                // The stand-in may sleep in the worker's reactor.
-                worker.unpark();
+                planted_bug!(
+                    "take_back_no_unpark",
+                    // The stand-in, asleep in the worker's reactor, is not told.
+                    bug: (),
+                    // The stand-in may sleep in the worker's reactor.
+                    code: worker.unpark(),
+                );
                 while *state != LendState::Done {
                     state = self.changed.wait(state);
                 }

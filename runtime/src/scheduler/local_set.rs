@@ -27,8 +27,10 @@ use super::owned::cancel_unbound;
 use super::queue::{LocalQueue, RemoteQueue};
 use crate::coop;
 use crate::loom::os::cell::{Cell, RefCell};
-use crate::loom::os::sync::{Arc, Mutex};
-use crate::loom::os::thread::{self, ThreadId};
+use crate::loom::os::sync::Arc;
+use crate::loom::planted_bug;
+use crate::loom::sync::Mutex;
+use crate::loom::thread::{self, ThreadId};
 use crate::task_core::header::Header;
 use crate::task_core::{JoinHandle, Notified, Schedule, new_task};
 
@@ -94,8 +96,16 @@ struct Current {
     polling: bool,
 }
 
-crate::loom::os::thread_local! {
+#[cfg(not(epitome_loom))]
+crate::loom::thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+// The same in the loom build, where each model thread has its own (loom's macro takes
+// no `const` initialiser).
+#[cfg(epitome_loom)]
+crate::loom::thread_local! {
+    static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
 }
 
 /// Restores the previous current set when dropped.
@@ -294,7 +304,12 @@ impl Schedule for Arc<LocalShared> {
         if !self.is_owner_thread() {
             // Refused once the set is dropped: the task is complete, drop the entry.
             if self.remote.push(task).is_ok() {
-                self.wake();
+                planted_bug!(
+                    "local_set_remote_no_wake",
+                    // The task is queued but nobody polls the set to find it.
+                    bug: (),
+                    code: self.wake(),
+                );
             }
             return;
         }

@@ -69,7 +69,12 @@ impl<W: Wakeup> Parker<W> {
     /// from the worker's reactor on its behalf (a sibling standing in for it) while the
     /// worker may be asleep waiting for it. At worst one spurious wakeup.
     pub(crate) fn repost(&self) {
-        self.wakeup.wake();
+        planted_bug!(
+            "assist_no_repost",
+            // The sibling's wakeup, taken on its behalf, is dropped: it sleeps on.
+            bug: (),
+            code: self.wakeup.wake(),
+        );
     }
 
     /// The worker found no work: runs `sleep` (which returns once woken, or for any

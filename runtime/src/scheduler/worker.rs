@@ -30,6 +30,7 @@ use crate::loom::os::cell::{Cell, RefCell};
 use crate::loom::os::sync::{Arc, Weak};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::reactor::{self, Driver, ReactorHandle};
+#[cfg(not(all(test, epitome_loom)))]
 use crate::sys::eventfd::EventFd;
 use crate::task_core::header::Header;
 use crate::task_core::{JoinHandle, Notified, Schedule, new_task};
@@ -39,7 +40,7 @@ use crate::time::{TimerShared, Unpark};
 pub(crate) struct WorkerShared {
     remote: RemoteQueue,
     /// The park state and the unpark eventfd.
-    parker: Parker<EventFd>,
+    parker: Parker<UnparkFd>,
     /// The reactor: sources register here; deregistration may come from any thread.
     pub(crate) reactor: crate::loom::sync::Arc<ReactorHandle>,
     pub(crate) timer: Arc<TimerShared>,
@@ -53,6 +54,13 @@ pub(crate) struct WorkerShared {
     /// The worker is awake (not asleep in its reactor), by the owner.
     awake: AtomicBool,
 }
+
+/// The worker's unpark eventfd; in the loom models' build, a fake one of its reactor's
+/// fake kernel, so a model runs the worker's own functions.
+#[cfg(not(all(test, epitome_loom)))]
+type UnparkFd = EventFd;
+#[cfg(all(test, epitome_loom))]
+type UnparkFd = crate::reactor::ModelUnpark;
 
 /// How often a worker with nothing to do looks at its siblings while one of them is
 /// awake, to stand in for a sibling stuck in a task that never yields.
@@ -71,8 +79,14 @@ impl Unpark for TimerUnpark {
 
 impl WorkerShared {
     pub(crate) fn new() -> io::Result<(Arc<WorkerShared>, Core)> {
-        let unpark_fd = EventFd::new()?;
-        let (driver, reactor) = Driver::new(&unpark_fd)?;
+        #[cfg(not(all(test, epitome_loom)))]
+        let (driver, reactor, unpark_fd) = {
+            let unpark_fd = EventFd::new()?;
+            let (driver, reactor) = Driver::new(&unpark_fd)?;
+            (driver, reactor, unpark_fd)
+        };
+        #[cfg(all(test, epitome_loom))]
+        let (driver, reactor, unpark_fd) = Driver::new_model();
         let shared = Arc::new_cyclic(|weak: &Weak<WorkerShared>| WorkerShared {
             remote: RemoteQueue::default(),
             parker: Parker::new(unpark_fd),
@@ -116,7 +130,12 @@ impl WorkerShared {
         self.metrics
             .remote_schedules
             .fetch_add(1, Ordering::Relaxed);
-        self.unpark();
+        crate::loom::planted_bug!(
+            "push_remote_no_unpark",
+            // Queued, but a parked worker sleeps on.
+            bug: (),
+            code: self.unpark(),
+        );
         Ok(())
     }
 
@@ -132,6 +151,12 @@ impl WorkerShared {
 
     fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
         Arc::ptr_eq(self, &local.shared)
+    }
+
+    /// The park state and unpark eventfd (for the loom models, which count its writes).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn parker(&self) -> &Parker<UnparkFd> {
+        &self.parker
     }
 }
 
@@ -377,7 +402,7 @@ impl Core {
     /// waking those events' waiters, and fires their expired timers. Tasks woken here
     /// that belong to the stuck worker wait for it; tasks on other workers, waiting on
     /// its sources or timers, go on.
-    fn assist_siblings(&self) {
+    pub(crate) fn assist_siblings(&self) {
         let mut siblings = self.siblings.borrow_mut();
         if siblings.is_empty() {
             return;
@@ -495,15 +520,29 @@ impl Wake for MainWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.main_woken.store(true, Ordering::Release);
-        self.0.unpark();
+        // The loop swaps the flag: see `store_beside_swap` (a store in this build).
+        crate::loom::store_beside_swap(&self.0.main_woken, true, Ordering::Release);
+        crate::loom::planted_bug!(
+            "main_waker_no_unpark",
+            // The flag is set, but a worker asleep in its reactor never looks at it.
+            bug: (),
+            code: self.0.unpark(),
+        );
     }
 }
 
-crate::loom::os::thread_local! {
+#[cfg(not(epitome_loom))]
+crate::loom::thread_local! {
     /// The core of the worker this thread drives, set by `context::set_worker` for as
     /// long as the core is alive, in place and driven here.
     static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
+}
+
+// The same in the loom build, where each model thread has its own (loom's macro takes
+// no `const` initialiser).
+#[cfg(epitome_loom)]
+crate::loom::thread_local! {
+    static WORKER: Cell<Option<NonNull<Core>>> = Cell::new(None);
 }
 
 /// Makes `core` the worker driven on this thread; returns the previous one. The cell

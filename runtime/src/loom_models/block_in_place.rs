@@ -1,0 +1,74 @@
+//! Model 14: `block_in_place` lending a worker's core to a stand-in and taking it back.
+//!
+//! A worker (over the fake kernel) of a runtime whose blocking pool runs on loom
+//! threads has a task queued when the thread driving it blocks in place, in a closure
+//! that waits for that task: only the stand-in (a pool thread driving the lent core,
+//! `StandIn::run`) can run it. The task runs while its worker's thread is blocked; the
+//! closure returns; `Lend::take_back` asks for the core back (`give_back`, then an
+//! unpark of the stand-in, which may be asleep in the worker's reactor by then) and
+//! returns once the stand-in has let go (`Lend::finish`). Never a hang, the task run
+//! exactly once, nothing left behind at shutdown.
+use std::sync::Arc as OsArc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::{PollFn, check};
+use crate::blocking::{BlockingPool, Config};
+use crate::scheduler::block_in_place::block_in_place;
+use crate::scheduler::worker::WorkerShared;
+use crate::scheduler::{Kind, RuntimeShared, context};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
+
+#[test]
+fn a_lent_worker_runs_its_task_and_comes_back() {
+    check("block_in_place/lend", Some(4), || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let pool = BlockingPool::new(Config {
+            max_threads: 1,
+            keep_alive: Duration::from_secs(10),
+            thread_name: OsArc::new(|| "model-stand-in".to_string()),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+        });
+        let rt = OsArc::new(RuntimeShared::new(
+            Kind::MultiReactor,
+            None,
+            Box::new([shared.clone()]),
+            pool,
+            61,
+        ));
+        *core.local.lend_to.borrow_mut() = Some(OsArc::downgrade(&rt));
+        let scope = context::set_worker(&core);
+
+        let runs = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new((Mutex::new(false), Condvar::new()));
+        let handle = {
+            let (runs, ran) = (runs.clone(), ran.clone());
+            core.local.spawn(PollFn(move |_: &mut Context<'_>| {
+                runs.fetch_add(1, SeqCst);
+                *ran.0.lock().unwrap() = true;
+                ran.1.notify_all();
+                Poll::Ready(())
+            }))
+        };
+        block_in_place(|| {
+            let mut r = ran.0.lock().unwrap();
+            while !*r {
+                r = ran.1.wait(r).unwrap();
+            }
+        });
+        drop(scope);
+        assert_eq!(runs.load(SeqCst), 1);
+        assert!(handle.is_finished());
+        drop(handle);
+
+        rt.shutdown.store(true, SeqCst);
+        assert!(rt.blocking.shutdown(None), "the stand-in outlived the pool");
+        core.local.shutdown();
+        drop(core);
+        drop(rt);
+        drop(shared);
+    });
+}

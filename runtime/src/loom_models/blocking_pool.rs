@@ -1,0 +1,135 @@
+//! Model 13: the blocking pool (`blocking::BlockingPool`), its threads loom threads.
+//!
+//! Two closures spawned one after the other on a pool of at most one thread: the
+//! first starts the thread; the second arrives while that thread runs the first, looks
+//! at the queue, or sleeps idle (`PoolShared::push`: an idle thread not yet handed a
+//! wakeup is notified; `serve`: the queue is looked at, under the lock, before every
+//! sleep). Each closure runs exactly once, on time (a closure left for an idle thread
+//! to find at its `keep_alive` timeout is a lost wakeup: loom's timed waits never time
+//! out, so it shows as a deadlock), and shutdown then finds every thread gone.
+use std::sync::Arc as OsArc;
+use std::time::Duration;
+
+use super::check;
+use crate::blocking::{BlockingPool, Config};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
+
+/// A pool of at most `max_threads` threads, with no hooks.
+fn pool(max_threads: usize) -> BlockingPool {
+    BlockingPool::new(Config {
+        max_threads,
+        keep_alive: Duration::from_secs(10),
+        thread_name: OsArc::new(|| "model-blocking".to_string()),
+        stack_size: None,
+        on_start: None,
+        on_stop: None,
+    })
+}
+
+#[test]
+fn a_closure_for_an_idle_thread_wakes_it() {
+    check("blocking_pool/idle_thread", None, || {
+        let pool = pool(1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new((Mutex::new(0), Condvar::new()));
+        let closure = || {
+            let (runs, finished) = (runs.clone(), finished.clone());
+            move || {
+                runs.fetch_add(1, SeqCst);
+                *finished.0.lock().unwrap() += 1;
+                finished.1.notify_all();
+            }
+        };
+        let first = pool.spawn(closure());
+        let second = pool.spawn(closure());
+        // Both run without a timeout's help.
+        let mut done = finished.0.lock().unwrap();
+        while *done < 2 {
+            done = finished.1.wait(done).unwrap();
+        }
+        drop(done);
+        assert!(pool.shutdown(None), "a pool thread outlived shutdown");
+        assert_eq!(runs.load(SeqCst), 2, "a closure ran twice");
+        assert!(first.is_finished() && second.is_finished());
+        assert_eq!(pool.threads(), 0);
+    });
+}
+
+/// One thread reused: each closure is spawned once the one before has run, so the
+/// thread is running, looking, or asleep when it comes. Each wakeup handed to the idle
+/// thread is taken once (`notified`), so the next closure wakes it again.
+#[test]
+fn an_idle_thread_is_woken_for_each_closure() {
+    check("blocking_pool/reused_thread", Some(3), || {
+        let pool = pool(1);
+        let finished = Arc::new((Mutex::new(0), Condvar::new()));
+        let mut handles = Vec::new();
+        for n in 1..=3 {
+            let signal = finished.clone();
+            handles.push(pool.spawn(move || {
+                *signal.0.lock().unwrap() += 1;
+                signal.1.notify_all();
+            }));
+            let mut done = finished.0.lock().unwrap();
+            while *done < n {
+                done = finished.1.wait(done).unwrap();
+            }
+        }
+        assert!(pool.shutdown(None), "a pool thread outlived shutdown");
+        assert!(handles.iter().all(|h| h.is_finished()));
+    });
+}
+
+/// Two closures that must run at once (the first waits for the second) on a pool of
+/// two threads, one idle: the idle thread takes one wakeup, so the other closure
+/// starts the second thread rather than wait behind the first for ever.
+#[test]
+fn a_second_closure_does_not_wait_behind_the_first() {
+    check("blocking_pool/no_queueing_behind", Some(2), || {
+        let pool = pool(2);
+        let started = Arc::new((Mutex::new(false), Condvar::new()));
+        let warm_up = {
+            let started = started.clone();
+            pool.spawn(move || {
+                *started.0.lock().unwrap() = true;
+                started.1.notify_all();
+            })
+        };
+        // The first thread ran its closure; it is going idle, or idle.
+        let mut s = started.0.lock().unwrap();
+        while !*s {
+            s = started.1.wait(s).unwrap();
+        }
+        *s = false;
+        drop(s);
+        let finished = Arc::new((Mutex::new(false), Condvar::new()));
+        let waits = {
+            let (started, finished) = (started.clone(), finished.clone());
+            pool.spawn(move || {
+                let mut s = started.0.lock().unwrap();
+                while !*s {
+                    s = started.1.wait(s).unwrap();
+                }
+                drop(s);
+                *finished.0.lock().unwrap() = true;
+                finished.1.notify_all();
+            })
+        };
+        let signals = {
+            let started = started.clone();
+            pool.spawn(move || {
+                *started.0.lock().unwrap() = true;
+                started.1.notify_all();
+            })
+        };
+        // Both ran (a shutdown now would cancel a closure still queued).
+        let mut f = finished.0.lock().unwrap();
+        while !*f {
+            f = finished.1.wait(f).unwrap();
+        }
+        drop(f);
+        assert!(pool.shutdown(None), "a pool thread outlived shutdown");
+        assert!(warm_up.is_finished() && waits.is_finished() && signals.is_finished());
+    });
+}
