@@ -1000,6 +1000,50 @@ mod tests {
     }
 
     #[test]
+    fn one_event_for_both_directions_wakes_both_lists() {
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let reader = Box::pin(WaiterNode::new(Direction::Read, false));
+            let writer = Box::pin(WaiterNode::new(Direction::Write, false));
+            let (r, wr) = counter();
+            let (w, ww) = counter();
+            // SAFETY: pinned in their boxes, dropped through drop_waiter below.
+            unsafe {
+                assert!(matches!(io.poll_waiter(&reader, &wr), WaitPoll::Pending));
+                assert!(matches!(io.poll_waiter(&writer, &ww), WaitPoll::Pending));
+            }
+            for w in dispatch(&io, EPOLLIN | EPOLLOUT) {
+                w.wake();
+            }
+            assert_eq!((count(&r), count(&w)), (1, 1));
+            // SAFETY: as above.
+            unsafe {
+                io.drop_waiter(&reader, true);
+                io.drop_waiter(&writer, true);
+            }
+        });
+    }
+
+    #[test]
+    fn shutdown_leaves_both_directions_ready_closed_and_gone() {
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let (c, w) = counter();
+            assert!(io.poll_ready_slot(Direction::Write, &w).is_none());
+            let mut wake = Vec::new();
+            io.shut_down(&mut wake);
+            wake.into_iter().for_each(Waker::wake);
+            assert_eq!(count(&c), 1);
+            for dir in [Direction::Read, Direction::Write] {
+                let ev = io.readiness(dir);
+                let all = bits::READY | bits::CLOSED | bits::GONE;
+                assert_eq!(ev.word & all, all, "{dir:?}");
+                assert!(ev.is_gone() && ev.is_closed());
+            }
+        });
+    }
+
+    #[test]
     fn wake_all_leaves_both_directions_ready() {
         crate::loom::unit_test(|| {
             let io = ScheduledIo::new(None);
