@@ -259,6 +259,41 @@ fn two_events_at_once_with_a_linked_node() {
     });
 }
 
+/// Two tasks on one direction (two readers of one datagram socket), each polling: on
+/// readiness it tries, would block, clears and polls again. One found the event while
+/// registering and gave its waker back; the other then clears and registers: the
+/// cell passes between them through the word (the giving back releases BUSY). Each
+/// task that ends parked is woken by the next event.
+#[test]
+fn two_tasks_clear_and_park_beside_the_event() {
+    check("waiter_registration/two_clear_and_park", Some(3), || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let task = |io: Arc<ScheduledIo>| {
+            let (woken, waker) = counting_waker();
+            let mut parked = io.poll_ready_slot(Direction::Read, &waker).is_none();
+            if !parked {
+                let seen = io.readiness(Direction::Read);
+                io.clear_readiness(seen);
+                parked = io.poll_ready_slot(Direction::Read, &waker).is_none();
+            }
+            (woken, parked)
+        };
+        let t = {
+            let io = io.clone();
+            thread::spawn(move || task(io))
+        };
+        let r = reactor(&io);
+        let (a, a_parked) = task(io.clone());
+        let (b, b_parked) = t.join().unwrap();
+        r.join().unwrap();
+        // A task that ended parked is woken, by the event or by the next one.
+        dispatch(&io, EPOLLIN);
+        for (woken, parked) in [(a, a_parked), (b, b_parked)] {
+            assert!(!parked || woken.count() >= 1, "a parked task never woken");
+        }
+    });
+}
+
 /// Deregistration or shutdown (`wake_all`) racing a registration: the task is woken,
 /// or its poll finds the source ready (the caller then learns the runtime is gone),
 /// never parked for ever.
