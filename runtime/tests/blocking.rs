@@ -283,3 +283,76 @@ fn a_closure_given_a_thread_runs_even_if_shutdown_comes_first() {
         assert_eq!(support::block_on_plain(handle).unwrap(), 42, "{name}");
     }
 }
+
+/// A closure handed to an idle thread (woken for it, not yet back) runs even if
+/// shutdown comes first: the wakeup commits the thread to it as a start does.
+#[test]
+fn a_closure_handed_to_an_idle_thread_runs_even_if_shutdown_comes_first() {
+    let _watchdog = support::watchdog();
+    for (name, make) in support::FLAVORS {
+        for _ in 0..10 {
+            let rt = make();
+            let m = rt.metrics();
+            rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+            wait_until("the thread goes idle", || {
+                m.num_idle_blocking_threads() == 1
+            });
+            // Shutdown usually comes before the woken thread is back from its wait.
+            let handle = rt.spawn_blocking(|| 42);
+            rt.shutdown_timeout(Duration::from_secs(20));
+            assert_eq!(support::block_on_plain(handle).unwrap(), 42, "{name}");
+        }
+    }
+}
+
+/// `shutdown_timeout` waits, up to its timeout, for a closure already running: when it
+/// returns, the closure has finished.
+#[test]
+fn shutdown_timeout_waits_for_a_running_closure() {
+    let _watchdog = support::watchdog();
+    for (name, make) in support::FLAVORS {
+        let rt = make();
+        let started = Signal::new();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let handle = rt.spawn_blocking({
+            let (started, finished) = (started.clone(), finished.clone());
+            move || {
+                started.set();
+                std::thread::sleep(Duration::from_millis(50));
+                finished.store(1, Ordering::SeqCst);
+            }
+        });
+        started.wait_or_fail("the closure starts");
+        rt.shutdown_timeout(Duration::from_secs(20));
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "{name}");
+        support::block_on_plain(handle).unwrap();
+    }
+}
+
+/// No pool thread outlives the runtime: when shutdown returns, each thread has returned
+/// (its thread-local destructors, which run after the pool counted it out, are done).
+#[test]
+fn pool_threads_have_returned_when_shutdown_returns() {
+    struct SlowDrop(Arc<AtomicUsize>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static SLOW: std::cell::RefCell<Option<SlowDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let _watchdog = support::watchdog();
+    for (name, make) in support::FLAVORS {
+        let rt = make();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let d = dropped.clone();
+        rt.block_on(rt.spawn_blocking(move || {
+            SLOW.with(|s| *s.borrow_mut() = Some(SlowDrop(d)));
+        }))
+        .unwrap();
+        rt.shutdown_timeout(Duration::from_secs(20));
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "{name}");
+    }
+}

@@ -294,3 +294,159 @@ impl<P, D: ItemData> Inner<P, D> {
         Ok(())
     }
 }
+
+// Over the fake kernel, whose files a test makes ready: the loom build only.
+#[cfg(all(test, epitome_loom))]
+mod tests {
+    use super::*;
+    use crate::eventpoll::fake_kernel::FakeKernel;
+    use crate::eventpoll::{EPOLLOUT, Event};
+    use crate::loom::os::sync::atomic::{AtomicUsize, Ordering};
+    use crate::loom::os::sync::{Arc as OsArc, OnceLock, Weak as OsWeak};
+    use std::time::Duration;
+
+    fn errno(res: io::Result<()>) -> Option<i32> {
+        res.err().and_then(|e| e.raw_os_error())
+    }
+
+    /// The events a non-blocking wait delivers.
+    fn wait(poller: &Poller<FakeKernel>) -> Vec<(u32, u64)> {
+        let mut out = [Event::default(); 4];
+        let n = poller.wait(&mut out, Some(Duration::ZERO)).unwrap();
+        out[..n].iter().map(|e| (e.events, e.data)).collect()
+    }
+
+    #[test]
+    fn a_ctl_on_an_own_fd_gets_ebadf_and_forgets_the_item_under_that_number() {
+        crate::loom::unit_test(|| {
+            let poller: Poller<FakeKernel> = Poller::new(FakeKernel::new());
+            let kernel = poller.kernel();
+            let (closed, instance, theirs) =
+                (kernel.new_file(), kernel.new_file(), kernel.new_file());
+            poller.add(closed, EPOLLIN, 1).unwrap();
+            // The caller's file under `closed` was closed without a delete, and the
+            // number now names one of our fds (a proxy instance).
+            poller.lock().other_own_fds.push(closed);
+            assert_eq!(errno(poller.modify(closed, EPOLLIN, 2)), Some(libc::EBADF));
+            assert_eq!(poller.len(), 0, "the item under our fd's number was kept");
+            assert_eq!(errno(poller.add(closed, EPOLLIN, 3)), Some(libc::EBADF));
+            assert_eq!(errno(poller.delete(closed)), Some(libc::EBADF));
+            // The kernel instance's own fd is refused the same way.
+            poller.lock().instance_fd = instance;
+            assert_eq!(errno(poller.add(instance, EPOLLIN, 4)), Some(libc::EBADF));
+            assert_eq!(poller.len(), 0);
+            // The caller's own fds are served.
+            poller.add(theirs, EPOLLIN, 5).unwrap();
+            poller.modify(theirs, EPOLLIN | EPOLLOUT, 6).unwrap();
+            poller.delete(theirs).unwrap();
+            assert_eq!(poller.len(), 0);
+        });
+    }
+
+    #[test]
+    fn a_late_report_of_a_forgotten_item_never_reaches_the_item_in_its_slot() {
+        crate::loom::unit_test(|| {
+            let poller: Poller<FakeKernel> = Poller::new(FakeKernel::new());
+            let kernel = poller.kernel();
+            let (old, new) = (kernel.new_file(), kernel.new_file());
+            poller.add(old, EPOLLIN, 1).unwrap();
+            // Forgotten here (its number became one of ours) while the kernel still
+            // holds its registration, which reports it late.
+            poller.lock().other_own_fds.push(old);
+            assert_eq!(errno(poller.delete(old)), Some(libc::EBADF));
+            poller.add(new, EPOLLIN, 2).unwrap();
+            kernel.set_ready(old, EPOLLIN);
+            assert_eq!(
+                wait(&poller),
+                [],
+                "the old item's report reached the new one"
+            );
+            kernel.set_ready(new, EPOLLIN);
+            assert_eq!(wait(&poller), [(EPOLLIN, 2)]);
+        });
+    }
+
+    #[test]
+    fn a_closed_files_item_is_forgotten_when_the_kernel_says_it_is_gone() {
+        crate::loom::unit_test(|| {
+            let poller: Poller<FakeKernel> = Poller::new(FakeKernel::new());
+            let kernel = poller.kernel();
+            let fd = kernel.new_file();
+            for op in ["modify", "delete"] {
+                poller.add(fd, EPOLLIN, 1).unwrap();
+                // The file closed without a delete: the kernel dropped its registration.
+                kernel.ctl(CtlOp::Delete, fd, 0, 0).unwrap();
+                let res = match op {
+                    "modify" => poller.modify(fd, EPOLLOUT, 2),
+                    _ => poller.delete(fd),
+                };
+                assert_eq!(errno(res), Some(libc::ENOENT), "{op}");
+                assert_eq!(poller.len(), 0, "{op}: a stale item was kept");
+            }
+        });
+    }
+
+    #[test]
+    fn a_modify_changes_what_the_kernel_reports() {
+        crate::loom::unit_test(|| {
+            let poller: Poller<FakeKernel> = Poller::new(FakeKernel::new());
+            let kernel = poller.kernel();
+            let fd = kernel.new_file();
+            poller.add(fd, EPOLLIN, 1).unwrap();
+            poller.modify(fd, EPOLLOUT, 2).unwrap();
+            kernel.set_ready(fd, EPOLLIN);
+            assert_eq!(wait(&poller), []);
+            kernel.set_ready(fd, EPOLLOUT);
+            assert_eq!(wait(&poller), [(EPOLLOUT, 2)]);
+            poller.delete(fd).unwrap();
+            kernel.set_ready(fd, EPOLLOUT);
+            assert_eq!(wait(&poller), []);
+        });
+    }
+
+    /// Item data whose drop calls back into its eventpoll.
+    struct CallsBack {
+        poller: OsArc<OnceLock<OsWeak<Poller<FakeKernel, CallsBack>>>>,
+        /// 1 + the number of items its drop saw.
+        seen: OsArc<AtomicUsize>,
+    }
+
+    impl ItemData for CallsBack {
+        fn data(&self) -> u64 {
+            7
+        }
+    }
+
+    impl Drop for CallsBack {
+        fn drop(&mut self) {
+            if let Some(poller) = self.poller.get().and_then(OsWeak::upgrade) {
+                // Takes the eventpoll's lock: a deadlock if dropped under it.
+                self.seen.store(1 + poller.len(), Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn removed_data_is_dropped_after_the_lock_is_released() {
+        crate::loom::unit_test(|| {
+            let poller = OsArc::new(Poller::new(FakeKernel::new()));
+            let cell = OsArc::new(OnceLock::new());
+            let _ = cell.set(OsArc::downgrade(&poller));
+            let seen = OsArc::new(AtomicUsize::new(0));
+            let data = || CallsBack {
+                poller: cell.clone(),
+                seen: seen.clone(),
+            };
+            let (a, b) = (poller.kernel().new_file(), poller.kernel().new_file());
+            poller.add(a, EPOLLIN, data()).unwrap();
+            poller.add(b, EPOLLIN, data()).unwrap();
+            // Replaced data (a modify), then removed data (a delete).
+            poller.modify(a, EPOLLIN | EPOLLOUT, data()).unwrap();
+            assert_eq!(seen.swap(0, Ordering::SeqCst), 1 + 2);
+            poller.delete(b).unwrap();
+            assert_eq!(seen.swap(0, Ordering::SeqCst), 1 + 1);
+            poller.delete(a).unwrap();
+            assert_eq!(seen.load(Ordering::SeqCst), 1);
+        });
+    }
+}

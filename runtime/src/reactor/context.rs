@@ -119,3 +119,143 @@ fn pass_batons_slow() {
         io.pass_baton_if_ready(dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventpoll::EPOLLIN;
+    use crate::loom::os::sync::atomic::{AtomicUsize, Ordering};
+    use crate::reactor::Driver;
+    use crate::reactor::scheduled_io::{WaitPoll, WaiterNode};
+    #[cfg(not(epitome_loom))]
+    use crate::sys::eventfd::EventFd;
+    use std::task::{Wake, Waker};
+
+    struct CountWaker(AtomicUsize);
+    impl Wake for CountWaker {
+        fn wake(self: OsArc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counter() -> (OsArc<CountWaker>, Waker) {
+        let c = OsArc::new(CountWaker(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+    fn count(c: &CountWaker) -> usize {
+        c.0.load(Ordering::SeqCst)
+    }
+
+    /// A reactor (over the fake kernel in the loom build).
+    fn reactor() -> Arc<ReactorHandle> {
+        #[cfg(not(epitome_loom))]
+        {
+            let unpark = EventFd::new().unwrap();
+            Driver::new(&unpark).unwrap().1
+        }
+        #[cfg(epitome_loom)]
+        {
+            Driver::new_model().1
+        }
+    }
+
+    /// Two exclusive readers A and B wait on a source; one event wakes A, whose task
+    /// takes one connection of several (readiness stays) and is done with its node.
+    /// Returns the source, B's node (still waiting) and B's wake count.
+    fn a_took_one(a: &WaiterNode, b: &WaiterNode) -> (Arc<ScheduledIo>, OsArc<CountWaker>) {
+        let io = Arc::new(ScheduledIo::new(None));
+        let (woken_a, waker_a) = counter();
+        let (woken_b, waker_b) = counter();
+        // SAFETY: the caller keeps both nodes in place until the end of its model and
+        // finishes them with `drop_waiter`.
+        unsafe {
+            assert!(matches!(io.poll_waiter(a, &waker_a), WaitPoll::Pending));
+            assert!(matches!(io.poll_waiter(b, &waker_b), WaitPoll::Pending));
+        }
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        io.dispatch(EPOLLIN, &mut wake, &mut unclaimed);
+        wake.into_iter().for_each(Waker::wake);
+        assert_eq!((count(&woken_a), count(&woken_b)), (1, 0), "wake-one");
+        // SAFETY: as above.
+        unsafe {
+            match io.poll_waiter(a, &waker_a) {
+                WaitPoll::Ready(ev) => assert!(ev.baton, "A holds the exclusive wakeup"),
+                WaitPoll::Pending => panic!("A woken but not ready"),
+            }
+            io.drop_waiter(a, true);
+        }
+        (io, woken_b)
+    }
+
+    #[test]
+    fn a_baton_off_a_worker_is_passed_at_once() {
+        crate::loom::unit_test(|| {
+            let (a, b) = (
+                WaiterNode::new(Direction::Read, true),
+                WaiterNode::new(Direction::Read, true),
+            );
+            let (io, woken_b) = a_took_one(&a, &b);
+            defer_baton(&io, Direction::Read);
+            assert_eq!(count(&woken_b), 1, "the rest of the burst was stranded");
+            // Nothing was left for a worker to pass later.
+            pass_batons();
+            assert_eq!(count(&woken_b), 1);
+            // SAFETY: B was only polled on `io`; woken, it leaves without using it.
+            unsafe { io.drop_waiter(&b, true) };
+        });
+    }
+
+    #[test]
+    fn a_baton_on_a_worker_waits_for_the_end_of_the_poll() {
+        crate::loom::unit_test(|| {
+            let (a, b) = (
+                WaiterNode::new(Direction::Read, true),
+                WaiterNode::new(Direction::Read, true),
+            );
+            let prev = set_worker(Some(WorkerReactor {
+                index: 0,
+                reactor: reactor(),
+            }));
+            let (io, woken_b) = a_took_one(&a, &b);
+            defer_baton(&io, Direction::Read);
+            // A's task is still being polled: B is not woken yet (it would be polled on
+            // this worker only after A's task anyway).
+            assert_eq!(count(&woken_b), 0, "the baton did not wait for the poll");
+            pass_batons();
+            assert_eq!(count(&woken_b), 1, "the worker did not pass the baton");
+            // Passed once: the next task's poll passes nothing.
+            pass_batons();
+            assert_eq!(count(&woken_b), 1, "a baton passed twice");
+            // SAFETY: B was only polled on `io`; woken, it leaves without using it.
+            unsafe { io.drop_waiter(&b, true) };
+            drop(set_worker(prev));
+        });
+    }
+
+    /// Picks one worker's reactor, always the same.
+    struct OneWorker(Arc<ReactorHandle>);
+    impl PickReactor for OneWorker {
+        fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>) {
+            (3, self.0.clone())
+        }
+        fn is_shut_down(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_thread_in_a_runtime_registers_with_the_reactor_it_picks() {
+        crate::loom::unit_test(|| {
+            let reactor = reactor();
+            let runtime: OsArc<dyn PickReactor> = OsArc::new(OneWorker(reactor.clone()));
+            let outer = set_runtime(Some(runtime.clone()));
+            assert!(current_runtime().is_some_and(|rt| OsArc::ptr_eq(&rt, &runtime)));
+            let (index, picked) = current().expect("in a runtime");
+            assert_eq!(index, 3);
+            assert!(Arc::ptr_eq(&picked, &reactor));
+            // Leaving gives the runtime back, for the caller to see it restored.
+            let left = set_runtime(outer);
+            assert!(left.is_some_and(|rt| OsArc::ptr_eq(&rt, &runtime)));
+            assert!(current_runtime().is_none() && current().is_none());
+        });
+    }
+}

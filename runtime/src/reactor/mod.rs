@@ -326,3 +326,153 @@ impl crate::scheduler::park::Wakeup for ModelUnpark {
         self.reactor.kernel().set_ready(self.fd, EPOLLIN);
     }
 }
+
+// Over the fake kernel, whose files a test makes ready: the loom build only.
+#[cfg(all(test, epitome_loom))]
+mod tests {
+    use super::*;
+    use crate::eventpoll::{EPOLLHUP, EPOLLOUT};
+    use crate::loom::os::sync::Arc as OsArc;
+    use crate::loom::os::sync::atomic::AtomicUsize as OsAtomicUsize;
+    use scheduled_io::{Direction, bits};
+
+    /// One non-blocking turn; returns how many events it took.
+    fn turn(reactor: &ReactorHandle) -> usize {
+        let mut events = [Event::default(); 4];
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        reactor
+            .turn_into(
+                &mut events,
+                &mut wake,
+                &mut unclaimed,
+                Some(Duration::ZERO),
+                |_| {},
+            )
+            .unwrap()
+    }
+
+    fn word(io: &ScheduledIo, dir: Direction) -> u64 {
+        io.readiness(dir).word & bits::READINESS
+    }
+
+    #[test]
+    fn a_source_hears_reads_priority_data_hang_ups_and_writes_once_per_edge() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            let kernel = reactor.kernel();
+            let fd = kernel.new_file();
+            let io = reactor.register(fd, Interest::Source).unwrap();
+            kernel.set_ready(fd, EPOLLIN | EPOLLOUT);
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(word(&io, Direction::Read), bits::READY);
+            assert_eq!(word(&io, Direction::Write), bits::READY);
+            // Edge-triggered: nothing new, nothing reported, though the file stays ready.
+            assert_eq!(turn(&reactor), 0);
+            // Urgent data, then the peer's shutdown: each is a new edge for readers.
+            assert!(io.clear_readiness(io.readiness(Direction::Read)));
+            kernel.set_ready(fd, EPOLLPRI);
+            assert_eq!(turn(&reactor), 1);
+            assert_ne!(word(&io, Direction::Read) & bits::PRIORITY, 0);
+            kernel.set_ready(fd, EPOLLRDHUP);
+            assert_eq!(turn(&reactor), 1);
+            assert!(io.readiness(Direction::Read).is_closed());
+            reactor.delete_source(fd).unwrap();
+            assert_eq!(reactor.registered(), 0);
+        });
+    }
+
+    #[test]
+    fn a_connection_hears_of_write_space_only_once_a_writer_waited() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            let kernel = reactor.kernel();
+            let fd = kernel.new_file();
+            let io = Arc::new(ScheduledIo::new(None));
+            reactor.add_source(fd, &io).unwrap();
+            // Writable from the start (an accepted socket): not reported to a
+            // connection whose writes never blocked.
+            kernel.set_ready(fd, EPOLLOUT);
+            assert_eq!(turn(&reactor), 0);
+            assert_eq!(word(&io, Direction::Write), 0);
+            kernel.set_ready(fd, EPOLLIN);
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(word(&io, Direction::Read), bits::READY);
+            assert_eq!(word(&io, Direction::Write), 0);
+            // A writer had to wait: the modify polls the file, whose space is reported.
+            reactor.watch_writes(fd, &io).unwrap();
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(word(&io, Direction::Write), bits::READY);
+            reactor.delete_source(fd).unwrap();
+        });
+    }
+
+    #[test]
+    fn a_shared_source_hands_on_reads_nobody_here_waits_for() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            let kernel = reactor.kernel();
+            let fd = kernel.new_file();
+            let handed_on = OsArc::new(OsAtomicUsize::new(0));
+            let hook: scheduled_io::UnclaimedHook = {
+                let handed_on = handed_on.clone();
+                OsArc::new(move || {
+                    handed_on.fetch_add(1, Ordering::SeqCst);
+                })
+            };
+            let io = reactor.register(fd, Interest::Shared(hook)).unwrap();
+            kernel.set_ready(fd, EPOLLIN);
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(word(&io, Direction::Read), bits::READY);
+            assert_eq!(handed_on.load(Ordering::SeqCst), 1);
+            // Edge-triggered: one connection burst, one event.
+            assert_eq!(turn(&reactor), 0);
+            assert_eq!(handed_on.load(Ordering::SeqCst), 1);
+            // A listener is never watched for writes: a hang-up (always reported)
+            // reaches it, but write space is not asked for.
+            kernel.set_ready(fd, EPOLLOUT);
+            assert_eq!(turn(&reactor), 0);
+            kernel.set_ready(fd, EPOLLHUP);
+            assert_eq!(turn(&reactor), 1);
+            reactor.delete_source(fd).unwrap();
+        });
+    }
+
+    #[test]
+    fn a_turn_with_no_room_for_events_fails() {
+        crate::loom::unit_test(|| {
+            // epoll_wait(2) with maxevents 0: EINVAL, which the caller must see (only
+            // EINTR, a wait cut short, is absorbed as a turn with no events).
+            let reactor = ReactorHandle::new_model();
+            let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+            let res = reactor.turn_into(&mut [], &mut wake, &mut unclaimed, None, |_| {});
+            assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        });
+    }
+
+    #[test]
+    fn a_driver_turn_dispatches_what_it_waited_for() {
+        crate::loom::unit_test(|| {
+            let (mut driver, reactor, _unpark) = Driver::new_model();
+            let fd = reactor.kernel().new_file();
+            let io = reactor.register(fd, Interest::Source).unwrap();
+            let waited = std::cell::Cell::new(usize::MAX);
+            assert_eq!(
+                driver
+                    .turn(Some(Duration::ZERO), |n| waited.set(n))
+                    .unwrap(),
+                0
+            );
+            assert_eq!(waited.get(), 0);
+            reactor.kernel().set_ready(fd, EPOLLIN);
+            assert_eq!(
+                driver
+                    .turn(Some(Duration::ZERO), |n| waited.set(n))
+                    .unwrap(),
+                1
+            );
+            assert_eq!(waited.get(), 1);
+            assert_eq!(word(&io, Direction::Read), bits::READY);
+            reactor.delete_source(fd).unwrap();
+        });
+    }
+}

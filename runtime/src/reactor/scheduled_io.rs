@@ -1138,7 +1138,7 @@ mod tests {
                 (bits::SLOT | bits::BUSY | bits::LIST, false, false),
                 (0, false, false),
             ] {
-                let word = bit | 5 * bits::GEN_ONE;
+                let word = bit | (5 * bits::GEN_ONE);
                 let ev = ReadyEvent {
                     word,
                     direction: Direction::Read,
