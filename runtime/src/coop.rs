@@ -23,20 +23,11 @@ use crate::loom::os::cell::Cell;
 /// Operations per task poll.
 pub(crate) const BUDGET: u8 = 128;
 
-#[cfg(not(epitome_loom))]
 crate::loom::thread_local! {
     /// `None`: unconstrained.
     static CURRENT: Cell<Option<u8>> = const { Cell::new(None) };
     /// Polls answered `Pending` because the budget ran out, not yet collected.
     static FORCED_YIELDS: Cell<u64> = const { Cell::new(0) };
-}
-
-// The same in the loom build, where each model thread has its own (a worker and its
-// stand-in in `block_in_place` poll at once; loom's macro takes no `const` initialiser).
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static CURRENT: Cell<Option<u8>> = Cell::new(None);
-    static FORCED_YIELDS: Cell<u64> = Cell::new(0);
 }
 
 /// Runs `f` (a task poll) with a fresh budget, restoring the previous one after.

@@ -28,5 +28,18 @@ pub(crate) mod thread {
 }
 
 // loom runs its threads as coroutines on one OS thread, so modelled code needs loom's
-// thread-locals for each model thread to see its own.
-pub(crate) use loom::thread_local;
+// thread-locals for each model thread to see its own. loom's macro has no `const { }`
+// initialiser; this one takes std's form and drops the `const`, so one declaration
+// serves both builds.
+macro_rules! modelled_thread_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr } $(; $($rest:tt)*)?) => {
+        loom::thread_local!($(#[$attr])* $vis static $name: $t = $init);
+        $($crate::loom::thread_local!($($rest)*);)?
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr $(; $($rest:tt)*)?) => {
+        loom::thread_local!($(#[$attr])* $vis static $name: $t = $init);
+        $($crate::loom::thread_local!($($rest)*);)?
+    };
+}
+pub(crate) use modelled_thread_local as thread_local;

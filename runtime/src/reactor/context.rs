@@ -35,7 +35,6 @@ pub(crate) struct WorkerReactor {
     pub(crate) reactor: Arc<ReactorHandle>,
 }
 
-#[cfg(not(epitome_loom))]
 crate::loom::thread_local! {
     /// Set by the worker running on this thread, around its loop.
     static WORKER: RefCell<Option<WorkerReactor>> = const { RefCell::new(None) };
@@ -46,16 +45,6 @@ crate::loom::thread_local! {
     static BATONS: RefCell<Vec<(Arc<ScheduledIo>, Direction)>> = const { RefCell::new(Vec::new()) };
     /// Whether [`BATONS`] holds any: the one check every task poll pays.
     static BATONS_PENDING: Cell<bool> = const { Cell::new(false) };
-}
-
-// The same, modelled in the loom build: each thread of a model is a worker of its own
-// (as `time::driver`'s current wheel). loom's macro takes no `const` initialiser.
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static WORKER: RefCell<Option<WorkerReactor>> = RefCell::new(None);
-    static RUNTIME: RefCell<Option<OsArc<dyn PickReactor>>> = RefCell::new(None);
-    static BATONS: RefCell<Vec<(Arc<ScheduledIo>, Direction)>> = RefCell::new(Vec::new());
-    static BATONS_PENDING: Cell<bool> = Cell::new(false);
 }
 
 /// Makes `worker` the one running on this thread; returns the previous one, for the

@@ -44,7 +44,6 @@ struct Entered {
     next: u64,
 }
 
-#[cfg(not(epitome_loom))]
 crate::loom::thread_local! {
     static ENTERED: RefCell<Entered> = const {
         RefCell::new(Entered { runtime: None, live: Vec::new(), next: 0 })
@@ -52,15 +51,6 @@ crate::loom::thread_local! {
     /// What this thread drives (a worker loop or a `block_on`): blocking on another
     /// runtime here would stall it.
     static DRIVING: Cell<Driving> = const { Cell::new(Driving::No) };
-}
-
-// The same in the loom build, where each model thread has its own (a worker's thread
-// and its stand-in in `block_in_place`; loom's macro takes no `const` initialiser).
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static ENTERED: RefCell<Entered> =
-        RefCell::new(Entered { runtime: None, live: Vec::new(), next: 0 });
-    static DRIVING: Cell<Driving> = Cell::new(Driving::No);
 }
 
 /// The runtime this thread is in.

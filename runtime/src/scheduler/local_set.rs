@@ -96,16 +96,8 @@ struct Current {
     polling: bool,
 }
 
-#[cfg(not(epitome_loom))]
 crate::loom::thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
-}
-
-// The same in the loom build, where each model thread has its own (loom's macro takes
-// no `const` initialiser).
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
 }
 
 /// Restores the previous current set when dropped.

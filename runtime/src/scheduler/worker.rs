@@ -531,18 +531,10 @@ impl Wake for MainWaker {
     }
 }
 
-#[cfg(not(epitome_loom))]
 crate::loom::thread_local! {
     /// The core of the worker this thread drives, set by `context::set_worker` for as
     /// long as the core is alive, in place and driven here.
     static WORKER: Cell<Option<NonNull<Core>>> = const { Cell::new(None) };
-}
-
-// The same in the loom build, where each model thread has its own (loom's macro takes
-// no `const` initialiser).
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static WORKER: Cell<Option<NonNull<Core>>> = Cell::new(None);
 }
 
 /// Makes `core` the worker driven on this thread; returns the previous one. The cell

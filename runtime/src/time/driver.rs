@@ -210,15 +210,9 @@ fn wakes_earlier(before: Option<Instant>, after: Option<Instant>) -> bool {
     }
 }
 
-// A modelled thread-local: each thread of a loom model sees its own. (loom's macro
-// takes no `const` initialiser, hence two declarations.)
-#[cfg(not(epitome_loom))]
+// A modelled thread-local: each thread of a loom model sees its own.
 crate::loom::thread_local! {
     static CURRENT: RefCell<Option<Arc<TimerShared>>> = const { RefCell::new(None) };
-}
-#[cfg(epitome_loom)]
-crate::loom::thread_local! {
-    static CURRENT: RefCell<Option<Arc<TimerShared>>> = RefCell::new(None);
 }
 
 /// Makes `timer` the wheel that timers first polled on this thread register on, and
