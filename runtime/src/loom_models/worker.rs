@@ -16,6 +16,13 @@
 //!   the sibling in fact parks and another thread queues work for it and writes its
 //!   unpark eventfd: a wakeup the stand-in takes from the sibling's reactor is written
 //!   again (`Parker::repost`), so the sibling never sleeps through the work.
+//! - `remote_timer`: a timer registered from another thread (`TimerShared::register`)
+//!   on a worker asleep with no timer of its own: the wheel unparks the worker
+//!   (`TimerUnpark`), which fires it (it is due at once) rather than sleeping past it.
+//! - `metrics`: the worker's counters under the writers that race: a local spawn beside
+//!   two remote spawns (`RuntimeShared::spawn_on`), then the worker's shutdown beside a
+//!   spawn it may refuse (both sides complete tasks). Every count is exact: a lost
+//!   update would show a task alive for ever in `num_alive_tasks`.
 //! - `block_on_wake`: `Core::block_on`'s own future woken from another thread
 //!   (`MainWaker::wake_by_ref`: the woken flag, then `unpark`; the loop's swap of the
 //!   flag). The waker sets the flag with `loom::store_beside_swap` (a swap in this
@@ -27,11 +34,14 @@
 //! exactly once more; the unpark eventfd is written at most once per park (no needless
 //! wakeup of a running worker); and everything is freed at the worker's shutdown.
 use std::future::Future;
+use std::sync::Arc as OsArc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use super::{PollFn, check};
-use crate::scheduler::context;
+use super::{PollFn, check, counting_waker};
+use crate::blocking::{BlockingPool, Config};
 use crate::scheduler::worker::{Core, WorkerShared};
+use crate::scheduler::{Kind, RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -254,5 +264,106 @@ fn a_worker_leaves_its_loop_at_shutdown() {
         shared.unpark();
         let core = worker.join().unwrap();
         finish(shared, core, 0);
+    });
+}
+
+/// A timer registered from another thread while the worker has none: the worker must
+/// not sleep on without a timeout. With no timer before its wait, its turn does not
+/// look at the wheel afterwards (`Core::turn`), so only the wheel's unpark gets it to
+/// fire the timer; a worker that sleeps through it is a deadlock to loom (the
+/// registering thread is done). The timer is due at once (the fake kernel has no
+/// time: a wait takes no timeout but zero), so the worker's next turn fires it.
+#[test]
+fn a_timer_registered_from_another_thread_wakes_the_worker() {
+    check("worker/remote_timer", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let (fired, waker) = counting_waker();
+        let registrar = {
+            let shared = shared.clone();
+            thread::spawn(move || shared.timer.register(Instant::now(), waker))
+        };
+        let scope = context::set_worker(&core);
+        core.run_loop(EVENT_INTERVAL, || fired.count() == 1);
+        drop(scope);
+        let key = registrar.join().unwrap();
+        assert_eq!(
+            shared.timer.pending(),
+            0,
+            "the fired timer is still pending"
+        );
+        shared.timer.cancel(key);
+        assert_eq!(fired.count(), 1, "the timer fired twice");
+        finish(shared, core, 0);
+    });
+}
+
+/// A task that never completes on its own (its worker's shutdown cancels it).
+fn pending_task() -> PollFn<impl FnMut(&mut Context<'_>) -> Poll<()> + Send + Unpin> {
+    PollFn(|_: &mut Context<'_>| Poll::Pending)
+}
+
+/// Spawns `pending_task()` on worker 0 from a new thread, as `Handle::spawn` off the
+/// workers does.
+fn spawn_from_another_thread(
+    rt: &OsArc<RuntimeShared>,
+) -> thread::JoinHandle<crate::task_core::JoinHandle<()>> {
+    let rt = rt.clone();
+    thread::spawn(move || rt.spawn_on(0, pending_task()).expect("worker 0 exists"))
+}
+
+#[test]
+fn metrics_count_every_racing_spawn_and_completion() {
+    check("worker/metrics", Some(2), || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let pool = BlockingPool::new(Config {
+            max_threads: 1,
+            keep_alive: Duration::from_secs(10),
+            thread_name: OsArc::new(|| "model-pool".to_string()),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+        });
+        let rt = OsArc::new(RuntimeShared::new(
+            Kind::MultiReactor,
+            None,
+            Box::new([shared.clone()]),
+            pool,
+            EVENT_INTERVAL,
+        ));
+        let m = &shared.metrics;
+        let scope = context::set_worker(&core);
+        // `spawned` from the owner and two other threads; `remote_schedules` from two.
+        let remote = [
+            spawn_from_another_thread(&rt),
+            spawn_from_another_thread(&rt),
+        ];
+        let mut handles = vec![core.local.spawn(pending_task())];
+        handles.extend(remote.map(|t| t.join().unwrap()));
+        assert_eq!(m.spawned.load(SeqCst), 3, "a spawn went uncounted");
+        assert_eq!(
+            m.remote_schedules.load(SeqCst),
+            2,
+            "a remote schedule went uncounted"
+        );
+        assert_eq!(m.completed.load(SeqCst), 0);
+        // `completed` from the worker's shutdown (it cancels its tasks) and from a
+        // spawning thread whose task the closed queue refuses (it cancels it itself).
+        let late = spawn_from_another_thread(&rt);
+        core.local.shutdown();
+        handles.push(late.join().unwrap());
+        drop(scope);
+        assert_eq!(m.spawned.load(SeqCst), 4, "a spawn went uncounted");
+        assert_eq!(
+            m.completed.load(SeqCst),
+            4,
+            "a cancelled task went uncounted: it would look alive for ever"
+        );
+        assert!(handles.iter().all(|h| h.is_finished()));
+        drop(handles);
+        rt.shutdown.store(true, SeqCst);
+        assert!(rt.blocking.shutdown(None));
+        drop(core);
+        drop(rt);
+        drop(shared);
     });
 }
