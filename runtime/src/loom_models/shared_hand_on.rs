@@ -13,6 +13,11 @@
 //!   no exclusive waiter anywhere, the hand-on wakes the polling tasks. Again: at once,
 //!   or woken exactly once and then it accepts.
 //!
+//! - `baton_onward`: two connections arrive at worker 0's reactor, where a task waits
+//!   in `read_with_exclusive`; it accepts one, and the baton it passes at the end of
+//!   its poll (`ScheduledIo::pass_baton_if_ready`) finds no other waiter there and is
+//!   handed on (`hand_on`) to worker 1's task, which accepts the other.
+//!
 //! - `relay`: worker 1 was paused (`SharedAsync::pause`) and resumed (`resume`), so its
 //!   reactor holds a relay registration while its task waits at the home one: the
 //!   event reaches worker 1's reactor, and the relay's hook (`Inner::relay`) hands it
@@ -90,6 +95,20 @@ fn accept(backlog: &AtomicUsize) -> io::Result<usize> {
     }
 }
 
+/// An accept of one connection from the backlog.
+fn accept_one(backlog: &AtomicUsize) -> io::Result<usize> {
+    let mut n = backlog.load(SeqCst);
+    loop {
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match backlog.compare_exchange(n, n - 1, SeqCst, SeqCst) {
+            Ok(_) => return Ok(1),
+            Err(actual) => n = actual,
+        }
+    }
+}
+
 /// Two reactors, each with a fake file numbered as `file`'s fd.
 fn two_reactors(file: &File) -> [Arc<ReactorHandle>; 2] {
     let fd: RawFd = file.as_raw_fd();
@@ -109,6 +128,34 @@ fn on_worker<R>(index: usize, reactor: &Arc<ReactorHandle>, f: impl FnOnce() -> 
     let res = f();
     context::set_worker(None);
     res
+}
+
+/// A listener both workers have used (each reactor holds its fd); nobody waits yet.
+fn listener_on_two_workers() -> (RawFd, [Arc<ReactorHandle>; 2], Arc<SharedAsync<File>>) {
+    let file = File::open("/dev/null").unwrap();
+    let fd = file.as_raw_fd();
+    let reactors = two_reactors(&file);
+    let shared = Arc::new(SharedAsync::new(file));
+    for (i, reactor) in reactors.iter().enumerate() {
+        let polled = on_worker(i, reactor, || {
+            let (_, waker) = super::counting_waker();
+            shared.poll_read_with(&mut Context::from_waker(&waker), |_| Ok(()))
+        });
+        assert!(matches!(polled, Poll::Ready(Ok(()))));
+    }
+    (fd, reactors, shared)
+}
+
+/// `SharedAsync`'s drop takes the fd out of both reactors.
+fn drop_listener(shared: Arc<SharedAsync<File>>, reactors: &[Arc<ReactorHandle>; 2]) {
+    drop(Arc::try_unwrap(shared).ok());
+    for (i, reactor) in reactors.iter().enumerate() {
+        assert_eq!(
+            reactor.registered(),
+            0,
+            "reactor {i}'s gauge is not back to its baseline"
+        );
+    }
 }
 
 /// Where the connection's event arrives.
@@ -133,18 +180,7 @@ type Wait = fn(&SharedAsync<File>, &AtomicUsize, &std::sync::Arc<ThreadWaker>) -
 /// `wait` returns what it accepted and whether its first poll was `Pending`.
 fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
     let backlog = Arc::new(AtomicUsize::new(0));
-    let file = File::open("/dev/null").unwrap();
-    let fd = file.as_raw_fd();
-    let reactors = two_reactors(&file);
-    let shared = Arc::new(SharedAsync::new(file));
-    // Both workers have used the fd (each reactor holds it); nobody waits yet.
-    for (i, reactor) in reactors.iter().enumerate() {
-        let polled = on_worker(i, reactor, || {
-            let (_, waker) = super::counting_waker();
-            shared.poll_read_with(&mut Context::from_waker(&waker), |_| Ok(()))
-        });
-        assert!(matches!(polled, Poll::Ready(Ok(()))));
-    }
+    let (fd, reactors, shared) = listener_on_two_workers();
     if arrival != Arrival::OtherWorker {
         // Worker 1 leaves the kernel's list and comes back through a relay (the pause
         // polls the real fd, /dev/null, readable: it hands an event on to nobody).
@@ -193,14 +229,7 @@ fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
             "a task that accepted at once woken twice"
         );
     }
-    drop(Arc::try_unwrap(shared).ok());
-    for (i, reactor) in reactors.iter().enumerate() {
-        assert_eq!(
-            reactor.registered(),
-            0,
-            "reactor {i}'s gauge is not back to its baseline"
-        );
-    }
+    drop_listener(shared, &reactors);
 }
 
 /// Polls `fut` with `waker` until it is ready, sleeping until a wake between polls;
@@ -258,5 +287,70 @@ fn relay_onward_to_another_worker() {
             let (accepted, waited) = run(shared.read_with_exclusive(|_| accept(backlog)), waker);
             (accepted.unwrap(), waited)
         });
+    });
+}
+
+/// Two connections for two exclusive waiters on two workers, both arriving at worker
+/// 0's reactor: its waiter is woken, accepts one and leaves the listener ready, and at
+/// the end of its poll passes the baton on (`ScheduledIo::pass_baton_if_ready`, from
+/// `reactor::context::pass_batons`); with no other waiter on worker 0 it goes to
+/// worker 1's (`hand_on`), racing that task's wait. Each accepts exactly one; worker
+/// 1's task, if it waited, is woken exactly once.
+#[test]
+fn the_baton_goes_on_to_another_worker() {
+    check("shared_hand_on/baton_onward", None, || {
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let (fd, reactors, shared) = listener_on_two_workers();
+        let waker = ThreadWaker::new();
+        let other = {
+            let (shared, backlog, reactor, waker) = (
+                shared.clone(),
+                backlog.clone(),
+                reactors[1].clone(),
+                waker.clone(),
+            );
+            thread::spawn(move || {
+                on_worker(1, &reactor, || {
+                    let (accepted, waited) =
+                        run(shared.read_with_exclusive(|_| accept_one(&backlog)), &waker);
+                    (accepted.unwrap(), waited)
+                })
+            })
+        };
+        // Worker 0's task waits (nothing to accept yet), then both connections come.
+        {
+            let (woken, own_waker) = super::counting_waker();
+            let mut cx = Context::from_waker(&own_waker);
+            let mut accept = std::pin::pin!(shared.read_with_exclusive(|_| accept_one(&backlog)));
+            let polled = on_worker(0, &reactors[0], || accept.as_mut().poll(&mut cx));
+            assert!(polled.is_pending());
+            backlog.fetch_add(2, SeqCst);
+            reactors[0].kernel().set_ready(fd, EPOLLIN);
+            turn(&reactors[0]);
+            assert_eq!(woken.count(), 1, "worker 0's waiter was not woken once");
+            // Its poll takes one; the worker passes its baton when the poll returns.
+            let polled = on_worker(0, &reactors[0], || {
+                let polled = accept.as_mut().poll(&mut cx);
+                context::pass_batons();
+                polled
+            });
+            assert!(matches!(polled, Poll::Ready(Ok(1))));
+        }
+        let (accepted, waited) = other.join().unwrap();
+        assert_eq!(accepted, 1, "worker 1's task did not accept once");
+        assert_eq!(backlog.load(SeqCst), 0, "a connection left in the backlog");
+        if waited {
+            assert_eq!(
+                waker.count(),
+                1,
+                "worker 1's task was not woken exactly once"
+            );
+        } else {
+            assert!(
+                waker.count() <= 1,
+                "a task that accepted at once woken twice"
+            );
+        }
+        drop_listener(shared, &reactors);
     });
 }
