@@ -5,6 +5,10 @@
 //! runs `poll_io`'s loop: while ready, read, and after `WouldBlock` clear readiness
 //! with the word it saw. Whatever the interleaving, data that arrived is either read or
 //! still shows as ready: a clear never erases the newer event. Every interleaving.
+//!
+//! And `shutdown_in_publish`: a task registering in the slot while data comes and the
+//! runtime shuts down, from two other threads: it learns of the shutdown, never sleeps
+//! for good (the release of the slot's BUSY loses no concurrent event).
 use super::{check, dispatch};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::scheduled_io::Direction;
@@ -51,5 +55,60 @@ fn a_newer_event_is_never_erased() {
                 "unread data, but the clear erased the event that announced it"
             );
         }
+    });
+}
+
+/// Unparks a model thread (a task's waker that lets its thread sleep until woken).
+struct Unparker(loom::thread::Thread);
+
+impl std::task::Wake for Unparker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A task registering in the direction's slot (`poll_ready_slot`) while data comes and
+/// then the runtime shuts down, from two threads (the reactor's turn and the
+/// shutdown's walk): the registration finds the data's event when it publishes the slot
+/// (`publish_slot`, which then only releases BUSY), and the shutdown may come in the
+/// middle of that release. The task reads until `WouldBlock`, clears, registers again:
+/// it must learn of the shutdown (GONE stays in the word, and its generation makes the
+/// clear of the older event fail), never park for good.
+#[test]
+fn a_shutdown_during_the_slots_release_is_never_lost() {
+    check("readiness_clear/shutdown_in_publish", Some(3), || {
+        let io = Arc::new(ScheduledIo::new(None));
+        let data = Arc::new(AtomicUsize::new(0));
+        let reactor = {
+            let (io, data) = (io.clone(), data.clone());
+            thread::spawn(move || {
+                data.fetch_add(1, SeqCst);
+                dispatch(&io, EPOLLIN);
+            })
+        };
+        let shutdown = {
+            let io = io.clone();
+            thread::spawn(move || {
+                let mut wake = Vec::new();
+                io.shut_down(&mut wake);
+                wake.into_iter().for_each(std::task::Waker::wake);
+            })
+        };
+        // The task: `Registration::poll_io`'s loop, sleeping between wakes.
+        let waker = std::task::Waker::from(std::sync::Arc::new(Unparker(thread::current())));
+        loop {
+            match io.poll_ready_slot(Direction::Read, &waker) {
+                Some(seen) if seen.is_gone() => break,
+                Some(seen) => {
+                    if data.swap(0, SeqCst) == 0 {
+                        io.clear_readiness(seen); // WouldBlock
+                    }
+                }
+                // Woken by the next event, or a deadlock to loom.
+                None => thread::park(),
+            }
+        }
+        reactor.join().unwrap();
+        shutdown.join().unwrap();
     });
 }
