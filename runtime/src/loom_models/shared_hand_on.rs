@@ -26,6 +26,14 @@
 //! - `relay_onward`: as `relay`, with the task waiting on worker 0: the relay finds
 //!   no waiter at its home and hands the event on (`Inner::hand_on`) to worker 0's.
 //!
+//! - `pause_rules`: one thread, the rules of `pause` and `pass_on` over a pipe whose
+//!   readability the model controls (they poll(2) the real fd): a worker that never
+//!   used the fd, a paused one and the last active one are not paused; a worker
+//!   whose reactor let go of the fd already (ENOENT) is; a pause or a
+//!   `pass_on` hands the event to an active worker's exclusive waiter only if the fd is
+//!   readable, and clears the paused worker's readiness; `pass_on` of an active worker
+//!   does nothing.
+//!
 //! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
 //! woken blocks its model thread for good, which loom reports as a deadlock.
@@ -110,7 +118,7 @@ fn accept_one(backlog: &AtomicUsize) -> io::Result<usize> {
 }
 
 /// Two reactors, each with a fake file numbered as `file`'s fd.
-fn two_reactors(file: &File) -> [Arc<ReactorHandle>; 2] {
+fn two_reactors(file: &impl AsRawFd) -> [Arc<ReactorHandle>; 2] {
     let fd: RawFd = file.as_raw_fd();
     [(); 2].map(|()| {
         let reactor = ReactorHandle::new_model();
@@ -352,5 +360,135 @@ fn the_baton_goes_on_to_another_worker() {
             );
         }
         drop_listener(shared, &reactors);
+    });
+}
+
+/// A one-byte read, non-blocking (the pipe's read end is set `O_NONBLOCK`).
+fn read_one(reader: &std::io::PipeReader) -> io::Result<usize> {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    (&*reader).read(&mut byte)
+}
+
+/// Polls `fut` once as a task of worker `index`, passing its batons after the poll as
+/// the worker does.
+fn poll_on<F: Future>(
+    index: usize,
+    reactor: &Arc<ReactorHandle>,
+    fut: std::pin::Pin<&mut F>,
+    waker: &Waker,
+) -> Poll<F::Output> {
+    on_worker(index, reactor, || {
+        let polled = fut.poll(&mut Context::from_waker(waker));
+        context::pass_batons();
+        polled
+    })
+}
+
+#[test]
+fn pause_and_pass_on_follow_their_rules() {
+    check("shared_hand_on/pause_rules", None, || {
+        use std::io::Write;
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let fd = reader.as_raw_fd();
+        // SAFETY: fcntl on an fd this function owns (the pipe's read end).
+        assert_eq!(
+            unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) },
+            0
+        );
+        let reactors = two_reactors(&reader);
+        let shared = SharedAsync::new(reader);
+        assert!(
+            !shared.pause(0).unwrap(),
+            "paused a worker that never used the fd"
+        );
+        for (i, reactor) in reactors.iter().enumerate() {
+            let (_, waker) = super::counting_waker();
+            let polled = on_worker(i, reactor, || {
+                shared.poll_read_with(&mut Context::from_waker(&waker), |_| Ok(()))
+            });
+            assert!(matches!(polled, Poll::Ready(Ok(()))));
+        }
+        // Worker 1's reactor has let go of the fd already (as a runtime that shut
+        // down has): the pause's delete fails with ENOENT, which is no error here.
+        reactors[1].delete_source(fd).unwrap();
+        assert!(shared.pause(1).unwrap());
+        assert!(shared.is_paused(1));
+        assert_eq!(
+            reactors[1].registered(),
+            0,
+            "the paused reactor holds the fd"
+        );
+        assert!(!shared.pause(1).unwrap(), "paused twice");
+        assert!(
+            !shared.pause(0).unwrap(),
+            "the last active worker was paused"
+        );
+        assert!(!shared.is_paused(0));
+        assert!(shared.resume(1).unwrap());
+
+        // A pause while the fd is readable hands the event to worker 0's waiter and
+        // leaves worker 1 not ready.
+        let (woken, waker) = super::counting_waker();
+        {
+            let mut wait = std::pin::pin!(shared.read_with_exclusive(read_one));
+            assert!(poll_on(0, &reactors[0], wait.as_mut(), &waker).is_pending());
+            writer.write_all(b"a").unwrap();
+            assert!(shared.pause(1).unwrap());
+            assert_eq!(woken.count(), 1, "the pause did not hand the event on");
+            let (_, probe) = super::counting_waker();
+            let mut ready = std::pin::pin!(shared.ready_exclusive());
+            assert!(
+                poll_on(1, &reactors[1], ready.as_mut(), &probe).is_pending(),
+                "the paused worker was left ready"
+            );
+            assert!(matches!(
+                poll_on(0, &reactors[0], wait.as_mut(), &waker),
+                Poll::Ready(Ok(1))
+            ));
+        }
+
+        // `pass_on`: nothing while the fd is not readable, nothing for an active
+        // worker; for the paused one with the fd readable, the event goes to worker 0.
+        let (polled, poller) = super::counting_waker();
+        let polling = on_worker(1, &reactors[1], || {
+            shared.poll_read_with(&mut Context::from_waker(&poller), |_| {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            })
+        });
+        assert!(polling.is_pending());
+        let before = woken.count();
+        {
+            let mut wait = std::pin::pin!(shared.read_with_exclusive(read_one));
+            assert!(poll_on(0, &reactors[0], wait.as_mut(), &waker).is_pending());
+            shared.pass_on(1);
+            assert_eq!(woken.count(), before, "handed on with nothing to read");
+            writer.write_all(b"b").unwrap();
+            shared.pass_on(0);
+            assert_eq!(
+                woken.count(),
+                before,
+                "an active worker's pass_on handed on"
+            );
+            assert_eq!(
+                polled.count(),
+                0,
+                "an active worker's pass_on woke the pollers"
+            );
+            shared.pass_on(1);
+            assert_eq!(
+                woken.count(),
+                before + 1,
+                "the paused worker did not hand on"
+            );
+            assert!(matches!(
+                poll_on(0, &reactors[0], wait.as_mut(), &waker),
+                Poll::Ready(Ok(1))
+            ));
+        }
+        drop(shared);
+        for reactor in &reactors {
+            assert_eq!(reactor.registered(), 0);
+        }
     });
 }
