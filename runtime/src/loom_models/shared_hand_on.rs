@@ -44,7 +44,7 @@
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll, Wake, Waker};
 
 use super::reactor_turn::turn;
@@ -363,11 +363,32 @@ fn the_baton_goes_on_to_another_worker() {
     });
 }
 
-/// A one-byte read, non-blocking (the pipe's read end is set `O_NONBLOCK`).
-fn read_one(reader: &std::io::PipeReader) -> io::Result<usize> {
-    use std::io::Read;
-    let mut byte = [0u8; 1];
-    (&*reader).read(&mut byte)
+/// A pipe, both ends non-blocking: (read end, write end).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", io::Error::last_os_error());
+    // SAFETY: pipe2 succeeded: both fds are new and ours.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// A one-byte read of the pipe (`WouldBlock` when it is empty).
+fn read_one(reader: &OwnedFd) -> io::Result<usize> {
+    let mut byte = 0u8;
+    // SAFETY: reads at most one byte into a live local.
+    let n = unsafe { libc::read(reader.as_raw_fd(), (&raw mut byte).cast(), 1) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Writes one byte into the pipe: it becomes readable.
+fn write_one(writer: &OwnedFd) {
+    // SAFETY: writes one byte from a live local.
+    let n = unsafe { libc::write(writer.as_raw_fd(), (&raw const b"x"[0]).cast(), 1) };
+    assert_eq!(n, 1, "write: {}", io::Error::last_os_error());
 }
 
 /// Polls `fut` once as a task of worker `index`, passing its batons after the poll as
@@ -388,14 +409,8 @@ fn poll_on<F: Future>(
 #[test]
 fn pause_and_pass_on_follow_their_rules() {
     check("shared_hand_on/pause_rules", None, || {
-        use std::io::Write;
-        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (reader, writer) = pipe();
         let fd = reader.as_raw_fd();
-        // SAFETY: fcntl on an fd this function owns (the pipe's read end).
-        assert_eq!(
-            unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) },
-            0
-        );
         let reactors = two_reactors(&reader);
         let shared = SharedAsync::new(reader);
         assert!(
@@ -433,7 +448,7 @@ fn pause_and_pass_on_follow_their_rules() {
         {
             let mut wait = std::pin::pin!(shared.read_with_exclusive(read_one));
             assert!(poll_on(0, &reactors[0], wait.as_mut(), &waker).is_pending());
-            writer.write_all(b"a").unwrap();
+            write_one(&writer);
             assert!(shared.pause(1).unwrap());
             assert_eq!(woken.count(), 1, "the pause did not hand the event on");
             let (_, probe) = super::counting_waker();
@@ -463,7 +478,7 @@ fn pause_and_pass_on_follow_their_rules() {
             assert!(poll_on(0, &reactors[0], wait.as_mut(), &waker).is_pending());
             shared.pass_on(1);
             assert_eq!(woken.count(), before, "handed on with nothing to read");
-            writer.write_all(b"b").unwrap();
+            write_one(&writer);
             shared.pass_on(0);
             assert_eq!(
                 woken.count(),
