@@ -252,6 +252,12 @@ fn remaining(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Dur
 
 /// Whether a wait with `timeout`, ending at `deadline`, has run out of time.
 fn expired(timeout: Option<Duration>, deadline: Option<Instant>) -> bool {
+    // The loom models' fake kernel has no time: a timed wait it returned from with
+    // nothing has reached its timeout (else the loop would spin on the real clock).
+    #[cfg(all(test, epitome_loom))]
+    if timeout.is_some() {
+        return true;
+    }
     match (timeout, deadline) {
         (None, _) => false,
         (Some(_), Some(deadline)) => Instant::now() >= deadline,

@@ -23,6 +23,11 @@
 //!   two remote spawns (`RuntimeShared::spawn_on`), then the worker's shutdown beside a
 //!   spawn it may refuse (both sides complete tasks). Every count is exact: a lost
 //!   update would show a task alive for ever in `num_alive_tasks`.
+//! - `timed_assist`: a worker out of work while its sibling is awake sleeps in timed
+//!   stretches (`any_sibling_awake`), so it stands in for the sibling once it is stuck
+//!   in a task poll: here the worker's own task waits on a source of the stuck
+//!   sibling's reactor, whose event only a stand-in can take (the fake kernel has no
+//!   time: a timed sleep that finds nothing ready reaches its timeout at once).
 //! - `block_on_wake`: `Core::block_on`'s own future woken from another thread
 //!   (`MainWaker::wake_by_ref`: the woken flag, then `unpark`; the loop's swap of the
 //!   flag). The waker sets the flag with `loom::store_beside_swap` (a swap in this
@@ -40,6 +45,9 @@ use std::time::{Duration, Instant};
 
 use super::{PollFn, check, counting_waker};
 use crate::blocking::{BlockingPool, Config};
+use crate::eventpoll::EPOLLIN;
+use crate::reactor::Interest;
+use crate::reactor::scheduled_io::Direction;
 use crate::scheduler::worker::{Core, WorkerShared};
 use crate::scheduler::{Kind, RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
@@ -365,5 +373,53 @@ fn metrics_count_every_racing_spawn_and_completion() {
         drop(core);
         drop(rt);
         drop(shared);
+    });
+}
+
+/// A worker with nothing to do while its sibling is awake sleeps in timed stretches, to
+/// look at the sibling between them (`Core::park`, `any_sibling_awake`): the sibling
+/// here is stuck inside a task poll, and this worker's task waits on a source of the
+/// sibling's reactor whose event has come. Only this worker's stand-in turn of that
+/// reactor (`assist_siblings`, once the sibling has looked stuck twice) can wake its
+/// task; a worker that sleeps without a timeout sleeps for ever (a deadlock to loom).
+#[test]
+fn a_worker_beside_an_awake_sibling_sleeps_in_stretches() {
+    check("worker/timed_assist", None, || {
+        let (a, core_a) = WorkerShared::new().unwrap();
+        let (b, core_b) = WorkerShared::new().unwrap();
+        core_a.set_siblings([b.clone()]);
+        // The sibling is inside a task poll, for good (its thread never comes back).
+        core_b.local.resume_poll();
+        let kernel_b = b.reactor.kernel();
+        let fd = kernel_b.new_file();
+        let io = b.reactor.register(fd, Interest::Source).unwrap();
+        kernel_b.set_ready(fd, EPOLLIN);
+        let done = Arc::new(AtomicBool::new(false));
+        let scope = context::set_worker(&core_a);
+        let handle = {
+            let (io, done) = (io.clone(), done.clone());
+            core_a.local.spawn(PollFn(move |cx: &mut Context<'_>| {
+                match io.poll_ready_slot(Direction::Read, cx.waker()) {
+                    Some(_) => {
+                        done.store(true, SeqCst);
+                        Poll::Ready(())
+                    }
+                    None => Poll::Pending,
+                }
+            }))
+        };
+        core_a.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+        drop(scope);
+        assert!(handle.is_finished());
+        drop(handle);
+        assert!(
+            a.metrics.parks.get() >= 2,
+            "the stand-in turn came before the sibling looked stuck twice"
+        );
+        core_a.set_siblings([]);
+        b.reactor.delete_source(fd).unwrap();
+        drop(io);
+        finish(a, core_a, 0);
+        finish(b, core_b, 0);
     });
 }
