@@ -7,10 +7,15 @@
 //! sleep). Each closure runs exactly once, on time (a closure left for an idle thread
 //! to find at its `keep_alive` timeout is a lost wakeup: loom's timed waits never time
 //! out, so it shows as a deadlock), and shutdown then finds every thread gone.
+//!
+//! And `shutdown_cancel`: a shutdown while a closure waits in the queue behind a busy
+//! thread: the closure runs or is cancelled (`cancel_queued`), exactly one of the two.
 use std::sync::Arc as OsArc;
 use std::time::Duration;
 
-use super::check;
+use std::task::{Poll, Waker};
+
+use super::{DropCounter, check, poll_once};
 use crate::blocking::{BlockingPool, Config};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
@@ -131,5 +136,59 @@ fn a_second_closure_does_not_wait_behind_the_first() {
         drop(f);
         assert!(pool.shutdown(None), "a pool thread outlived shutdown");
         assert!(warm_up.is_finished() && waits.is_finished() && signals.is_finished());
+    });
+}
+
+/// Shutdown with a closure queued that no thread has taken: the pool's one thread is
+/// busy with a first closure, which another thread lets finish while the pool shuts
+/// down. The queued closure either runs (the thread took it before the shutdown) or is
+/// cancelled at shutdown (`cancel_queued`): exactly one of the two, its `JoinHandle`
+/// says which, it is dropped exactly once, and shutdown returns with the thread gone.
+#[test]
+fn shutdown_cancels_a_closure_no_thread_took() {
+    check("blocking_pool/shutdown_cancel", Some(3), || {
+        let pool = pool(1);
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let first = {
+            let gate = gate.clone();
+            pool.spawn(move || {
+                let mut open = gate.0.lock().unwrap();
+                while !*open {
+                    open = gate.1.wait(open).unwrap();
+                }
+            })
+        };
+        let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut second = {
+            let (runs, guard) = (runs.clone(), DropCounter(drops.clone()));
+            pool.spawn(move || {
+                let _keep = &guard;
+                runs.fetch_add(1, SeqCst);
+            })
+        };
+        let opener = {
+            let gate = gate.clone();
+            loom::thread::spawn(move || {
+                *gate.0.lock().unwrap() = true;
+                gate.1.notify_all();
+            })
+        };
+        assert!(pool.shutdown(None), "a pool thread outlived shutdown");
+        opener.join().unwrap();
+        assert_eq!(
+            drops.load(SeqCst),
+            1,
+            "the queued closure was not dropped once"
+        );
+        match poll_once(&mut second, Waker::noop()) {
+            Poll::Ready(Ok(())) => assert_eq!(runs.load(SeqCst), 1),
+            Poll::Ready(Err(e)) => {
+                assert!(e.is_cancelled(), "{e}");
+                assert_eq!(runs.load(SeqCst), 0, "a cancelled closure ran");
+            }
+            Poll::Pending => panic!("the queued closure neither ran nor was cancelled"),
+        }
+        assert!(first.is_finished());
+        assert_eq!(pool.threads(), 0);
     });
 }
