@@ -370,3 +370,62 @@ impl Drop for LocalSet {
         shared.owned.cancel_all(&shared.queue);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc as StdArc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Counts the wakes of the waker made from it.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: StdArc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &StdArc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// `run_until`'s own poll runs at most `MAX_TASKS_PER_TICK` of the set's tasks: with
+    /// more queued it wakes itself (its future may wait on something that never comes,
+    /// and then the tasks left would wait for ever), and once they have all run it wakes
+    /// nobody.
+    #[test]
+    fn run_until_wakes_itself_after_a_full_tick() {
+        crate::loom::unit_test(|| {
+            let set = LocalSet::new();
+            let runs = StdArc::new(AtomicUsize::new(0));
+            for _ in 0..=MAX_TASKS_PER_TICK {
+                let runs = runs.clone();
+                drop(set.spawn_local(async move {
+                    runs.fetch_add(1, SeqCst);
+                }));
+            }
+            let wakes = StdArc::new(Wakes(AtomicUsize::new(0)));
+            let waker = Waker::from(wakes.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut run = std::pin::pin!(set.run_until(std::future::pending::<()>()));
+
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(runs.load(SeqCst), MAX_TASKS_PER_TICK);
+            assert_eq!(
+                wakes.0.load(SeqCst),
+                1,
+                "run_until left a task queued without waking itself"
+            );
+
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(runs.load(SeqCst), MAX_TASKS_PER_TICK + 1);
+            assert_eq!(
+                wakes.0.load(SeqCst),
+                1,
+                "run_until woke itself with nothing left to run"
+            );
+        });
+    }
+}
