@@ -104,7 +104,8 @@ mod tests {
             let (entries, handles) = tasks(5, &sched);
             let ids: Vec<Id> = handles.iter().map(JoinHandle::id).collect();
             let (mut list, mut other) = (TaskList::default(), TaskList::default());
-            assert!(list.is_empty() && list.len() == 0);
+            assert!(list.is_empty());
+            assert_eq!(list.len(), 0);
             let mut entries = entries.into_iter();
             for task in entries.by_ref().take(3) {
                 list.push_back(task);
@@ -119,7 +120,8 @@ mod tests {
             list.append(&mut TaskList::default());
             assert_eq!(list.len(), 3);
             list.append(&mut other);
-            assert!(other.is_empty() && other.len() == 0);
+            assert!(other.is_empty());
+            assert_eq!(other.len(), 0);
             assert!(other.pop_front().is_none());
             assert_eq!(list.len(), 5);
 

@@ -346,10 +346,13 @@ mod tests {
     /// Every bit of a word but the references: what the transitions below compare.
     const FLAGS: usize = RUNNING | SCHEDULED | COMPLETE | CANCELLED | JOIN_INTEREST | JOIN_WAKER;
 
+    /// The count of two references.
+    const TWO_REFS: usize = 2 * REF_ONE;
+
     /// A state word with `flags` and two references (none of the transitions below
     /// reaches zero or overflows from there).
     fn at(flags: usize) -> State {
-        State(AtomicUsize::new(flags | 2 * REF_ONE))
+        State(AtomicUsize::new(flags | TWO_REFS))
     }
 
     fn flags(state: &State) -> usize {
@@ -552,19 +555,16 @@ mod tests {
 
             let s = at(JOIN_INTEREST | COMPLETE);
             let set = s.set_join_waker().map_err(|w| w.0);
-            assert_eq!(set, Err(JOIN_INTEREST | COMPLETE | 2 * REF_ONE));
+            assert_eq!(set, Err(JOIN_INTEREST | COMPLETE | TWO_REFS));
             assert_eq!(flags(&s), JOIN_INTEREST | COMPLETE);
 
             let s = at(JOIN_INTEREST | JOIN_WAKER | COMPLETE);
             let unset = s.unset_join_waker().map_err(|w| w.0);
-            assert_eq!(
-                unset,
-                Err(JOIN_INTEREST | JOIN_WAKER | COMPLETE | 2 * REF_ONE)
-            );
+            assert_eq!(unset, Err(JOIN_INTEREST | JOIN_WAKER | COMPLETE | TWO_REFS));
             assert_eq!(flags(&s), JOIN_INTEREST | JOIN_WAKER | COMPLETE);
 
             let after = s.unset_join_waker_after_complete();
-            assert_eq!(after.0, JOIN_INTEREST | COMPLETE | 2 * REF_ONE);
+            assert_eq!(after.0, JOIN_INTEREST | COMPLETE | TWO_REFS);
             assert_eq!(after, s.load());
         });
     }
@@ -579,7 +579,7 @@ mod tests {
                 (JOIN_INTEREST | COMPLETE, COMPLETE),
             ] {
                 let s = at(from);
-                assert_eq!(s.drop_join_interest().0, from | 2 * REF_ONE);
+                assert_eq!(s.drop_join_interest().0, from | TWO_REFS);
                 assert_eq!(flags(&s), to, "from {from:#b}");
                 assert_eq!(s.load().refs(), 2);
             }
