@@ -370,3 +370,168 @@ impl Drop for LocalSet {
         shared.owned.cancel_all(&shared.queue);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc as StdArc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Counts the wakes of the waker made from it.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: StdArc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &StdArc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// `run_until`'s own poll runs at most `MAX_TASKS_PER_TICK` of the set's tasks: with
+    /// more queued it wakes itself (its future may wait on something that never comes,
+    /// and then the tasks left would wait for ever), and once they have all run it wakes
+    /// nobody.
+    #[test]
+    fn run_until_wakes_itself_after_a_full_tick() {
+        crate::loom::unit_test(|| {
+            let set = LocalSet::new();
+            let runs = StdArc::new(AtomicUsize::new(0));
+            for _ in 0..=MAX_TASKS_PER_TICK {
+                let runs = runs.clone();
+                drop(set.spawn_local(async move {
+                    runs.fetch_add(1, SeqCst);
+                }));
+            }
+            let wakes = StdArc::new(Wakes(AtomicUsize::new(0)));
+            let waker = Waker::from(wakes.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut run = std::pin::pin!(set.run_until(std::future::pending::<()>()));
+
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(runs.load(SeqCst), MAX_TASKS_PER_TICK);
+            assert_eq!(
+                wakes.0.load(SeqCst),
+                1,
+                "run_until left a task queued without waking itself"
+            );
+
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(runs.load(SeqCst), MAX_TASKS_PER_TICK + 1);
+            assert_eq!(
+                wakes.0.load(SeqCst),
+                1,
+                "run_until woke itself with nothing left to run"
+            );
+        });
+    }
+
+    /// A set counts as running (so `block_in_place` refuses) only while it is polled,
+    /// not while it is merely entered; it and its enter guard print their names.
+    #[test]
+    fn a_set_runs_only_while_polled() {
+        crate::loom::unit_test(|| {
+            let mut set = LocalSet::new();
+            assert!(!is_running());
+            let seen = StdArc::new(AtomicUsize::new(0));
+            let inside = seen.clone();
+            drop(set.spawn_local(async move {
+                inside.store(1 + usize::from(is_running()), SeqCst);
+            }));
+            {
+                let guard = set.enter();
+                assert!(!is_running(), "an entered set counted as running");
+                assert!(format!("{guard:?}").starts_with("LocalEnterGuard"));
+            }
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(Pin::new(&mut set).poll(&mut cx).is_ready());
+            assert_eq!(
+                seen.load(SeqCst),
+                2,
+                "a task of a polled set saw it not running"
+            );
+            assert!(
+                !is_running(),
+                "the set still counts as running after its poll"
+            );
+            assert!(format!("{set:?}").starts_with("LocalSet"));
+        });
+    }
+
+    /// A task woken on the owner thread while its set is only entered (not polled)
+    /// wakes the set: nobody would poll it otherwise.
+    #[test]
+    fn a_wake_while_the_set_is_only_entered_wakes_the_set() {
+        crate::loom::unit_test(|| {
+            let mut set = LocalSet::new();
+            let parked = StdArc::new(std::sync::Mutex::new(None::<Waker>));
+            let slot = parked.clone();
+            let mut polls = 0;
+            let task = set.spawn_local(std::future::poll_fn(move |cx| {
+                polls += 1;
+                if polls > 1 {
+                    return Poll::Ready(());
+                }
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            }));
+            let wakes = StdArc::new(Wakes(AtomicUsize::new(0)));
+            let waker = Waker::from(wakes.clone());
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut set).poll(&mut cx).is_pending());
+            let task_waker = parked
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the task parked its waker");
+            {
+                let _entered = set.enter();
+                task_waker.wake();
+            }
+            assert_eq!(wakes.0.load(SeqCst), 1, "the entered set was not woken");
+            assert!(Pin::new(&mut set).poll(&mut cx).is_ready());
+            assert!(task.is_finished());
+        });
+    }
+
+    /// Dropping a set cancels the tasks still in it: their futures are dropped and
+    /// their handles report the cancellation.
+    #[test]
+    fn dropping_the_set_cancels_its_tasks() {
+        crate::loom::unit_test(|| {
+            let mut set = LocalSet::new();
+            let dropped = StdArc::new(AtomicUsize::new(0));
+            struct CountDrop(StdArc<AtomicUsize>);
+            impl Drop for CountDrop {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, SeqCst);
+                }
+            }
+            let guard = CountDrop(dropped.clone());
+            let idle = set.spawn_local(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+            });
+            let never_run = set.spawn_local(std::future::pending::<()>());
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(Pin::new(&mut set).poll(&mut cx).is_pending());
+            let never_run_too = set.spawn_local(std::future::pending::<()>());
+            drop(set);
+            assert_eq!(
+                dropped.load(SeqCst),
+                1,
+                "the idle task's future was not dropped"
+            );
+            for mut handle in [idle, never_run, never_run_too] {
+                assert!(handle.is_finished());
+                match Pin::new(&mut handle).poll(&mut cx) {
+                    Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+                    _ => panic!("a task of a dropped set was not cancelled"),
+                }
+            }
+        });
+    }
+}

@@ -363,3 +363,58 @@ unsafe fn drop_join_handle<F: Future + 'static, S: Schedule>(ptr: NonNull<Header
     // SAFETY: the handle's reference.
     unsafe { drop_reference(ptr) };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::resume_unwind;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use super::super::join::tests::TestScheduler;
+    use super::super::new_task;
+    use super::*;
+
+    /// Records, when dropped, whether a panic was unwinding.
+    struct Witness(Arc<Mutex<Option<bool>>>);
+
+    impl Drop for Witness {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(std::thread::panicking());
+        }
+    }
+
+    /// A poll that panics drops the future while the panic unwinds (its destructors
+    /// see `panicking()`, as in plain code), and the handle reports the panic.
+    #[test]
+    fn a_panicking_poll_drops_its_future_during_the_unwind() {
+        crate::loom::unit_test(|| {
+            let sched = TestScheduler::default();
+            let seen = Arc::new(Mutex::new(None));
+            let witness = Witness(seen.clone());
+            let (task, handle) = new_task(
+                std::future::poll_fn(move |_| -> Poll<()> {
+                    let _witness = &witness;
+                    // `resume_unwind` skips the panic hook: nothing printed.
+                    resume_unwind(Box::new("the poll panics"))
+                }),
+                sched.clone(),
+            );
+            task.run();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                Some(true),
+                "the future was not dropped during the unwind"
+            );
+            let mut handle = handle;
+            match Pin::new(&mut handle).poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Err(e)) => assert!(e.is_panic(), "{e}"),
+                other => panic!(
+                    "a panicked task's handle gave {:?}",
+                    other.map(|r| r.is_ok())
+                ),
+            }
+            drop(handle);
+            assert_eq!(sched.tasks_alive(), 0);
+        });
+    }
+}

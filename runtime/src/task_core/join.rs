@@ -192,3 +192,117 @@ impl fmt::Debug for AbortHandle {
             .finish()
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::task::Waker;
+
+    use super::super::{Notified, Schedule, new_task};
+    use super::*;
+
+    /// A run queue for the task layer's unit tests; every task counts as held by an
+    /// owner list (`release` answers true, as a worker's does).
+    #[derive(Clone, Default)]
+    pub(in crate::task_core) struct TestScheduler(Arc<Mutex<VecDeque<Notified>>>);
+
+    impl TestScheduler {
+        /// Runs queued tasks until none is left.
+        pub(in crate::task_core) fn run_queued(&self) {
+            loop {
+                let task = self.0.lock().unwrap().pop_front();
+                match task {
+                    Some(task) => task.run(),
+                    None => return,
+                }
+            }
+        }
+
+        /// Tasks not yet freed (each holds a clone of the scheduler).
+        pub(in crate::task_core) fn tasks_alive(&self) -> usize {
+            Arc::strong_count(&self.0) - 1
+        }
+    }
+
+    impl Schedule for TestScheduler {
+        fn schedule(&self, task: Notified) {
+            self.0.lock().unwrap().push_back(task);
+        }
+        fn release(&self, _task: NonNull<Header>) -> bool {
+            true
+        }
+    }
+
+    fn poll_handle<T>(handle: &mut JoinHandle<T>) -> Poll<Result<T, JoinError>> {
+        Pin::new(handle).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// An `AbortHandle` (and its clone) cancels an idle task, reports it finished,
+    /// names it, and gives its references back: the task is freed once every handle
+    /// is gone.
+    #[test]
+    fn an_abort_handle_cancels_names_and_frees_the_task() {
+        crate::loom::unit_test(|| {
+            let sched = TestScheduler::default();
+            let (first, mut handle) = new_task(std::future::pending::<()>(), sched.clone());
+            first.run();
+            let abort = handle.abort_handle();
+            let clone = abort.clone();
+            assert_eq!(abort.id(), handle.id());
+            assert_eq!(clone.id(), handle.id());
+            assert!(!abort.is_finished() && !clone.is_finished() && !handle.is_finished());
+            assert!(
+                format!("{abort:?}").contains(&format!("{:?}", handle.id())),
+                "{abort:?}"
+            );
+            assert!(
+                format!("{handle:?}").starts_with("JoinHandle")
+                    && format!("{handle:?}").contains(&format!("{:?}", handle.id())),
+                "{handle:?}"
+            );
+
+            clone.abort();
+            drop(clone);
+            sched.run_queued();
+            assert!(abort.is_finished() && handle.is_finished());
+            match poll_handle(&mut handle) {
+                Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+                other => panic!(
+                    "an aborted task's handle gave {:?}",
+                    other.map(|r| r.is_ok())
+                ),
+            }
+            assert_eq!(sched.tasks_alive(), 1, "freed with an AbortHandle left");
+            drop(handle);
+            assert_eq!(sched.tasks_alive(), 1, "freed with an AbortHandle left");
+            drop(abort);
+            assert_eq!(sched.tasks_alive(), 0, "the task outlived its handles");
+        });
+    }
+
+    /// `JoinHandle::abort` cancels an idle task; a handle dropped unread frees it; and
+    /// every task has its own id.
+    #[test]
+    fn a_join_handle_aborts_its_task_and_ids_differ() {
+        crate::loom::unit_test(|| {
+            let sched = TestScheduler::default();
+            let (first, mut handle) = new_task(std::future::pending::<()>(), sched.clone());
+            let (second, mut done) = new_task(async { 7 }, sched.clone());
+            assert_ne!(handle.id(), done.id());
+            first.run();
+            second.run();
+            assert!(done.is_finished() && !handle.is_finished());
+            assert!(matches!(poll_handle(&mut done), Poll::Ready(Ok(7))));
+            drop(done);
+            assert_eq!(sched.tasks_alive(), 1);
+
+            handle.abort();
+            sched.run_queued();
+            assert!(handle.is_finished());
+            assert!(matches!(poll_handle(&mut handle), Poll::Ready(Err(e)) if e.is_cancelled()));
+            drop(handle);
+            assert_eq!(sched.tasks_alive(), 0, "the task outlived its handle");
+        });
+    }
+}

@@ -83,3 +83,100 @@ impl Drop for TaskList {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::join::tests::TestScheduler;
+    use super::super::{Id, JoinHandle, new_task};
+    use super::*;
+
+    /// `n` new tasks (each with its first queue entry) on `sched`.
+    fn tasks(n: usize, sched: &TestScheduler) -> (Vec<Notified>, Vec<JoinHandle<()>>) {
+        (0..n).map(|_| new_task(async {}, sched.clone())).unzip()
+    }
+
+    /// Tasks come off in the order they went on, an appended list after the tasks
+    /// already there (the other list left empty), and the counts follow.
+    #[test]
+    fn tasks_come_off_in_order_and_append_moves_a_whole_list() {
+        crate::loom::unit_test(|| {
+            let sched = TestScheduler::default();
+            let (entries, handles) = tasks(5, &sched);
+            let ids: Vec<Id> = handles.iter().map(JoinHandle::id).collect();
+            let (mut list, mut other) = (TaskList::default(), TaskList::default());
+            assert!(list.is_empty());
+            assert_eq!(list.len(), 0);
+            let mut entries = entries.into_iter();
+            for task in entries.by_ref().take(3) {
+                list.push_back(task);
+            }
+            other.append(&mut TaskList::default());
+            assert!(other.is_empty());
+            for task in entries {
+                other.push_back(task);
+            }
+            assert_eq!((list.len(), other.len()), (3, 2));
+            assert!(!list.is_empty() && !other.is_empty());
+            list.append(&mut TaskList::default());
+            assert_eq!(list.len(), 3);
+            list.append(&mut other);
+            assert!(other.is_empty());
+            assert_eq!(other.len(), 0);
+            assert!(other.pop_front().is_none());
+            assert_eq!(list.len(), 5);
+
+            let mut order = Vec::new();
+            while let Some(task) = list.pop_front() {
+                order.push(task.header().id);
+                assert_eq!(list.len(), 5 - order.len());
+                task.run();
+            }
+            assert!(list.is_empty());
+            assert_eq!(order, ids);
+            // An emptied list takes tasks again.
+            let (entries, more) = tasks(2, &sched);
+            let more_ids: Vec<Id> = more.iter().map(JoinHandle::id).collect();
+            let mut empty = TaskList::default();
+            for task in entries {
+                empty.push_back(task);
+            }
+            list.append(&mut empty);
+            let ran: Vec<Id> = std::iter::from_fn(|| list.pop_front())
+                .map(|task| {
+                    let id = task.header().id;
+                    task.run();
+                    id
+                })
+                .collect();
+            assert_eq!(ran, more_ids);
+            drop((handles, more));
+            assert_eq!(sched.tasks_alive(), 0);
+        });
+    }
+
+    /// A list dropped with tasks on it gives their queue references back.
+    #[test]
+    fn a_dropped_list_gives_its_references_back() {
+        crate::loom::unit_test(|| {
+            let sched = TestScheduler::default();
+            let (entries, handles) = tasks(2, &sched);
+            let ptrs: Vec<NonNull<Header>> = entries.iter().map(Notified::as_ptr).collect();
+            let mut list = TaskList::default();
+            for task in entries {
+                list.push_back(task);
+            }
+            drop(list);
+            for ptr in ptrs {
+                // SAFETY: the JoinHandle's reference keeps the task alive.
+                let header = unsafe { ptr.as_ref() };
+                // The JoinHandle's and the owner list's (the test scheduler's, unheld).
+                assert_eq!(header.state.load().refs(), 2, "the queue entry was kept");
+                // SAFETY: as above; cancels the task as its owner's shutdown would,
+                // handing back the owner list's reference.
+                assert!(unsafe { (header.vtable.shutdown)(ptr) });
+            }
+            drop(handles);
+            assert_eq!(sched.tasks_alive(), 0);
+        });
+    }
+}

@@ -338,3 +338,272 @@ impl State {
         prev & REF_MASK == 2 * REF_ONE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every bit of a word but the references: what the transitions below compare.
+    const FLAGS: usize = RUNNING | SCHEDULED | COMPLETE | CANCELLED | JOIN_INTEREST | JOIN_WAKER;
+
+    /// The count of two references.
+    const TWO_REFS: usize = 2 * REF_ONE;
+
+    /// A state word with `flags` and two references (none of the transitions below
+    /// reaches zero or overflows from there).
+    fn at(flags: usize) -> State {
+        State(AtomicUsize::new(flags | TWO_REFS))
+    }
+
+    fn flags(state: &State) -> usize {
+        state.load().0 & FLAGS
+    }
+
+    #[test]
+    fn the_bits_are_distinct_and_below_the_count() {
+        crate::loom::unit_test(|| {
+            let bits = [
+                RUNNING,
+                SCHEDULED,
+                COMPLETE,
+                CANCELLED,
+                JOIN_INTEREST,
+                JOIN_WAKER,
+            ];
+            for (i, bit) in bits.iter().enumerate() {
+                assert_eq!(*bit, 1 << i, "bit {i}");
+            }
+            assert_eq!(REF_ONE, FLAGS + 1);
+            assert_eq!(REF_MASK, !FLAGS);
+            let s = State::new().load();
+            assert_eq!(s.refs(), 3);
+            assert_eq!(s.0 & FLAGS, SCHEDULED | JOIN_INTEREST);
+            for bit in bits {
+                assert_eq!(s.has(bit), bit == SCHEDULED || bit == JOIN_INTEREST);
+            }
+            let shown = format!("{s:?}");
+            assert!(
+                shown.contains("scheduled: true")
+                    && shown.contains("running: false")
+                    && shown.contains("refs: 3"),
+                "{shown}"
+            );
+        });
+    }
+
+    #[test]
+    fn running_takes_the_queue_entry_and_says_what_to_do() {
+        crate::loom::unit_test(|| {
+            for (from, to, answer) in [
+                (
+                    SCHEDULED | JOIN_INTEREST,
+                    RUNNING | JOIN_INTEREST,
+                    ToRunning::Run,
+                ),
+                (
+                    SCHEDULED | CANCELLED,
+                    RUNNING | CANCELLED,
+                    ToRunning::Cancel,
+                ),
+                (
+                    SCHEDULED | COMPLETE | CANCELLED,
+                    COMPLETE | CANCELLED,
+                    ToRunning::Done,
+                ),
+                (SCHEDULED | COMPLETE, COMPLETE, ToRunning::Done),
+            ] {
+                let s = at(from);
+                assert_eq!(s.transition_to_running(), answer, "from {from:#b}");
+                assert_eq!(flags(&s), to, "from {from:#b}");
+                assert_eq!(s.load().refs(), 2);
+            }
+        });
+    }
+
+    #[test]
+    fn idle_requeues_a_task_woken_while_running_and_leaves_a_cancelled_one() {
+        crate::loom::unit_test(|| {
+            for (from, to, answer) in [
+                (RUNNING | JOIN_INTEREST, JOIN_INTEREST, ToIdle::Idle),
+                (RUNNING | SCHEDULED, SCHEDULED, ToIdle::Requeue),
+                (RUNNING | CANCELLED, RUNNING | CANCELLED, ToIdle::Cancel),
+                (
+                    RUNNING | SCHEDULED | CANCELLED,
+                    RUNNING | SCHEDULED | CANCELLED,
+                    ToIdle::Cancel,
+                ),
+            ] {
+                let s = at(from);
+                assert_eq!(s.transition_to_idle(), answer, "from {from:#b}");
+                assert_eq!(flags(&s), to, "from {from:#b}");
+                assert_eq!(s.load().refs(), 2);
+            }
+        });
+    }
+
+    #[test]
+    fn complete_clears_running_and_returns_the_word_after() {
+        crate::loom::unit_test(|| {
+            let s = at(RUNNING | JOIN_INTEREST | JOIN_WAKER | SCHEDULED);
+            let after = s.transition_to_complete();
+            assert_eq!(after, s.load());
+            assert_eq!(
+                after.0 & FLAGS,
+                COMPLETE | JOIN_INTEREST | JOIN_WAKER | SCHEDULED
+            );
+            assert_eq!(after.refs(), 2);
+        });
+    }
+
+    #[test]
+    fn a_wake_queues_only_an_idle_task_and_marks_a_running_one() {
+        crate::loom::unit_test(|| {
+            for by_ref in [false, true] {
+                for (from, to, answer) in [
+                    (
+                        JOIN_INTEREST,
+                        SCHEDULED | JOIN_INTEREST,
+                        ToScheduled::Submit,
+                    ),
+                    (SCHEDULED, SCHEDULED, ToScheduled::Nothing),
+                    (RUNNING, RUNNING | SCHEDULED, ToScheduled::Nothing),
+                    (
+                        RUNNING | SCHEDULED,
+                        RUNNING | SCHEDULED,
+                        ToScheduled::Nothing,
+                    ),
+                    (COMPLETE, COMPLETE, ToScheduled::Nothing),
+                ] {
+                    let s = at(from);
+                    let got = if by_ref {
+                        s.transition_to_scheduled_by_ref()
+                    } else {
+                        s.transition_to_scheduled_by_val()
+                    };
+                    assert_eq!(got, answer, "by_ref {by_ref}, from {from:#b}");
+                    assert_eq!(flags(&s), to, "by_ref {by_ref}, from {from:#b}");
+                    // By reference, a submit takes a new reference for the queue; by
+                    // value it is the waker's.
+                    let refs = if by_ref && answer == ToScheduled::Submit {
+                        3
+                    } else {
+                        2
+                    };
+                    assert_eq!(s.load().refs(), refs, "by_ref {by_ref}, from {from:#b}");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn cancelling_queues_only_an_idle_task() {
+        crate::loom::unit_test(|| {
+            for (from, to, answer, refs) in [
+                (
+                    JOIN_INTEREST,
+                    JOIN_INTEREST | CANCELLED | SCHEDULED,
+                    ToScheduled::Submit,
+                    3,
+                ),
+                (RUNNING, RUNNING | CANCELLED, ToScheduled::Nothing, 2),
+                (SCHEDULED, SCHEDULED | CANCELLED, ToScheduled::Nothing, 2),
+                (
+                    CANCELLED | SCHEDULED,
+                    CANCELLED | SCHEDULED,
+                    ToScheduled::Nothing,
+                    2,
+                ),
+                (COMPLETE, COMPLETE, ToScheduled::Nothing, 2),
+            ] {
+                let s = at(from);
+                assert_eq!(s.transition_to_cancelled(), answer, "from {from:#b}");
+                assert_eq!(flags(&s), to, "from {from:#b}");
+                assert_eq!(s.load().refs(), refs, "from {from:#b}");
+            }
+        });
+    }
+
+    #[test]
+    fn shutdown_claims_only_a_task_nobody_runs() {
+        crate::loom::unit_test(|| {
+            for (from, to, claimed) in [
+                (JOIN_INTEREST, JOIN_INTEREST | CANCELLED | RUNNING, true),
+                (SCHEDULED, SCHEDULED | CANCELLED | RUNNING, true),
+                (SCHEDULED | CANCELLED, SCHEDULED | CANCELLED | RUNNING, true),
+                (RUNNING, RUNNING | CANCELLED, false),
+                (RUNNING | CANCELLED, RUNNING | CANCELLED, false),
+                (COMPLETE, COMPLETE | CANCELLED, false),
+            ] {
+                let s = at(from);
+                assert_eq!(s.transition_to_shutdown(), claimed, "from {from:#b}");
+                assert_eq!(flags(&s), to, "from {from:#b}");
+                assert_eq!(s.load().refs(), 2);
+            }
+        });
+    }
+
+    #[test]
+    fn the_join_waker_bit_moves_only_before_completion() {
+        crate::loom::unit_test(|| {
+            let s = at(JOIN_INTEREST);
+            let set = s.set_join_waker().map(|w| w.0 & FLAGS);
+            assert_eq!(set, Ok(JOIN_INTEREST | JOIN_WAKER));
+            assert_eq!(flags(&s), JOIN_INTEREST | JOIN_WAKER);
+            let unset = s.unset_join_waker().map(|w| w.0 & FLAGS);
+            assert_eq!(unset, Ok(JOIN_INTEREST));
+            assert_eq!(flags(&s), JOIN_INTEREST);
+
+            let s = at(JOIN_INTEREST | COMPLETE);
+            let set = s.set_join_waker().map_err(|w| w.0);
+            assert_eq!(set, Err(JOIN_INTEREST | COMPLETE | TWO_REFS));
+            assert_eq!(flags(&s), JOIN_INTEREST | COMPLETE);
+
+            let s = at(JOIN_INTEREST | JOIN_WAKER | COMPLETE);
+            let unset = s.unset_join_waker().map_err(|w| w.0);
+            assert_eq!(unset, Err(JOIN_INTEREST | JOIN_WAKER | COMPLETE | TWO_REFS));
+            assert_eq!(flags(&s), JOIN_INTEREST | JOIN_WAKER | COMPLETE);
+
+            let after = s.unset_join_waker_after_complete();
+            assert_eq!(after.0, JOIN_INTEREST | COMPLETE | TWO_REFS);
+            assert_eq!(after, s.load());
+        });
+    }
+
+    #[test]
+    fn dropping_join_interest_keeps_the_waker_bit_only_after_completion() {
+        crate::loom::unit_test(|| {
+            for (from, to) in [
+                (JOIN_INTEREST | JOIN_WAKER | RUNNING, RUNNING),
+                (JOIN_INTEREST | SCHEDULED, SCHEDULED),
+                (JOIN_INTEREST | JOIN_WAKER | COMPLETE, JOIN_WAKER | COMPLETE),
+                (JOIN_INTEREST | COMPLETE, COMPLETE),
+            ] {
+                let s = at(from);
+                assert_eq!(s.drop_join_interest().0, from | TWO_REFS);
+                assert_eq!(flags(&s), to, "from {from:#b}");
+                assert_eq!(s.load().refs(), 2);
+            }
+        });
+    }
+
+    #[test]
+    fn references_count_up_and_down_to_the_last() {
+        crate::loom::unit_test(|| {
+            let s = at(JOIN_INTEREST);
+            s.ref_inc();
+            assert_eq!(s.load().refs(), 3);
+            assert_eq!(flags(&s), JOIN_INTEREST);
+            assert!(!s.ref_dec());
+            assert_eq!(s.load().refs(), 2);
+            s.ref_inc();
+            assert!(!s.ref_dec_twice());
+            assert_eq!(s.load().refs(), 1);
+            assert!(s.ref_dec());
+            assert_eq!(s.load().0, JOIN_INTEREST);
+
+            let s = at(COMPLETE);
+            assert!(s.ref_dec_twice());
+            assert_eq!(s.load().0, COMPLETE);
+        });
+    }
+}

@@ -234,3 +234,114 @@ pub(crate) fn current() -> Option<Arc<TimerShared>> {
         .ok()
         .flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Counts unparks, or wakes (as a waker).
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Count {
+        fn get(&self) -> usize {
+            self.0.load(SeqCst)
+        }
+    }
+
+    impl Unpark for Count {
+        fn unpark(&self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Registering or moving a timer unparks the owner exactly when the wheel's next
+    /// wake moves earlier; firing wakes what is due, once; a fired or cancelled timer
+    /// is gone; a shutdown empties the wheel.
+    #[test]
+    fn the_owner_is_unparked_only_for_an_earlier_next_wake() {
+        crate::loom::unit_test(|| {
+            let base = Instant::now();
+            let at = |secs: u64| base + Duration::from_secs(secs);
+            let unparks = Arc::new(Count::default());
+            let timer = TimerShared::new(unparks.clone());
+            let wakes = Arc::new(Count::default());
+            let waker = Waker::from(wakes.clone());
+            assert_eq!(timer.next_wake(), None);
+            assert_eq!(timer.pending(), 0);
+
+            let hour = timer.register(at(3600), waker.clone());
+            assert_eq!(
+                unparks.get(),
+                1,
+                "the first timer makes the next wake earlier"
+            );
+            let next = timer.next_wake().expect("a timer is pending");
+            assert!(next <= at(3600));
+            let same = timer.register(at(3600), waker.clone());
+            let later = timer.register(at(7200), waker.clone());
+            assert_eq!(
+                unparks.get(),
+                1,
+                "a timer no earlier than the next wake unparked"
+            );
+            assert_eq!(timer.next_wake(), Some(next));
+            let minute = timer.register(at(60), waker.clone());
+            assert_eq!(unparks.get(), 2, "an earlier timer did not unpark");
+            assert_eq!(timer.pending(), 4);
+            assert!(timer.is_pending(minute) && timer.is_pending(later));
+
+            assert!(timer.reset(later, at(1)));
+            assert_eq!(
+                unparks.get(),
+                3,
+                "a reset to an earlier deadline did not unpark"
+            );
+            assert!(timer.reset(same, at(10_800)));
+            assert_eq!(unparks.get(), 3, "a reset to a later deadline unparked");
+            timer.cancel(minute);
+            assert!(!timer.is_pending(minute));
+            assert_eq!(timer.pending(), 3);
+
+            assert_eq!(timer.fire_expired(at(5400)), 2, "two timers were due");
+            assert_eq!(wakes.get(), 2);
+            assert_eq!(timer.pending(), 1);
+            assert!(!timer.is_pending(hour) && timer.is_pending(same));
+            assert!(matches!(timer.poll(hour, &waker), Polled::Fired));
+            assert!(matches!(timer.poll(same, &waker), Polled::Pending));
+            assert!(!timer.reset(hour, at(1)), "a fired timer was moved");
+            assert_eq!(timer.fire_expired(at(5400)), 0);
+            assert_eq!(wakes.get(), 2);
+
+            timer.shutdown();
+            assert_eq!(timer.pending(), 0);
+            assert_eq!(timer.next_wake(), None);
+            assert_eq!(wakes.get(), 2, "a shutdown drops the wakers, waking none");
+        });
+    }
+
+    /// The current timer is per thread, set and read back.
+    #[test]
+    fn the_current_timer_is_the_one_set() {
+        crate::loom::unit_test(|| {
+            let timer = TimerShared::new(Arc::new(Count::default()));
+            assert!(current().is_none());
+            assert!(set_current(Some(timer.clone())).is_none());
+            let got = current().expect("a timer was set");
+            assert!(Arc::ptr_eq(&got, &timer));
+            let prev = set_current(None).expect("the timer set before");
+            assert!(Arc::ptr_eq(&prev, &timer));
+            assert!(current().is_none());
+        });
+    }
+}
