@@ -79,6 +79,12 @@ mutants=(
     "pool_no_notify|blocking_pool|a_closure_for_an_idle_thread_wakes_it|blocking_pool/idle_thread"
     "main_waker_no_unpark|worker|block_on_woken_from_another_thread|worker/block_on_wake"
     "take_back_no_unpark|block_in_place|a_lent_worker_runs_its_task_and_comes_back|block_in_place/lend"
+    "timer_unpark_lost|worker|a_timer_registered_from_another_thread_wakes_the_worker|worker/remote_timer"
+    "no_timed_sleep_beside_siblings|worker|a_worker_beside_an_awake_sibling_sleeps_in_stretches|worker/timed_assist"
+    "baton_not_handed_on|shared_hand_on|the_baton_goes_on_to_another_worker|shared_hand_on/baton_onward"
+    "busy_release_by_store|readiness_clear|a_shutdown_during_the_slots_release_is_never_lost|readiness_clear/shutdown_in_publish"
+    "queued_closure_not_cancelled|blocking_pool|shutdown_cancels_a_closure_no_thread_took|blocking_pool/shutdown_cancel"
+    "pass_on_without_poll|shared_hand_on|pause_and_pass_on_follow_their_rules|shared_hand_on/pause_rules"
 )
 
 start=$(date +%s)

@@ -175,7 +175,13 @@ impl BlockingPool {
         self.shared.work.notify_all();
         drop(state);
         while let Some(task) = queued.pop_front() {
-            cancel_queued(task);
+            planted_bug!(
+                "queued_closure_not_cancelled",
+                // The entry is dropped uncancelled: the closure is never run nor
+                // dropped, and its handle waits for ever.
+                bug: drop(task),
+                code: cancel_queued(task),
+            );
         }
         let mut state = self.shared.lock();
         let all_exited = loop {

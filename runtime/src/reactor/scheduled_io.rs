@@ -566,7 +566,17 @@ impl ScheduledIo {
             if look {
                 // SAFETY: we still hold BUSY: the cell is ours.
                 let parked = state.slot.with_mut(|w| unsafe { (*w).take() });
-                state.word.fetch_and(!bits::BUSY, Ordering::Release);
+                planted_bug!(
+                    "busy_release_by_store",
+                    // A load and a store: an event recorded between them is lost.
+                    bug: {
+                        let w = state.word.load(Ordering::Acquire);
+                        state.word.store(w & !bits::BUSY, Ordering::Release);
+                    },
+                    code: {
+                        state.word.fetch_and(!bits::BUSY, Ordering::Release);
+                    },
+                );
                 if let Some(w) = parked.filter(|_| others) {
                     w.wake();
                 }
@@ -782,7 +792,12 @@ impl ScheduledIo {
         let w = self.lock().notify_first_exclusive(dir);
         match w {
             Some(w) => planted_bug!("baton_not_passed", bug: drop(w), code: w.wake()),
-            None => self.hand_on(),
+            None => planted_bug!(
+                "baton_not_handed_on",
+                // Nobody here: the baton stops, and another worker's waiter sleeps on.
+                bug: (),
+                code: self.hand_on(),
+            ),
         }
     }
 

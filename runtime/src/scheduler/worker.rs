@@ -72,7 +72,12 @@ struct TimerUnpark(Weak<WorkerShared>);
 impl Unpark for TimerUnpark {
     fn unpark(&self) {
         if let Some(w) = self.0.upgrade() {
-            w.unpark();
+            crate::loom::planted_bug!(
+                "timer_unpark_lost",
+                // A timer registered from another thread leaves the worker asleep.
+                bug: drop(w),
+                code: w.unpark(),
+            );
         }
     }
 }
@@ -372,7 +377,13 @@ impl Core {
         // While a sibling is awake it may get stuck in a task that never yields; sleep
         // in short stretches then, to stand in for it (the reactor of a stuck worker is
         // still polled, by another worker).
-        let timeout = self.any_sibling_awake().then_some(ASSIST_INTERVAL);
+        let timeout = crate::loom::planted_bug!(
+            "no_timed_sleep_beside_siblings",
+            // Sleeps until woken even beside an awake sibling that may get stuck.
+            bug: false,
+            code: self.any_sibling_awake(),
+        )
+        .then_some(ASSIST_INTERVAL);
         let slept = shared.parker.park(|| {
             shared.metrics.parks.incr_local();
             shared.awake.store(false, Ordering::Release);
