@@ -306,12 +306,13 @@ impl<T: AsFd> SharedAsync<T> {
             events: libc::POLLIN,
             revents: 0,
         }];
+        let readable = crate::sys::epoll::poll_now(&mut pollfd).is_ok()
+            && pollfd[0].revents & libc::POLLIN != 0;
         let readable = crate::loom::planted_bug!(
             "pass_on_without_poll",
             // Hands on whether or not there is anything to take.
             bug: true,
-            code: crate::sys::epoll::poll_now(&mut pollfd).is_ok()
-                && pollfd[0].revents & libc::POLLIN != 0,
+            code: readable,
         );
         if readable {
             self.inner.hand_on(worker, false);
