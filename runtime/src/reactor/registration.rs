@@ -239,9 +239,11 @@ impl Registration {
     /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
     /// ready (spending a unit of the task's budget).
     ///
-    /// A source whose runtime shut down reports an error once it would have to wait:
-    /// the shutdown marks every source ready (`ScheduledIo::wake_all`), so the
-    /// operation is tried, and its `WouldBlock` brings the poll back here.
+    /// A source whose runtime shut down reports an error: its reactor's shutdown marks
+    /// every registered source gone (`ScheduledIo::shut_down`, which wakes its
+    /// waiters), and a poll that finds that answers the error at once; a deferred
+    /// source not registered yet looks at its runtime instead. The fast path is the
+    /// one load: a ready source whose reactor has not marked it yet is answered ready.
     #[inline(always)]
     pub(crate) fn poll_ready(
         &self,
