@@ -151,21 +151,26 @@ mod tests {
     fn the_remote_queue_counts_hands_over_and_refuses_once_closed() {
         crate::loom::unit_test(|| {
             let q = RemoteQueue::default();
-            assert!(q.is_empty() && q.len() == 0 && q.take_all().is_empty());
+            // `len` is a load of its own (a statistic), not `is_empty`'s.
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty() && q.take_all().is_empty());
             let ((a, ha), (b, hb)) = (task(), task());
             let order = [a.as_ptr(), b.as_ptr()];
             assert!(q.push(a).is_ok() && q.push(b).is_ok());
             assert!(!q.is_empty());
             assert_eq!(q.len(), 2);
             assert_eq!(run_all(q.take_all()), order);
-            assert!(q.is_empty() && q.len() == 0 && q.take_all().is_empty());
+            // `len` is a load of its own (a statistic), not `is_empty`'s.
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty() && q.take_all().is_empty());
             assert!(ha.is_finished() && hb.is_finished());
             // Closing hands back what is queued and refuses the rest.
             let ((c, hc), (d, hd)) = (task(), task());
             let queued = c.as_ptr();
             assert!(q.push(c).is_ok());
             let left = q.close();
-            assert!(q.is_empty() && q.len() == 0);
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty());
             assert_eq!(run_all(left), [queued]);
             let Err(refused) = q.push(d) else {
                 panic!("a push after close was queued")
