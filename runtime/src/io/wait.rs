@@ -172,3 +172,238 @@ fn with_other(
 pub(crate) fn gone() -> io::Error {
     io::Error::other("the epitome runtime that drives this I/O source has shut down")
 }
+
+// What a wait found, and what clearing it does, on a source no reactor holds (its
+// events recorded by hand): both builds (in the loom build each is a one-thread model).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventpoll::{EPOLLIN, EPOLLOUT, EPOLLPRI};
+    use crate::reactor::scheduled_io::bits;
+
+    /// A source whose events the test records by hand: a deferred registration that no
+    /// wait ever registers (its fd is never handed to a kernel).
+    fn source() -> Registration {
+        Registration::deferred(-1)
+    }
+
+    /// Records `events` on `reg` as a reactor turn would.
+    fn event(reg: &Registration, events: u32) {
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        reg.io().dispatch(events, &mut wake, &mut unclaimed);
+        wake.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    /// The readiness bits of `dir`'s word.
+    fn readiness(reg: &Registration, dir: Direction) -> u64 {
+        reg.readiness(dir).word & bits::READINESS
+    }
+
+    #[test]
+    fn ready_reports_what_the_interest_asked_for_or_else_all_it_found() {
+        crate::loom::unit_test(|| {
+            let reg = source();
+            event(&reg, EPOLLIN | EPOLLOUT);
+            let readable = snapshot(&reg, Interest::READABLE);
+            assert_eq!(readable.ready(Interest::READABLE), Ready::READABLE);
+            let both = Interest::READABLE | Interest::WRITABLE;
+            assert_eq!(
+                snapshot(&reg, both).ready(both),
+                Ready::READABLE | Ready::WRITABLE
+            );
+            // Nothing the interest asked for: what was found rather than nothing.
+            assert_eq!(readable.ready(Interest::ERROR), Ready::READABLE);
+        });
+    }
+
+    #[test]
+    fn answers_only_when_a_word_holds_what_the_interest_asked_for() {
+        crate::loom::unit_test(|| {
+            let reg = source();
+            assert!(!snapshot(&reg, Interest::READABLE).answers(Interest::READABLE));
+            assert!(!snapshot(&reg, Interest::WRITABLE).answers(Interest::WRITABLE));
+            event(&reg, EPOLLIN);
+            assert!(snapshot(&reg, Interest::READABLE).answers(Interest::READABLE));
+            // Readable, but no urgent data: a priority interest is not answered.
+            assert!(!snapshot(&reg, Interest::PRIORITY).answers(Interest::PRIORITY));
+            event(&reg, EPOLLPRI);
+            assert!(snapshot(&reg, Interest::PRIORITY).answers(Interest::PRIORITY));
+        });
+    }
+
+    #[test]
+    fn a_readable_interest_clears_its_whole_direction() {
+        crate::loom::unit_test(|| {
+            let reg = source();
+            event(&reg, EPOLLPRI);
+            assert_eq!(
+                readiness(&reg, Direction::Read),
+                bits::READY | bits::PRIORITY
+            );
+            snapshot(&reg, Interest::READABLE).clear(&reg, Interest::READABLE);
+            assert_eq!(readiness(&reg, Direction::Read), 0);
+        });
+    }
+
+    #[test]
+    fn a_priority_interest_clears_urgent_data_alone() {
+        crate::loom::unit_test(|| {
+            let reg = source();
+            event(&reg, EPOLLIN | EPOLLPRI);
+            snapshot(&reg, Interest::PRIORITY).clear(&reg, Interest::PRIORITY);
+            assert_eq!(readiness(&reg, Direction::Read), bits::READY);
+        });
+    }
+
+    #[test]
+    fn clearing_writability_leaves_readability() {
+        crate::loom::unit_test(|| {
+            let reg = source();
+            event(&reg, EPOLLIN | EPOLLOUT);
+            let both = Interest::READABLE | Interest::WRITABLE;
+            snapshot(&reg, both).clear_matching(&reg, Ready::WRITABLE);
+            assert_eq!(readiness(&reg, Direction::Write), 0);
+            assert_eq!(readiness(&reg, Direction::Read), bits::READY);
+        });
+    }
+}
+
+// `wait` itself needs a reactor to register with: the fake kernel's, so the loom build
+// only.
+#[cfg(all(test, epitome_loom))]
+mod wait_tests {
+    use std::sync::Arc as StdArc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+    use crate::eventpoll::{EPOLLERR, EPOLLIN, EPOLLOUT, EPOLLPRI};
+    use crate::loom::sync::Arc;
+    use crate::reactor::scheduled_io::bits;
+    use crate::reactor::{Interest as Registered, ReactorHandle};
+
+    struct CountWaker(AtomicUsize);
+    impl Wake for CountWaker {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (StdArc<CountWaker>, Waker) {
+        let c = StdArc::new(CountWaker(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    /// A source registered with a reactor over the fake kernel.
+    fn source() -> (Arc<ReactorHandle>, Registration) {
+        let reactor = ReactorHandle::new_model();
+        let fd = reactor.kernel().new_file();
+        let reg = Registration::with_interest(reactor.clone(), fd, Registered::Source).unwrap();
+        (reactor, reg)
+    }
+
+    /// Records `events` on `reg` as a reactor turn would, and wakes whom they concern.
+    fn event(reg: &Registration, events: u32) {
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        reg.io().dispatch(events, &mut wake, &mut unclaimed);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// One wait for `interest`, answered at once.
+    fn found_now(reg: &Registration, interest: Interest) -> Found {
+        let (_, waker) = counter();
+        let fut = pin!(wait(reg, interest));
+        match fut.poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(found) => found.unwrap(),
+            Poll::Pending => panic!("a wait for {interest:?} found nothing"),
+        }
+    }
+
+    fn done(reactor: &ReactorHandle, reg: Registration) {
+        reg.deregister().unwrap();
+        assert_eq!(reactor.registered(), 0);
+    }
+
+    #[test]
+    fn a_wait_for_writing_is_not_woken_by_reads() {
+        crate::loom::unit_test(|| {
+            let (reactor, reg) = source();
+            let (woken, waker) = counter();
+            let mut cx = Context::from_waker(&waker);
+            {
+                let mut fut = pin!(wait(&reg, Interest::WRITABLE));
+                assert!(fut.as_mut().poll(&mut cx).is_pending());
+                event(&reg, EPOLLIN);
+                assert_eq!(woken.0.load(Ordering::SeqCst), 0, "a needless wakeup");
+                event(&reg, EPOLLOUT);
+                assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+                match fut.as_mut().poll(&mut cx) {
+                    Poll::Ready(Ok(found)) => {
+                        assert_eq!(found.ready(Interest::WRITABLE), Ready::WRITABLE);
+                    }
+                    other => panic!("woken for writing, yet {other:?}"),
+                }
+            }
+            done(&reactor, reg);
+        });
+    }
+
+    #[test]
+    fn a_wait_answered_by_writing_takes_reads_only_if_they_answer_it_too() {
+        crate::loom::unit_test(|| {
+            let interest = Interest::PRIORITY | Interest::WRITABLE;
+            let (reactor, reg) = source();
+            // Readable without urgent data: not part of the answer, and a clear after
+            // the write's WouldBlock must leave it for the reader.
+            event(&reg, EPOLLIN | EPOLLOUT);
+            let found = found_now(&reg, interest);
+            assert!(found.read.is_none(), "{found:?}");
+            assert_eq!(found.ready(interest), Ready::WRITABLE);
+            found.clear(&reg, interest);
+            assert_eq!(reg.readiness(Direction::Write).word & bits::READINESS, 0);
+            assert_eq!(
+                reg.readiness(Direction::Read).word & bits::READINESS,
+                bits::READY,
+                "readability the answer did not include was cleared"
+            );
+            // Urgent data too: both directions answer.
+            event(&reg, EPOLLPRI | EPOLLOUT);
+            let found = found_now(&reg, interest);
+            assert_eq!(found.ready(interest), Ready::PRIORITY | Ready::WRITABLE);
+            done(&reactor, reg);
+        });
+    }
+
+    #[test]
+    fn a_wait_answered_by_reading_takes_writes_only_if_they_answer_it_too() {
+        crate::loom::unit_test(|| {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let (reactor, reg) = source();
+            event(&reg, EPOLLIN | EPOLLOUT);
+            let found = found_now(&reg, interest);
+            assert!(found.write.is_some(), "{found:?}");
+            assert_eq!(found.ready(interest), Ready::READABLE | Ready::WRITABLE);
+            done(&reactor, reg);
+
+            // An error left on the write side once its writability was cleared: not
+            // what this interest asks for, so a clear of the answer leaves it.
+            let (reactor, reg) = source();
+            event(&reg, EPOLLERR);
+            snapshot(&reg, Interest::WRITABLE).clear_matching(&reg, Ready::WRITABLE);
+            assert_eq!(
+                reg.readiness(Direction::Write).word & bits::READINESS,
+                bits::ERROR
+            );
+            let found = found_now(&reg, interest);
+            assert!(found.write.is_none(), "{found:?}");
+            found.clear(&reg, interest);
+            assert_eq!(reg.readiness(Direction::Read).word & bits::READINESS, 0);
+            assert_eq!(
+                reg.readiness(Direction::Write).word & bits::READINESS,
+                bits::ERROR,
+                "an error the answer did not include was cleared"
+            );
+            done(&reactor, reg);
+        });
+    }
+}

@@ -167,6 +167,14 @@ impl Registration {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => false,
             Err(e) => return Err(e),
         };
+        // The loom models cannot see `reactor` (a std `OnceLock`), so nothing they track
+        // sits between this add and the `set` below, and they never let a rival first
+        // wait record its reactor in between (our add then kept, or deleted, by the
+        // wrong rule). This no-op read-modify-write of `done`, which the rival's
+        // `fetch_or` also writes, puts that order in their reach (a load would not: loom
+        // explores which store a load reads, not which thread runs first).
+        #[cfg(epitome_loom)]
+        self.done.fetch_or(0, Ordering::Relaxed);
         if let Err(here) = self.reactor.set(here) {
             let same = self.reactor.get().is_some_and(|r| Arc::ptr_eq(r, &here));
             if added && !same {
@@ -231,9 +239,11 @@ impl Registration {
     /// The fast path for `AsyncRead` / `AsyncWrite`-style polling: `Ready` when `dir` is
     /// ready (spending a unit of the task's budget).
     ///
-    /// A source whose runtime shut down reports an error once it would have to wait:
-    /// the shutdown marks every source ready (`ScheduledIo::wake_all`), so the
-    /// operation is tried, and its `WouldBlock` brings the poll back here.
+    /// A source whose runtime shut down reports an error: its reactor's shutdown marks
+    /// every registered source gone (`ScheduledIo::shut_down`, which wakes its
+    /// waiters), and a poll that finds that answers the error at once; a deferred
+    /// source not registered yet looks at its runtime instead. The fast path is the
+    /// one load: a ready source whose reactor has not marked it yet is answered ready.
     #[inline(always)]
     pub(crate) fn poll_ready(
         &self,
@@ -455,6 +465,298 @@ impl Drop for Readiness<'_> {
         if self.polled && !self.done {
             // SAFETY: the node was only polled on this source; it is still pinned.
             unsafe { self.reg.io.drop_waiter(&self.node, false) };
+        }
+    }
+}
+
+// A deferred registration that no wait registers: both builds (in the loom build each
+// is a one-thread model).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loom::os::sync::atomic::{AtomicBool, Ordering as OsOrdering};
+    use std::task::Waker;
+
+    /// A runtime, as a deferred registration made in it sees it.
+    struct Origin {
+        shut_down: AtomicBool,
+    }
+    impl PickReactor for Origin {
+        fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>) {
+            unreachable!("the test's source is ready: no wait registers it")
+        }
+        fn is_shut_down(&self) -> bool {
+            self.shut_down.load(OsOrdering::SeqCst)
+        }
+    }
+
+    /// A registration deferred in `origin` (an accepted socket), assumed ready.
+    fn accepted_in(origin: &OsArc<Origin>) -> Registration {
+        let origin: OsArc<dyn PickReactor> = origin.clone();
+        let outer = context::set_runtime(Some(origin));
+        // Never handed to a kernel: no wait registers it.
+        let reg = Registration::deferred(-1);
+        drop(context::set_runtime(outer));
+        reg.assume_ready();
+        reg
+    }
+
+    fn poll_read(reg: &Registration) -> Poll<io::Result<ReadyEvent>> {
+        reg.poll_ready(&mut Context::from_waker(Waker::noop()), Direction::Read)
+    }
+
+    #[test]
+    fn a_ready_deferred_source_fails_once_its_runtime_shut_down_or_went_away() {
+        crate::loom::unit_test(|| {
+            let origin = OsArc::new(Origin {
+                shut_down: AtomicBool::new(false),
+            });
+            let reg = accepted_in(&origin);
+            assert!(reg.readiness(Direction::Read).is_ready());
+            assert!(reg.readiness(Direction::Write).is_ready());
+            // Ready: its first operation is tried without registering.
+            assert!(matches!(poll_read(&reg), Poll::Ready(Ok(ev)) if ev.is_ready()));
+            assert!(reg.reactor.get().is_none());
+            // Its runtime shut down before it was registered: the shutdown could not
+            // mark it gone, so the poll looks at the runtime.
+            origin.shut_down.store(true, OsOrdering::SeqCst);
+            assert!(matches!(poll_read(&reg), Poll::Ready(Err(_))));
+            // Its runtime is gone altogether.
+            let reg = accepted_in(&origin);
+            drop(origin);
+            assert!(matches!(poll_read(&reg), Poll::Ready(Err(_))));
+        });
+    }
+
+    #[test]
+    fn a_clear_after_would_block_takes_readiness_unless_an_event_came_since() {
+        crate::loom::unit_test(|| {
+            let origin = OsArc::new(Origin {
+                shut_down: AtomicBool::new(false),
+            });
+            let reg = accepted_in(&origin);
+            let seen = reg.readiness(Direction::Read);
+            assert!(reg.clear(seen));
+            assert!(!reg.readiness(Direction::Read).is_ready());
+            // An event since what the task saw: the clear leaves it.
+            let seen = reg.readiness(Direction::Write);
+            reg.io().assume_ready(Direction::Write);
+            assert!(!reg.clear(seen));
+            assert!(reg.readiness(Direction::Write).is_ready());
+        });
+    }
+
+    #[test]
+    fn a_drained_direction_loses_readiness_unless_closed() {
+        crate::loom::unit_test(|| {
+            let origin = OsArc::new(Origin {
+                shut_down: AtomicBool::new(false),
+            });
+            let reg = accepted_in(&origin);
+            assert!(reg.clear_drained(reg.readiness(Direction::Read)));
+            assert!(!reg.readiness(Direction::Read).is_ready());
+            // The peer hung up: the end of stream is still to be read.
+            let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+            reg.io()
+                .dispatch(crate::eventpoll::EPOLLHUP, &mut wake, &mut unclaimed);
+            assert!(!reg.clear_drained(reg.readiness(Direction::Read)));
+            assert!(reg.readiness(Direction::Read).is_closed());
+        });
+    }
+}
+
+// First waits that register, with reactors over the fake kernel: the loom build only.
+#[cfg(all(test, epitome_loom))]
+mod first_wait_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::eventpoll::{EPOLLIN, EPOLLOUT, Event};
+    use crate::loom::os::sync::atomic::{AtomicBool, Ordering as OsOrdering};
+    use crate::reactor::context::WorkerReactor;
+    use crate::reactor::scheduled_io::bits;
+    use std::task::Waker;
+
+    /// One non-blocking turn, waking what it dispatched; returns how many events it took.
+    fn turn(reactor: &ReactorHandle) -> usize {
+        let mut events = [Event::default(); 4];
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        reactor
+            .turn_into(
+                &mut events,
+                &mut wake,
+                &mut unclaimed,
+                Some(Duration::ZERO),
+                |_| {},
+            )
+            .unwrap()
+    }
+
+    fn poll(reg: &Registration, dir: Direction, waker: &Waker) -> Poll<io::Result<ReadyEvent>> {
+        reg.poll_ready(&mut Context::from_waker(waker), dir)
+    }
+
+    fn worker(reactor: &Arc<ReactorHandle>) -> Option<WorkerReactor> {
+        Some(WorkerReactor {
+            index: 0,
+            reactor: reactor.clone(),
+        })
+    }
+
+    /// A runtime that picks one reactor for threads off its workers.
+    struct Picks(Arc<ReactorHandle>);
+    impl PickReactor for Picks {
+        fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>) {
+            (1, self.0.clone())
+        }
+        fn is_shut_down(&self) -> bool {
+            false
+        }
+    }
+
+    fn runtime(reactor: &Arc<ReactorHandle>) -> OsArc<dyn PickReactor> {
+        OsArc::new(Picks(reactor.clone()))
+    }
+
+    /// A fresh reactor whose fake kernel has file `fd`.
+    fn reactor_with(fd: RawFd) -> Arc<ReactorHandle> {
+        let reactor = ReactorHandle::new_model();
+        reactor.kernel().new_files_up_to(fd);
+        reactor
+    }
+
+    #[test]
+    fn a_readers_first_wait_leaves_writing_out_of_the_mask_until_a_writer_waits() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            let fd = reactor.kernel().new_file();
+            let reg = Registration::deferred(fd);
+            let outer = context::set_worker(worker(&reactor));
+            let (reader, writer) = (
+                crate::loom_models::counting_waker(),
+                crate::loom_models::counting_waker(),
+            );
+            assert!(poll(&reg, Direction::Read, &reader.1).is_pending());
+            assert_eq!(reactor.registered(), 1);
+            // Room in the send buffer: nobody asked to hear of it.
+            reactor.kernel().set_ready(fd, EPOLLOUT);
+            assert_eq!(turn(&reactor), 0, "a reader's first wait watches writes");
+            assert_eq!(reg.readiness(Direction::Write).word & bits::READY, 0);
+            // A writer has to wait: its first wait adds writing, and hears of the room.
+            assert!(poll(&reg, Direction::Write, &writer.1).is_pending());
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(writer.0.count(), 1);
+            assert_eq!(reader.0.count(), 0);
+            assert!(matches!(
+                poll(&reg, Direction::Write, &writer.1),
+                Poll::Ready(Ok(_))
+            ));
+            reactor.kernel().set_ready(fd, EPOLLIN);
+            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reader.0.count(), 1);
+            drop(context::set_worker(outer));
+            reg.deregister().unwrap();
+            assert_eq!(reactor.registered(), 0);
+        });
+    }
+
+    #[test]
+    fn a_first_wait_on_a_worker_of_the_sources_runtime_registers_there() {
+        crate::loom::unit_test(|| {
+            let fd = 0;
+            let (picked, own) = (reactor_with(fd), reactor_with(fd));
+            let origin = runtime(&picked);
+            let outer = context::set_runtime(Some(origin.clone()));
+            let reg = Registration::deferred(fd);
+            // A task of this runtime's worker whose reactor is `own`.
+            let outer_worker = context::set_worker(worker(&own));
+            assert!(poll(&reg, Direction::Read, Waker::noop()).is_pending());
+            drop(context::set_worker(outer_worker));
+            drop(context::set_runtime(outer));
+            assert_eq!(own.registered(), 1, "not registered with the task's worker");
+            assert_eq!(picked.registered(), 0);
+            reg.deregister().unwrap();
+            assert_eq!(own.registered(), 0);
+        });
+    }
+
+    #[test]
+    fn a_first_wait_from_another_runtime_registers_with_the_sources_own() {
+        crate::loom::unit_test(|| {
+            let fd = 0;
+            let (home, elsewhere) = (reactor_with(fd), reactor_with(fd));
+            let origin = runtime(&home);
+            let outer = context::set_runtime(Some(origin.clone()));
+            let reg = Registration::deferred(fd);
+            // Waited on from a thread in another runtime: it stays with its own.
+            drop(context::set_runtime(Some(runtime(&elsewhere))));
+            assert!(poll(&reg, Direction::Read, Waker::noop()).is_pending());
+            drop(context::set_runtime(outer));
+            drop(origin);
+            assert_eq!(home.registered(), 1, "not registered with its own runtime");
+            assert_eq!(elsewhere.registered(), 0);
+            reg.deregister().unwrap();
+            assert_eq!(home.registered(), 0);
+        });
+    }
+
+    #[test]
+    fn a_first_wait_that_cannot_add_the_fd_fails_with_the_kernels_error() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            // No such file in the fake kernel: its add answers EBADF.
+            let reg = Registration::deferred(7);
+            let outer = context::set_worker(worker(&reactor));
+            let polled = poll(&reg, Direction::Read, Waker::noop());
+            drop(context::set_worker(outer));
+            match polled {
+                Poll::Ready(Err(e)) => assert_eq!(e.raw_os_error(), Some(libc::EBADF)),
+                other => panic!("a failed add was not the wait's error: {other:?}"),
+            }
+            assert!(reg.reactor.get().is_none());
+            assert_eq!(reactor.registered(), 0);
+        });
+    }
+
+    #[test]
+    fn a_registered_source_hears_of_shutdown_from_its_reactor_not_its_runtime() {
+        crate::loom::unit_test(|| {
+            let reactor = ReactorHandle::new_model();
+            let fd = reactor.kernel().new_file();
+            let origin = OsArc::new(Flagged(reactor.clone(), AtomicBool::new(false)));
+            let as_runtime: OsArc<dyn PickReactor> = origin.clone();
+            let outer = context::set_runtime(Some(as_runtime));
+            let reg = Registration::deferred(fd);
+            drop(context::set_runtime(outer));
+            assert!(poll(&reg, Direction::Read, Waker::noop()).is_pending());
+            reactor.kernel().set_ready(fd, EPOLLIN);
+            assert_eq!(turn(&reactor), 1);
+            // The runtime's flag is up; its reactor has not shut down yet: the ready
+            // source's poll is the one load of the fast path, and the read is tried.
+            origin.1.store(true, OsOrdering::SeqCst);
+            assert!(matches!(
+                poll(&reg, Direction::Read, Waker::noop()),
+                Poll::Ready(Ok(_))
+            ));
+            // The reactor's shutdown marks it gone.
+            reactor.shutdown();
+            assert!(matches!(
+                poll(&reg, Direction::Read, Waker::noop()),
+                Poll::Ready(Err(_))
+            ));
+            reg.deregister().unwrap();
+            assert_eq!(reactor.registered(), 0);
+        });
+    }
+
+    /// A runtime with one reactor and a shutdown flag.
+    struct Flagged(Arc<ReactorHandle>, AtomicBool);
+    impl PickReactor for Flagged {
+        fn pick_reactor(&self) -> (usize, Arc<ReactorHandle>) {
+            (0, self.0.clone())
+        }
+        fn is_shut_down(&self) -> bool {
+            self.1.load(OsOrdering::SeqCst)
         }
     }
 }

@@ -262,3 +262,215 @@ impl Waiters {
         };
     }
 }
+
+// The list on its own (no source, no event): both builds (in the loom build each is a
+// one-thread model, its nodes' cells loom's).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loom::os::sync::Arc;
+    use crate::loom::os::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    /// A waker that counts its wakes, tagged with the number of its node.
+    struct Tag(usize, AtomicUsize);
+    impl Wake for Tag {
+        fn wake(self: Arc<Self>) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn tag(n: usize) -> (Arc<Tag>, Waker) {
+        let t = Arc::new(Tag(n, AtomicUsize::new(0)));
+        (t.clone(), Waker::from(t))
+    }
+
+    /// A node of `dir` holding a waker tagged `n`.
+    fn node(dir: Direction, exclusive: bool, n: usize) -> (WaiterNode, Arc<Tag>) {
+        let node = WaiterNode::new(dir, exclusive);
+        let (t, waker) = tag(n);
+        // SAFETY: the node is the test's own; no list holds it yet.
+        unsafe { node.with(|n| n.waker = Some(waker)) };
+        (node, t)
+    }
+
+    /// Links `nodes` in order, as `poll_waiter` links a waiting node.
+    fn link(w: &mut Waiters, nodes: &[&WaiterNode]) {
+        for n in nodes {
+            // SAFETY: the nodes live for the whole test, are on no list, and the test
+            // has the list to itself (it stands for the source's mutex).
+            unsafe {
+                n.with(|n| n.state = NodeState::Waiting);
+                w.push_back(NonNull::from(*n));
+            }
+        }
+    }
+
+    fn state(node: &WaiterNode) -> NodeState {
+        // SAFETY: the test has the list to itself.
+        unsafe { node.with(|n| n.state) }
+    }
+
+    /// Wakes `wakers`; returns the tags (among `tags`) that woke, each once, in order.
+    fn woken(wakers: Vec<Waker>, tags: &[&Arc<Tag>]) -> Vec<usize> {
+        wakers.into_iter().for_each(Waker::wake);
+        let mut woken = Vec::new();
+        for t in tags {
+            match t.1.swap(0, Ordering::SeqCst) {
+                0 => {}
+                1 => woken.push(t.0),
+                n => panic!("waker {} woken {n} times", t.0),
+            }
+        }
+        woken
+    }
+
+    #[test]
+    fn an_event_wakes_its_directions_shared_nodes_and_first_exclusive_one() {
+        crate::loom::unit_test(|| {
+            let mut w = Waiters::default();
+            let (a, ta) = node(Direction::Write, true, 0);
+            let (b, tb) = node(Direction::Read, false, 1);
+            let (c, tc) = node(Direction::Read, true, 2);
+            let (d, td) = node(Direction::Read, true, 3);
+            let (e, te) = node(Direction::Read, false, 4);
+            link(&mut w, &[&a, &b, &c, &d, &e]);
+            let all = [&ta, &tb, &tc, &td, &te];
+            assert!(w.has(Direction::Read) && w.has(Direction::Write));
+            assert!(w.has_exclusive(Direction::Read) && w.has_exclusive(Direction::Write));
+            // Counted apart from wakers collected before (another source's, say).
+            let (other, other_waker) = tag(9);
+            let mut wake = vec![other_waker];
+            assert_eq!(w.wake_direction(Direction::Read, &mut wake), 3);
+            assert_eq!(
+                woken(wake, &[&other, &ta, &tb, &tc, &td, &te]),
+                [9, 1, 2, 4]
+            );
+            assert_eq!(state(&b), NodeState::Notified);
+            assert_eq!(state(&c), NodeState::Notified);
+            assert_eq!(state(&d), NodeState::Waiting);
+            // The second exclusive reader is next; the writer is untouched.
+            assert!(w.has(Direction::Read) && w.has_exclusive(Direction::Read));
+            let mut wake = Vec::new();
+            assert_eq!(w.wake_direction(Direction::Read, &mut wake), 1);
+            assert_eq!(woken(wake, &all), [3]);
+            assert!(!w.has(Direction::Read) && !w.has_exclusive(Direction::Read));
+            let mut wake = Vec::new();
+            assert_eq!(w.wake_direction(Direction::Read, &mut wake), 0);
+            assert!(wake.is_empty());
+            assert!(w.has(Direction::Write));
+            assert_eq!(w.wake_direction(Direction::Write, &mut wake), 1);
+            assert_eq!(woken(wake, &all), [0]);
+            assert!(!w.has(Direction::Write) && !w.has_exclusive(Direction::Write));
+        });
+    }
+
+    #[test]
+    fn shared_nodes_alone_have_no_exclusive_waiter() {
+        crate::loom::unit_test(|| {
+            let mut w = Waiters::default();
+            let (a, ta) = node(Direction::Read, false, 0);
+            let (b, tb) = node(Direction::Write, true, 1);
+            link(&mut w, &[&a, &b]);
+            assert!(w.has(Direction::Read));
+            assert!(!w.has_exclusive(Direction::Read));
+            assert!(w.notify_first_exclusive(Direction::Read).is_none());
+            assert_eq!(state(&a), NodeState::Waiting);
+            let mut wake = Vec::new();
+            w.wake_all(&mut wake);
+            assert_eq!(woken(wake, &[&ta, &tb]), [0, 1]);
+        });
+    }
+
+    #[test]
+    fn the_baton_goes_to_the_first_exclusive_node_of_its_direction() {
+        crate::loom::unit_test(|| {
+            let mut w = Waiters::default();
+            let (a, ta) = node(Direction::Read, false, 0);
+            let (b, tb) = node(Direction::Write, true, 1);
+            let (c, tc) = node(Direction::Read, true, 2);
+            let (d, td) = node(Direction::Read, true, 3);
+            link(&mut w, &[&a, &b, &c, &d]);
+            let all = [&ta, &tb, &tc, &td];
+            let first = w.notify_first_exclusive(Direction::Read);
+            assert_eq!(woken(first.into_iter().collect(), &all), [2]);
+            assert_eq!(state(&c), NodeState::Notified);
+            assert_eq!(state(&a), NodeState::Waiting);
+            let next = w.notify_first_exclusive(Direction::Read);
+            assert_eq!(woken(next.into_iter().collect(), &all), [3]);
+            assert!(w.notify_first_exclusive(Direction::Read).is_none());
+            // The others are still linked, in order.
+            let mut wake = Vec::new();
+            w.wake_all(&mut wake);
+            assert_eq!(woken(wake, &all), [0, 1]);
+        });
+    }
+
+    #[test]
+    fn fast_path_wakers_wait_by_direction_and_wake_with_it() {
+        crate::loom::unit_test(|| {
+            let mut w = Waiters::default();
+            assert!(!w.has(Direction::Read) && !w.has(Direction::Write));
+            let (r, rw) = tag(0);
+            let (x, xw) = tag(1);
+            w.wakers(Direction::Read).push(rw);
+            assert!(w.has(Direction::Read));
+            assert!(!w.has(Direction::Write), "a read waker counted for writes");
+            assert!(!w.has_exclusive(Direction::Read));
+            w.wakers(Direction::Write).push(xw);
+            let mut wake = Vec::new();
+            assert_eq!(w.wake_direction(Direction::Read, &mut wake), 1);
+            assert_eq!(woken(wake, &[&r, &x]), [0]);
+            assert!(!w.has(Direction::Read) && w.has(Direction::Write));
+            let mut wake = Vec::new();
+            w.wake_all(&mut wake);
+            assert_eq!(woken(wake, &[&r, &x]), [1]);
+            assert!(!w.has(Direction::Write));
+        });
+    }
+
+    #[test]
+    fn wake_all_takes_every_node_and_waker_off_the_list() {
+        crate::loom::unit_test(|| {
+            let mut w = Waiters::default();
+            let (a, ta) = node(Direction::Read, true, 0);
+            let (b, tb) = node(Direction::Read, true, 1);
+            let (c, tc) = node(Direction::Write, false, 2);
+            link(&mut w, &[&a, &b, &c]);
+            let (r, rw) = tag(3);
+            let (x, xw) = tag(4);
+            w.wakers(Direction::Read).push(rw);
+            w.wakers(Direction::Write).push(xw);
+            let mut wake = Vec::new();
+            w.wake_all(&mut wake);
+            assert_eq!(woken(wake, &[&ta, &tb, &tc, &r, &x]), [0, 1, 2, 3, 4]);
+            for n in [&a, &b, &c] {
+                assert_eq!(state(n), NodeState::Notified);
+            }
+            assert!(!w.has(Direction::Read) && !w.has(Direction::Write));
+            assert!(w.head.is_none() && w.tail.is_none());
+        });
+    }
+
+    #[test]
+    fn unlinking_any_node_keeps_the_rest_in_order() {
+        crate::loom::unit_test(|| {
+            for gone in 0..3 {
+                let mut w = Waiters::default();
+                let made: Vec<_> = (0..4).map(|n| node(Direction::Read, false, n)).collect();
+                let nodes: Vec<&WaiterNode> = made.iter().map(|(n, _)| n).collect();
+                let tags: Vec<&Arc<Tag>> = made.iter().map(|(_, t)| t).collect();
+                link(&mut w, &nodes[..3]);
+                // SAFETY: linked just above; the list is the test's.
+                unsafe { w.unlink(NonNull::from(nodes[gone])) };
+                // A node linked after the unlink goes to the tail.
+                link(&mut w, &nodes[3..]);
+                let mut wake = Vec::new();
+                assert_eq!(w.wake_direction(Direction::Read, &mut wake), 3);
+                let expected: Vec<usize> = (0..4).filter(|&n| n != gone).collect();
+                assert_eq!(woken(wake, &tags), expected, "unlinked node {gone}");
+                assert!(w.head.is_none() && w.tail.is_none());
+            }
+        });
+    }
+}

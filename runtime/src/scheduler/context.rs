@@ -251,3 +251,142 @@ impl Drop for ScopeGuard {
         reactor::set_worker(self.prev_reactor.take());
     }
 }
+
+// Single-threaded: both builds (in the loom build each is a one-thread model, its
+// runtime's worker over the fake kernel).
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::blocking::{BlockingPool, Config};
+    use crate::scheduler::Kind;
+    use crate::scheduler::worker::WorkerShared;
+
+    /// A one-worker runtime, and its worker's core.
+    fn new_runtime() -> (Arc<RuntimeShared>, Core) {
+        let (shared, core) = WorkerShared::new().unwrap();
+        let pool = BlockingPool::new(Config {
+            max_threads: 1,
+            keep_alive: Duration::from_secs(10),
+            thread_name: Arc::new(|| "unused".to_string()),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+        });
+        let rt = RuntimeShared::new(Kind::CurrentThread, None, Box::new([shared]), pool, 61);
+        (Arc::new(rt), core)
+    }
+
+    fn shut_down((rt, core): (Arc<RuntimeShared>, Core)) {
+        core.local.shutdown();
+        assert!(rt.blocking.shutdown(None));
+    }
+
+    /// Whether the entered runtime is `rt`.
+    fn is_in(rt: &Arc<RuntimeShared>) -> bool {
+        runtime().is_some_and(|cur| Arc::ptr_eq(&cur, rt))
+            && matches!(try_runtime(), Ok(Some(cur)) if Arc::ptr_eq(&cur, rt))
+    }
+
+    fn in_none() -> bool {
+        runtime().is_none() && matches!(try_runtime(), Ok(None))
+    }
+
+    #[test]
+    fn guards_dropped_in_order_restore_the_runtime_each_replaced() {
+        crate::loom::unit_test(|| {
+            assert!(available() && in_none());
+            let (a, b) = (new_runtime(), new_runtime());
+            let outer = enter(a.0.clone());
+            assert!(is_in(&a.0));
+            let inner = enter(b.0.clone());
+            assert!(is_in(&b.0));
+            drop(inner);
+            assert!(
+                is_in(&a.0),
+                "the inner guard did not restore the outer runtime"
+            );
+            drop(outer);
+            assert!(in_none(), "the last guard left a runtime entered");
+            shut_down(a);
+            shut_down(b);
+        });
+    }
+
+    #[test]
+    fn an_out_of_order_drop_restores_what_it_replaced_and_unwinds_the_later_guards() {
+        crate::loom::unit_test(|| {
+            let (a, b) = (new_runtime(), new_runtime());
+            let outer = enter(a.0.clone());
+            let inner = enter(b.0.clone());
+            let dropped = catch_unwind(AssertUnwindSafe(|| drop(outer)));
+            assert!(dropped.is_err(), "an out-of-order drop did not panic");
+            assert!(in_none());
+            // Unwound with it: does nothing now.
+            drop(inner);
+            assert!(in_none());
+            shut_down(a);
+            shut_down(b);
+        });
+    }
+
+    #[test]
+    fn the_worker_scope_is_set_and_restored_in_order() {
+        crate::loom::unit_test(|| {
+            assert!(!is_driving() && driving() == Driving::No);
+            let future = set_driving(Driving::Future);
+            assert!(is_driving() && driving() == Driving::Future);
+            let blocking = clear_scope();
+            assert!(!is_driving());
+            drop(blocking);
+            assert_eq!(driving(), Driving::Future);
+            drop(future);
+            assert!(!is_driving());
+            let rt = new_runtime();
+            let worker = set_worker(&rt.1);
+            assert_eq!(driving(), Driving::Runtime);
+            drop(worker);
+            assert_eq!(driving(), Driving::No);
+            shut_down(rt);
+        });
+    }
+
+    /// What `available` said from a thread-local's destructor (0: not run yet).
+    static SEEN_FROM_DESTRUCTOR: crate::loom::os::sync::atomic::AtomicU8 =
+        crate::loom::os::sync::atomic::AtomicU8::new(0);
+
+    /// Records `available()` when its thread's thread-locals are destroyed.
+    struct Probe;
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let seen = if available() { 1 } else { 2 };
+            SEEN_FROM_DESTRUCTOR.store(seen, crate::loom::os::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    crate::loom::thread_local! {
+        static PROBE: Probe = const { Probe };
+    }
+
+    #[test]
+    fn the_context_is_unavailable_once_the_threads_locals_are_destroyed() {
+        crate::loom::unit_test(|| {
+            crate::loom::thread::spawn(|| {
+                // The probe first, the context after: the context's destructor runs
+                // first (std runs them in reverse; loom takes every local before
+                // dropping any).
+                PROBE.with(|_| {});
+                assert!(in_none() && available());
+            })
+            .join()
+            .unwrap();
+            assert_eq!(
+                SEEN_FROM_DESTRUCTOR.load(crate::loom::os::sync::atomic::Ordering::SeqCst),
+                2,
+                "the context looked available during thread-local destruction"
+            );
+        });
+    }
+}

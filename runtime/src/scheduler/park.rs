@@ -155,3 +155,93 @@ impl ParkState {
         )
     }
 }
+
+// Single-threaded: both builds (in the loom build each is a one-thread model). The races
+// are the `park` models'.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loom::os::sync::atomic::{AtomicUsize as Count, Ordering as CountOrdering};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+
+    /// A wakeup that counts its writes.
+    #[derive(Default)]
+    struct Counted(Count);
+    impl Wakeup for Counted {
+        fn wake(&self) {
+            self.0.fetch_add(1, CountOrdering::SeqCst);
+        }
+    }
+
+    fn writes(p: &Parker<Counted>) -> usize {
+        p.wakeup.0.load(CountOrdering::SeqCst)
+    }
+
+    #[test]
+    fn a_notification_refuses_one_park_and_a_parked_worker_asks_for_one_wakeup() {
+        crate::loom::unit_test(|| {
+            let s = ParkState::new();
+            assert!(
+                !s.notify(),
+                "a notify of an awake worker asked for a wakeup"
+            );
+            assert!(!s.notify());
+            assert!(!s.try_park(), "parked through a notification");
+            assert!(
+                s.try_park(),
+                "a consumed notification refused the next park"
+            );
+            assert!(
+                s.notify(),
+                "a notify of a parked worker asked for no wakeup"
+            );
+            assert!(!s.notify(), "two wakeups for one park");
+            // Woken: the notification that woke it is consumed with the wakeup.
+            s.unparked();
+            assert!(
+                s.try_park(),
+                "the last sleep's notification refused this park"
+            );
+            s.unparked();
+            assert!(!s.notify());
+        });
+    }
+
+    #[test]
+    fn a_parker_sleeps_unless_unparked_and_writes_once_per_sleep() {
+        crate::loom::unit_test(|| {
+            let p = Parker::new(Counted::default());
+            p.unpark();
+            assert_eq!(writes(&p), 0, "a wakeup written for an awake worker");
+            let mut slept = false;
+            assert!(!p.park(|| slept = true), "slept through an unpark");
+            assert!(!slept);
+            assert!(p.park(|| {
+                p.unpark();
+                p.unpark();
+            }));
+            assert_eq!(writes(&p), 1, "not one write for one sleep");
+            // Awake again, nothing pending: the next park sleeps.
+            let mut slept = false;
+            assert!(p.park(|| slept = true));
+            assert!(slept);
+            // A wakeup taken on the worker's behalf is written again, whatever the state.
+            p.repost();
+            assert_eq!(writes(&p), 2);
+        });
+    }
+
+    #[test]
+    fn the_eventfd_wakeup_adds_to_its_counter() {
+        crate::loom::unit_test(|| {
+            let efd = EventFd::new().unwrap();
+            Wakeup::wake(&efd);
+            Wakeup::wake(&efd);
+            let mut counter = std::fs::File::from(efd.as_fd().try_clone_to_owned().unwrap());
+            let mut buf = [0; 8];
+            counter.read_exact(&mut buf).unwrap();
+            assert_eq!(u64::from_ne_bytes(buf), 2);
+        });
+    }
+}

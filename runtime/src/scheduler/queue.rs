@@ -110,3 +110,99 @@ impl RemoteQueue {
         std::mem::take(&mut remote.list)
     }
 }
+
+// Single-threaded: both builds (in the loom build each is a one-thread model). The races
+// are the `park`, `shutdown`, `worker` and `local_set` models'.
+#[cfg(test)]
+mod tests {
+    use std::ptr::NonNull;
+
+    use super::*;
+    use crate::task_core::header::Header;
+    use crate::task_core::{JoinHandle, Schedule, new_task};
+
+    /// The scheduler of tasks that complete on their one run, never woken.
+    struct RunOnce;
+    impl Schedule for RunOnce {
+        fn schedule(&self, _: Notified) {
+            unreachable!("a task that completes on its first run is never woken")
+        }
+        fn release(&self, _: NonNull<Header>) -> bool {
+            // No owner list holds it: its reference is dropped with the task's others.
+            true
+        }
+    }
+
+    fn task() -> (Notified, JoinHandle<()>) {
+        new_task(async {}, RunOnce)
+    }
+
+    /// Runs every task of `list` in order; returns their headers, in that order.
+    fn run_all(mut list: TaskList) -> Vec<NonNull<Header>> {
+        let mut ran = Vec::new();
+        while let Some(t) = list.pop_front() {
+            ran.push(t.as_ptr());
+            t.run();
+        }
+        ran
+    }
+
+    #[test]
+    fn the_remote_queue_counts_hands_over_and_refuses_once_closed() {
+        crate::loom::unit_test(|| {
+            let q = RemoteQueue::default();
+            // `len` is a load of its own (a statistic), not `is_empty`'s.
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty() && q.take_all().is_empty());
+            let ((a, ha), (b, hb)) = (task(), task());
+            let order = [a.as_ptr(), b.as_ptr()];
+            assert!(q.push(a).is_ok() && q.push(b).is_ok());
+            assert!(!q.is_empty());
+            assert_eq!(q.len(), 2);
+            assert_eq!(run_all(q.take_all()), order);
+            // `len` is a load of its own (a statistic), not `is_empty`'s.
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty() && q.take_all().is_empty());
+            assert!(ha.is_finished() && hb.is_finished());
+            // Closing hands back what is queued and refuses the rest.
+            let ((c, hc), (d, hd)) = (task(), task());
+            let queued = c.as_ptr();
+            assert!(q.push(c).is_ok());
+            let left = q.close();
+            assert_eq!(q.len(), 0);
+            assert!(q.is_empty());
+            assert_eq!(run_all(left), [queued]);
+            let Err(refused) = q.push(d) else {
+                panic!("a push after close was queued")
+            };
+            assert!(q.is_empty() && q.take_all().is_empty());
+            refused.run();
+            assert!(hc.is_finished() && hd.is_finished());
+        });
+    }
+
+    #[test]
+    fn the_local_queue_is_a_fifo_that_takes_whole_lists() {
+        crate::loom::unit_test(|| {
+            let q = LocalQueue::default();
+            assert!(q.is_empty() && q.pop().is_none());
+            let ((a, ha), (b, hb), (c, hc)) = (task(), task(), task());
+            let order = [a.as_ptr(), b.as_ptr(), c.as_ptr()];
+            q.push(a);
+            assert!(!q.is_empty());
+            let mut more = TaskList::default();
+            more.push_back(b);
+            more.push_back(c);
+            q.append(&mut more);
+            assert!(more.is_empty());
+            let mut ran = Vec::new();
+            while let Some(t) = q.pop() {
+                ran.push(t.as_ptr());
+                t.run();
+            }
+            assert_eq!(ran, order);
+            assert!(q.is_empty());
+            assert!(ha.is_finished() && hb.is_finished() && hc.is_finished());
+        });
+    }
+}
