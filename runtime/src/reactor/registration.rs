@@ -173,7 +173,7 @@ impl Registration {
         // wrong rule). This no-op read-modify-write of `done`, which the rival's
         // `fetch_or` also writes, puts that order in their reach (a load would not: loom
         // explores which store a load reads, not which thread runs first).
-        #[cfg(epitome_loom)]
+        #[cfg(all(test, epitome_loom))]
         self.done.fetch_or(0, Ordering::Relaxed);
         if let Err(here) = self.reactor.set(here) {
             let same = self.reactor.get().is_some_and(|r| Arc::ptr_eq(r, &here));
