@@ -293,3 +293,31 @@ fn shutting_down_twice_is_harmless() {
     rt.shutdown_timeout(Duration::from_millis(10));
     assert_eq!(drops.count(), 1);
 }
+
+/// A current-thread runtime whose worker is pinned to another thread (it ran a
+/// `spawn_local` task there) and is dropped here: its `!Send` tasks cannot be dropped on
+/// this thread and are leaked, but its I/O sources still learn that it is gone.
+#[test]
+fn a_source_hears_of_its_runtime_dropped_away_from_its_local_tasks() {
+    let _watchdog = support::watchdog();
+    let rt = support::current_thread();
+    let (a, b) = UnixStream::pair().unwrap();
+    let source = std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.block_on(async {
+                drop(spawn_local(pending::<()>()));
+                Async::new(a).unwrap()
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    drop(rt);
+    let err = match block_on_plain(source.readable()) {
+        Ok(_) => panic!("readiness from a runtime that is gone"),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("shut down"), "{err}");
+    drop(source);
+    drop(b);
+}

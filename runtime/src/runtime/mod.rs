@@ -361,7 +361,13 @@ fn shutdown_core(rt: &Arc<RuntimeShared>, core: Box<Core>) {
     if foreign {
         // `!Send` futures may not be dropped on this thread, and their own thread no
         // longer drives the runtime: leak them (and the worker) rather than drop them
-        // here.
+        // here. Its sources and timers still learn that the runtime is gone, as on the
+        // normal path (`WorkerLocal::shutdown`), so a task elsewhere waiting on one gets
+        // an error rather than a wait for ever. The wakes this sends to leaked tasks only
+        // queue them on a worker nobody drives, and the leaked owner list keeps each of
+        // them alive: none is dropped here.
+        core.local.shared.reactor.shutdown();
+        core.local.shared.timer.shutdown();
         std::mem::forget(core);
         return;
     }
