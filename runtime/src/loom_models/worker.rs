@@ -19,6 +19,9 @@
 //! - `remote_timer`: a timer registered from another thread (`TimerShared::register`)
 //!   on a worker asleep with no timer of its own: the wheel unparks the worker
 //!   (`TimerUnpark`), which fires it (it is due at once) rather than sleeping past it.
+//! - `awake_gauge`: the worker's awake gauge (`is_awake`, for metrics) reads false
+//!   while it sleeps in its reactor and true again once it is woken (by a shutdown
+//!   signal here).
 //! - `metrics`: the worker's counters under the writers that race: a local spawn beside
 //!   two remote spawns (`RuntimeShared::spawn_on`), then the worker's shutdown beside a
 //!   spawn it may refuse (both sides complete tasks). Every count is exact: a lost
@@ -347,6 +350,7 @@ fn metrics_count_every_racing_spawn_and_completion() {
         ];
         let mut handles = vec![core.local.spawn(pending_task())];
         handles.extend(remote.map(|t| t.join().unwrap()));
+        assert_eq!(shared.remote_depth(), 2, "the remote queue's gauge");
         assert_eq!(m.spawned.load(SeqCst), 3, "a spawn went uncounted");
         assert_eq!(
             m.remote_schedules.load(SeqCst),
@@ -367,6 +371,7 @@ fn metrics_count_every_racing_spawn_and_completion() {
             "a cancelled task went uncounted: it would look alive for ever"
         );
         assert!(handles.iter().all(|h| h.is_finished()));
+        assert_eq!(shared.remote_depth(), 0, "the remote queue's gauge");
         drop(handles);
         rt.shutdown.store(true, SeqCst);
         assert!(rt.blocking.shutdown(None));
@@ -421,5 +426,33 @@ fn a_worker_beside_an_awake_sibling_sleeps_in_stretches() {
         drop(io);
         finish(a, core_a, 0);
         finish(b, core_b, 0);
+    });
+}
+
+/// The awake gauge as metrics read it: true while the worker runs, false once it sleeps
+/// in its reactor (the model waits for that), true again after the shutdown signal
+/// woke it.
+#[test]
+fn the_awake_gauge_follows_the_worker_to_sleep_and_back() {
+    check("worker/awake_gauge", None, || {
+        let (shared, core) = WorkerShared::new().unwrap();
+        assert!(shared.is_awake(), "a new worker reads asleep");
+        let worker = thread::spawn(move || {
+            let scope = context::set_worker(&core);
+            core.run_until_shutdown(EVENT_INTERVAL);
+            drop(scope);
+            core
+        });
+        while shared.is_awake() {
+            thread::yield_now();
+        }
+        shared.shutdown.store(true, SeqCst);
+        shared.unpark();
+        let core = worker.join().unwrap();
+        assert!(
+            shared.is_awake(),
+            "a worker that left its loop reads asleep"
+        );
+        finish(shared, core, 0);
     });
 }
