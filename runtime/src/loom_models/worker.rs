@@ -126,6 +126,10 @@ fn remote_spawn_vs_the_worker_loop() {
         let handle = spawner.join().unwrap();
         assert!(handle.is_finished());
         drop(handle);
+        assert!(
+            core.local.owned.first().is_none(),
+            "a completed task stayed on its worker's list (held until shutdown)"
+        );
         finish(shared, core, 0);
     });
 }
@@ -215,16 +219,33 @@ fn a_worker_never_parks_with_local_work() {
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let runs = runs.clone();
-                core.local.spawn(PollFn(move |_: &mut Context<'_>| {
+                // Each yields once (wakes itself from its own worker's thread: a local
+                // schedule, no remote queue, no unpark).
+                let mut yielded = false;
+                core.local.spawn(PollFn(move |cx: &mut Context<'_>| {
+                    if !std::mem::replace(&mut yielded, true) {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     runs.fetch_add(1, SeqCst);
                     Poll::Ready(())
                 }))
             })
             .collect();
         core.run_loop(1, || runs.load(SeqCst) == 2);
+        assert_eq!(
+            shared.metrics.local_schedules.get(),
+            2,
+            "a self-wake went remote"
+        );
+        assert_eq!(shared.metrics.remote_schedules.load(SeqCst), 0);
         drop(scope);
         assert!(handles.iter().all(|h| h.is_finished()));
         drop(handles);
+        assert!(
+            core.local.owned.first().is_none(),
+            "a completed task stayed on its worker's list (held until shutdown)"
+        );
         assert_eq!(shared.metrics.parks.get(), 0, "parked with work queued");
         finish(shared, core, 0);
     });
