@@ -113,8 +113,13 @@ def ops_outcomes(d):
         # The runner takes a mutant through the passes in order, stopping at a kill; a
         # miss after the full loom suite means the std pass was skipped (--loom-only).
         seen = frozenset(range(1, p + 1))
-        out[r["name"]] = (outcome, p, r["file"], how, seen)
-    return out
+        # One verdict a mutant, known by its key (the line moves when the file grows): a
+        # kill is final, a later run's verdict replaces a miss.
+        prev = out.get(r["key"])
+        if prev and prev[1] in ("killed", "unviable"):
+            continue
+        out[r["key"]] = (r["name"], outcome, p, r["file"], how, seen)
+    return {name: rest for name, *rest in out.values()}
 
 
 def stable(name):
