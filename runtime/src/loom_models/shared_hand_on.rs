@@ -34,6 +34,9 @@
 //!   readable, and clears the paused worker's readiness; `pass_on` of an active worker
 //!   does nothing.
 //!
+//! - `errors`: one thread, `read_with_exclusive` returns the operation's own errors and
+//!   retries an interrupted one.
+//!
 //! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
 //! woken blocks its model thread for good, which loom reports as a deadlock.
@@ -505,5 +508,38 @@ fn pause_and_pass_on_follow_their_rules() {
         for reactor in &reactors {
             assert_eq!(reactor.registered(), 0);
         }
+    });
+}
+
+/// One thread: `read_with_exclusive` returns the operation's own errors, retries an
+/// interrupted one, and waits only on `WouldBlock`.
+#[test]
+fn read_with_exclusive_returns_errors_and_retries_interrupts() {
+    check("shared_hand_on/errors", None, || {
+        let (_fd, reactors, shared) = listener_on_two_workers();
+        let (_, waker) = super::counting_waker();
+        {
+            let mut failed = std::pin::pin!(shared.read_with_exclusive(|_| {
+                Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionAborted))
+            }));
+            match poll_on(0, &reactors[0], failed.as_mut(), &waker) {
+                Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted),
+                other => panic!("the operation's error was not returned: {other:?}"),
+            }
+            let mut tries = 0;
+            let mut interrupted = std::pin::pin!(shared.read_with_exclusive(|_| {
+                tries += 1;
+                if tries == 1 {
+                    Err(io::ErrorKind::Interrupted.into())
+                } else {
+                    Ok(tries)
+                }
+            }));
+            assert!(matches!(
+                poll_on(0, &reactors[0], interrupted.as_mut(), &waker),
+                Poll::Ready(Ok(2))
+            ));
+        }
+        drop_listener(shared, &reactors);
     });
 }
