@@ -34,8 +34,8 @@
 //!   readable, and clears the paused worker's readiness; `pass_on` of an active worker
 //!   does nothing.
 //!
-//! - `errors`: one thread, `read_with_exclusive` returns the operation's own errors and
-//!   retries an interrupted one.
+//! - `errors`: one thread, `read_with_exclusive` and `poll_read_with` return the
+//!   operation's own errors and retry an interrupted one.
 //!
 //! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
@@ -540,6 +540,29 @@ fn read_with_exclusive_returns_errors_and_retries_interrupts() {
                 Poll::Ready(Ok(2))
             ));
         }
+        // The poll form alike.
+        let mut cx = Context::from_waker(&waker);
+        let failed = on_worker(0, &reactors[0], || {
+            shared.poll_read_with(&mut cx, |_| {
+                Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionAborted))
+            })
+        });
+        match failed {
+            Poll::Ready(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted),
+            other => panic!("poll_read_with did not return the error: {other:?}"),
+        }
+        let mut tries = 0;
+        let retried = on_worker(0, &reactors[0], || {
+            shared.poll_read_with(&mut cx, |_| {
+                tries += 1;
+                if tries == 1 {
+                    Err(io::ErrorKind::Interrupted.into())
+                } else {
+                    Ok(tries)
+                }
+            })
+        });
+        assert!(matches!(retried, Poll::Ready(Ok(2))));
         drop_listener(shared, &reactors);
     });
 }
