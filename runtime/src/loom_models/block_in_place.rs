@@ -25,7 +25,7 @@ use loom::sync::{Arc, Condvar, Mutex};
 
 /// A multi-reactor runtime of one worker (over the fake kernel) whose blocking pool
 /// (one thread) runs on loom threads; the worker may be lent.
-fn one_worker() -> (OsArc<WorkerShared>, Core, OsArc<RuntimeShared>) {
+pub(super) fn one_worker() -> (OsArc<WorkerShared>, Core, OsArc<RuntimeShared>) {
     let (shared, core) = WorkerShared::new().unwrap();
     let pool = BlockingPool::new(Config {
         max_threads: 1,

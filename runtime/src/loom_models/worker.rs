@@ -44,15 +44,14 @@
 use std::future::Future;
 use std::sync::Arc as OsArc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{PollFn, check, counting_waker};
-use crate::blocking::{BlockingPool, Config};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::Interest;
 use crate::reactor::scheduled_io::Direction;
 use crate::scheduler::worker::{Core, WorkerShared};
-use crate::scheduler::{Kind, RuntimeShared, context};
+use crate::scheduler::{RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -346,22 +345,8 @@ fn spawn_from_another_thread(
 #[test]
 fn metrics_count_every_racing_spawn_and_completion() {
     check("worker/metrics", Some(2), || {
-        let (shared, core) = WorkerShared::new().unwrap();
-        let pool = BlockingPool::new(Config {
-            max_threads: 1,
-            keep_alive: Duration::from_secs(10),
-            thread_name: OsArc::new(|| "model-pool".to_string()),
-            stack_size: None,
-            on_start: None,
-            on_stop: None,
-        });
-        let rt = OsArc::new(RuntimeShared::new(
-            Kind::MultiReactor,
-            None,
-            Box::new([shared.clone()]),
-            pool,
-            EVENT_INTERVAL,
-        ));
+        // The runtime `spawn_on` needs (the lend it allows plays no part here).
+        let (shared, core, rt) = super::block_in_place::one_worker();
         let m = &shared.metrics;
         let scope = context::set_worker(&core);
         // `spawned` from the owner and two other threads; `remote_schedules` from two.
