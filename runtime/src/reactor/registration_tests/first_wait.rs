@@ -65,10 +65,7 @@ fn a_readers_first_wait_leaves_writing_out_of_the_mask_until_a_writer_waits() {
         let fd = reactor.kernel().new_file();
         let reg = Registration::deferred(fd);
         let outer = context::set_worker(worker(&reactor));
-        let (reader, writer) = (
-            crate::loom_models::counting_waker(),
-            crate::loom_models::counting_waker(),
-        );
+        let (reader, writer) = (counting_waker(), counting_waker());
         assert!(poll(&reg, Direction::Read, &reader.1).is_pending());
         assert_eq!(reactor.registered(), 1);
         // Room in the send buffer: nobody asked to hear of it.
@@ -191,4 +188,28 @@ impl PickReactor for Flagged {
     fn is_shut_down(&self) -> bool {
         self.1.load(OsOrdering::SeqCst)
     }
+}
+
+/// Counts its wakes (the loom models' own helper is out of this layer's reach).
+struct WakeCounter(crate::loom::sync::atomic::AtomicUsize);
+
+impl WakeCounter {
+    fn count(&self) -> usize {
+        self.0.load(crate::loom::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for WakeCounter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0
+            .fetch_add(1, crate::loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (std::sync::Arc<WakeCounter>, Waker) {
+    let counter = std::sync::Arc::new(WakeCounter(crate::loom::sync::atomic::AtomicUsize::new(0)));
+    (counter.clone(), Waker::from(counter))
 }
