@@ -35,7 +35,8 @@
 //!   does nothing.
 //!
 //! - `errors`: one thread, `read_with_exclusive` and `poll_read_with` return the
-//!   operation's own errors and retry an interrupted one.
+//!   operation's own errors and retry an interrupted one; `poll_read_with` fails
+//!   once its worker's reactor shut down.
 //!
 //! All: the connection is accepted exactly once, and `SharedAsync`'s drop takes the fd
 //! out of both reactors (their gauges back to their baseline). A task that is never
@@ -563,6 +564,18 @@ fn read_with_exclusive_returns_errors_and_retries_interrupts() {
             })
         });
         assert!(matches!(retried, Poll::Ready(Ok(2))));
+        // Worker 0's runtime shut down: its poll fails before trying an operation that
+        // would succeed (a listener's fd outlives its runtime).
+        reactors[0].shutdown();
+        let tried = std::cell::Cell::new(false);
+        let after = on_worker(0, &reactors[0], || {
+            shared.poll_read_with(&mut cx, |_| {
+                tried.set(true);
+                Ok(())
+            })
+        });
+        assert!(matches!(after, Poll::Ready(Err(_))), "{after:?}");
+        assert!(!tried.get(), "an operation was tried after the shutdown");
         drop_listener(shared, &reactors);
     });
 }

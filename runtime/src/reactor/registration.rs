@@ -565,7 +565,8 @@ mod tests {
     }
 }
 
-// First waits that register, with reactors over the fake kernel: the loom build only.
+// Registrations of reactors over the fake kernel (first waits, the I/O retry loops,
+// readiness futures): the loom build only.
 #[cfg(all(test, epitome_loom))]
-#[path = "registration_tests/first_wait.rs"]
-mod first_wait_tests;
+#[path = "registration_tests/fake_kernel.rs"]
+mod fake_kernel_tests;
