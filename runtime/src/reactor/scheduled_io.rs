@@ -1244,6 +1244,73 @@ mod tests {
     }
 
     #[test]
+    fn a_baton_passes_only_while_the_direction_is_ready() {
+        crate::loom::unit_test(|| {
+            let handed_on = StdArc::new(StdAtomicUsize::new(0));
+            let hook = handed_on.clone();
+            let io = ScheduledIo::new(Some(OsArc::new(move || {
+                hook.fetch_add(1, Ordering::SeqCst);
+            })));
+            let nodes: Vec<_> = (0..3)
+                .map(|_| Box::pin(WaiterNode::new(Direction::Read, true)))
+                .collect();
+            let counters: Vec<_> = (0..3).map(|_| counter()).collect();
+            for (n, (_, w)) in nodes.iter().zip(&counters).take(2) {
+                // SAFETY: the nodes are pinned in boxes and dropped via drop_waiter below.
+                assert!(matches!(unsafe { io.poll_waiter(n, w) }, WaitPoll::Pending));
+            }
+            dispatch(&io, EPOLLIN).into_iter().for_each(Waker::wake);
+            // SAFETY: as above.
+            let WaitPoll::Ready(seen) = (unsafe { io.poll_waiter(&nodes[0], &counters[0].1) })
+            else {
+                panic!("the woken exclusive waiter was not ready");
+            };
+            assert!(seen.baton);
+            // Its operation drained the source (WouldBlock cleared the readiness): the
+            // next waiter is not woken for nothing.
+            assert!(io.clear_readiness(seen));
+            // SAFETY: as above.
+            assert!(matches!(
+                unsafe { io.poll_waiter(&nodes[2], &counters[2].1) },
+                WaitPoll::Pending
+            ));
+            io.pass_baton_if_ready(Direction::Read);
+            assert_eq!(count(&counters[1].0), 0, "a baton passed while not ready");
+            // The next event wakes it; it takes one of several: the baton goes on.
+            dispatch(&io, EPOLLIN).into_iter().for_each(Waker::wake);
+            assert_eq!(count(&counters[1].0), 1);
+            assert_eq!(count(&counters[2].0), 0, "not wake-one");
+            // SAFETY: as above.
+            assert!(matches!(
+                unsafe { io.poll_waiter(&nodes[1], &counters[1].1) },
+                WaitPoll::Ready(ev) if ev.baton
+            ));
+            io.pass_baton_if_ready(Direction::Read);
+            assert_eq!(count(&counters[2].0), 1, "the baton did not go on");
+            // Nobody waits here any more: ready, the baton goes to another worker's
+            // waiter (the hook); drained, it goes nowhere.
+            // SAFETY: as above.
+            assert!(matches!(
+                unsafe { io.poll_waiter(&nodes[2], &counters[2].1) },
+                WaitPoll::Ready(_)
+            ));
+            io.pass_baton_if_ready(Direction::Read);
+            assert_eq!(handed_on.load(Ordering::SeqCst), 1);
+            assert!(io.clear_readiness(io.readiness(Direction::Read)));
+            io.pass_baton_if_ready(Direction::Read);
+            assert_eq!(
+                handed_on.load(Ordering::SeqCst),
+                1,
+                "handed on while not ready"
+            );
+            for n in &nodes {
+                // SAFETY: as above.
+                unsafe { io.drop_waiter(n, true) };
+            }
+        });
+    }
+
+    #[test]
     fn a_waiting_node_unlinks_when_dropped() {
         crate::loom::unit_test(|| {
             let io = ScheduledIo::new(None);
