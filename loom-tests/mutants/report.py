@@ -32,15 +32,37 @@ TEST_CODE = re.compile(r"\btests::")
 
 
 def cargo_current(files):
-    """The mutants cargo-mutants makes of `files` today, by stable name."""
+    """The mutants cargo-mutants makes of `files` today: ident -> name (see `ident`), and
+    the stable names several of them share."""
     if not files:
-        return set()
-    args = ["cargo", "mutants", "-p", "epitome-runtime", "--list", "--exclude-re", "tests::"]
+        return {}, set()
+    args = ["cargo", "mutants", "-p", "epitome-runtime", "--list", "--json", "--exclude-re", "tests::"]
     for f in files:
         args += ["-f", f]
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    listed = subprocess.run(args, cwd=root, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return {stable(line.strip()) for line in listed.splitlines() if line.strip()}
+    listed = json.loads(subprocess.run(args, cwd=root, check=True, stdout=subprocess.PIPE, text=True).stdout)
+    counts = collections.Counter(stable(m["name"]) for m in listed)
+    shared = {n for n, c in counts.items() if c > 1}
+    return {ident(m, shared): m["name"] for m in listed}, shared
+
+
+def ident(mutant, shared):
+    """A mutant's identity across runs (``mutant``: cargo-mutants' record, with its name
+    and function). Its stable name, unless several of today's mutants share that name
+    (the same operator at the same column of two lines of one function: `x == A` on one
+    line and `y == B` below it): then also its line, counted from its function's first
+    line (from the file's start outside any function), so a result goes to the mutant it
+    was measured on and no other. A result whose function changed above the mutant
+    since its run no longer matches: that mutant counts as untested until run again."""
+    name = mutant["name"]
+    s = stable(name)
+    if s not in shared:
+        return s
+    line = int(name.split(":")[1])
+    fn = mutant.get("function")
+    if fn:
+        line -= fn["span"]["start"]["line"]
+    return f"{s} @{line}"
 
 
 def ops_generated(files):
@@ -54,10 +76,11 @@ def ops_generated(files):
     return counts
 
 
-def cargo_outcomes(d):
-    """name -> (outcome, pass, file, how) over cargo-mutants' runs (``pass-N-TIME``, in
-    the order they ran); a kill or an unviable build is final, a later run's verdict
-    replaces a miss (each run tests only what the runs before did not kill)."""
+def cargo_outcomes(d, shared):
+    """ident -> (name, outcome, pass, file, how, passes seen) over cargo-mutants' runs
+    (``pass-N-TIME``, in the order they ran); a kill or an unviable build is final, a
+    later run's verdict replaces a miss (each run tests only what the runs before did
+    not kill). ``shared``: the stable names several mutants share (see `ident`)."""
     out = {}
     runs = sorted(glob.glob(os.path.join(d, "pass-*", "outcomes.json")),
                   key=lambda p: int(os.path.basename(os.path.dirname(p)).split("-")[2]))
@@ -80,14 +103,26 @@ def cargo_outcomes(d):
                 continue  # interrupted: not tested
             how = "timeout" if o["summary"] == "Timeout" else None
             # The same mutant in a later run may sit on another line (the file grew):
-            # it is known by its column and description.
-            ident = stable(m["name"])
-            prev = out.get(ident)
+            # it is known by its column and description (and, where those are shared,
+            # its line within its function).
+            key = ident(m, shared)
+            prev = out.get(key)
             if prev and prev[1] in ("killed", "unviable"):
                 continue
             seen = (prev[5] if prev else frozenset()) | {p}
-            out[ident] = (m["name"], outcome, p, m["file"], how, seen)
-    return {name: rest for name, *rest in out.values()}
+            out[key] = (m["name"], outcome, p, m["file"], how, seen)
+    return out
+
+
+def run_files(d):
+    """The files cargo-mutants' runs in ``d`` measured."""
+    files = set()
+    for path in glob.glob(os.path.join(d, "pass-*", "outcomes.json")):
+        for o in json.load(open(path))["outcomes"]:
+            sc = o["scenario"]
+            if isinstance(sc, dict) and "Mutant" in sc:
+                files.add(sc["Mutant"]["file"])
+    return sorted(files)
 
 
 def ops_outcomes(d):
@@ -139,37 +174,38 @@ def main():
     ap.add_argument("files", nargs="*", help="every wakeup-path file, for the list of those not measured")
     args = ap.parse_args()
 
-    equivalent = {}
-    if os.path.exists(args.equivalent):
-        for line in open(args.equivalent):
-            line = line.rstrip("\n")
-            if not line or line.startswith("#"):
-                continue
-            name, _, reason = line.partition("\t")
-            equivalent[stable(name.strip())] = reason.strip()
+    current, shared = cargo_current(run_files(args.cargo))
+    # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped;
+    # the others are shown under today's names (lines).
+    cargo = {current[k]: r[1:] for k, r in cargo_outcomes(args.cargo, shared).items() if k in current}
 
-    why = {}
-    if args.survivors and os.path.exists(args.survivors):
-        for line in open(args.survivors):
-            line = line.rstrip("\n")
-            if line and not line.startswith("#"):
-                name, _, reason = line.partition("\t")
-                why[stable(name.strip())] = reason.strip()
+    def reason_key(name):
+        # A reason names its mutant by stable name; by its exact name (today's line)
+        # where several mutants share the stable one.
+        return name if stable(name) in shared else stable(name)
 
-    cargo = cargo_outcomes(args.cargo)
-    # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped.
-    current = cargo_current(sorted({f for _, _, f, _, _ in cargo.values()}))
-    cargo = {n: r for n, r in cargo.items() if stable(n) in current}
+    def reasons(path):
+        out = {}
+        if path and os.path.exists(path):
+            for line in open(path):
+                line = line.rstrip("\n")
+                if line and not line.startswith("#"):
+                    name, _, reason = line.partition("\t")
+                    out[reason_key(name.strip())] = reason.strip()
+        return out
+
+    equivalent = reasons(args.equivalent)
+    why = reasons(args.survivors)
     all_passes = {1, 2, 3}
     rows = []
     for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
         for name, (outcome, p, f, how, seen) in res.items():
-            if outcome == "missed" and stable(name) in equivalent:
+            if outcome == "missed" and reason_key(name) in equivalent:
                 outcome = "equivalent"
             rows.append((f, tool, name, outcome, p, how, seen))
 
     ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
-    generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current),
+    generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current.values()),
                  "operators": ops_generated(ops_files)}
     per_file = collections.OrderedDict()
     for f, tool, name, outcome, p, how, seen in sorted(rows):
@@ -235,13 +271,13 @@ def main():
     if not eq:
         lines.append("None.")
     for f, n in eq:
-        lines.append(f"- `{n}`: {equivalent[stable(n)]}")
+        lines.append(f"- `{n}`: {equivalent[reason_key(n)]}")
     lines += ["", "## Surviving mutants", ""]
     missed = [(f, t, n, seen) for f, t, n, o, _, _, seen in sorted(rows) if o == "missed"]
     if not missed:
         lines.append("None.")
     for f, t, n, seen in missed:
-        reason = why.get(stable(n), "no reason recorded yet")
+        reason = why.get(reason_key(n), "no reason recorded yet")
         passes = "passes " + ", ".join(str(p) for p in sorted(seen))
         if set(seen) != all_passes:
             passes += " (not " + ", ".join(str(p) for p in sorted(all_passes - set(seen))) + ")"
