@@ -63,7 +63,6 @@ struct State {
     /// Threads started for a closure that have not yet looked at the queue.
     starting: usize,
     shutdown: bool,
-    next_id: usize,
     /// Handles of the threads started, joined at shutdown (and pruned when new threads
     /// start) so no pool thread outlives the runtime.
     handles: Vec<thread::JoinHandle<()>>,
@@ -110,7 +109,6 @@ impl BlockingPool {
                     notified: 0,
                     starting: 0,
                     shutdown: false,
-                    next_id: 0,
                     handles: Vec::new(),
                 }),
                 work: Condvar::new(),
@@ -245,10 +243,8 @@ impl PoolShared {
         } else if state.threads < self.config.max_threads {
             state.threads += 1;
             state.starting += 1;
-            let id = state.next_id;
-            state.next_id += 1;
             drop(state);
-            if let Err(e) = self.spawn_thread(id) {
+            if let Err(e) = self.spawn_thread() {
                 // No thread: the closure stays queued for an existing thread, if any.
                 let mut state = self.lock();
                 state.threads -= 1;
@@ -266,13 +262,13 @@ impl PoolShared {
         }
     }
 
-    fn spawn_thread(self: &Arc<Self>, id: usize) -> io::Result<()> {
+    fn spawn_thread(self: &Arc<Self>) -> io::Result<()> {
         let mut builder = thread::Builder::new().name((self.config.thread_name)());
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
         }
         let shared = self.clone();
-        let handle = builder.spawn(move || shared.run(id))?;
+        let handle = builder.spawn(move || shared.run())?;
         let mut state = self.lock();
         // Threads that shrank away are finished: reap them so the list stays short.
         let (done, live): (Vec<_>, Vec<_>) = std::mem::take(&mut state.handles)
@@ -287,13 +283,13 @@ impl PoolShared {
         Ok(())
     }
 
-    fn run(self: Arc<Self>, id: usize) {
+    fn run(self: Arc<Self>) {
         let rt = self.runtime.get().and_then(Weak::upgrade);
         let mut work = || {
             if let Some(f) = &self.config.on_start {
                 f();
             }
-            self.serve(id);
+            self.serve();
         };
         match rt {
             Some(rt) => rt.run_entered(&mut work),
@@ -310,7 +306,7 @@ impl PoolShared {
         self.exited.notify_all();
     }
 
-    fn serve(&self, _id: usize) {
+    fn serve(&self) {
         let mut state = self.lock();
         // This thread was started for a queued closure: it takes one now (under this
         // same lock), so it no longer counts as committed.
