@@ -10,6 +10,9 @@
 //!
 //! And `shutdown_cancel`: a shutdown while a closure waits in the queue behind a busy
 //! thread: the closure runs or is cancelled (`cancel_queued`), exactly one of the two.
+//! And `waiting_cancelled`: a closure waiting for a thread at the pool's maximum, its one
+//! thread busy with a closure taken before the shutdown, is cancelled by the shutdown
+//! (the busy thread is no longer counted as committed to the queue).
 use std::sync::Arc as OsArc;
 use std::time::Duration;
 
@@ -188,6 +191,61 @@ fn shutdown_cancels_a_closure_no_thread_took() {
             }
             Poll::Pending => panic!("the queued closure neither ran nor was cancelled"),
         }
+        assert!(first.is_finished());
+        assert_eq!(pool.threads(), 0);
+    });
+}
+
+/// A closure that waits for a thread at `max_blocking_threads` (its one thread is busy
+/// with the first closure, which it took before the shutdown) is cancelled by the
+/// shutdown itself, not left queued for the busy thread to run later: the thread that
+/// took the first closure no longer counts as committed (`starting`).
+#[test]
+fn a_closure_waiting_for_a_thread_is_cancelled_at_shutdown() {
+    check("blocking_pool/waiting_cancelled", Some(3), || {
+        let pool = pool(1);
+        let started = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let first = {
+            let (started, gate) = (started.clone(), gate.clone());
+            pool.spawn(move || {
+                *started.0.lock().unwrap() = true;
+                started.1.notify_all();
+                let mut open = gate.0.lock().unwrap();
+                while !*open {
+                    open = gate.1.wait(open).unwrap();
+                }
+            })
+        };
+        let mut taken = started.0.lock().unwrap();
+        while !*taken {
+            taken = started.1.wait(taken).unwrap();
+        }
+        drop(taken);
+        let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut second = {
+            let (runs, guard) = (runs.clone(), DropCounter(drops.clone()));
+            pool.spawn(move || {
+                let _keep = &guard;
+                runs.fetch_add(1, SeqCst);
+            })
+        };
+        // A shutdown that does not wait: the busy thread outlives it.
+        assert!(!pool.shutdown(Some(Duration::ZERO)));
+        match poll_once(&mut second, Waker::noop()) {
+            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+            Poll::Ready(Ok(())) => panic!("the closure ran, though no thread was free"),
+            Poll::Pending => panic!("the waiting closure was left queued at shutdown"),
+        }
+        assert_eq!(
+            drops.load(SeqCst),
+            1,
+            "the cancelled closure was not dropped"
+        );
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(pool.shutdown(None), "a pool thread outlived shutdown");
+        assert_eq!(runs.load(SeqCst), 0, "a cancelled closure ran");
         assert!(first.is_finished());
         assert_eq!(pool.threads(), 0);
     });
