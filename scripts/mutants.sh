@@ -4,6 +4,7 @@
 #
 #   scripts/mutants.sh                 everything, then loom-tests/MUTANTS.md
 #   scripts/mutants.sh cargo           only cargo-mutants' mutants (three passes, below)
+#   scripts/mutants.sh unsafe          only cargo-mutants' mutants of `unsafe fn`s (below)
 #   scripts/mutants.sh ops             only our operators (loom-tests/mutants/operators.py)
 #   scripts/mutants.sh report          only the report, from the last runs' results
 #   scripts/mutants.sh cargo FILE...   cargo-mutants on some of the files (globs)
@@ -193,12 +194,68 @@ for line in open(sys.argv[1]):
     done
 }
 
+# cargo-mutants does not mutate `unsafe fn`s, and some wakeup decisions live in them
+# (ScheduledIo::poll_waiter / drop_waiter, the waiter list, the task vtable's entry
+# points). For those, a copy of the tree with `unsafe fn` made `fn` (the bodies keep
+# their `unsafe {}` blocks, so it builds, with unused-unsafe warnings) goes through
+# pass 1 as the tree does, testing only the mutants of functions that were unsafe
+# (listed in unsafe/selected.json for the report). Same names, same lines.
+unsafe_passes() {
+    local files=("$@") dir=$out/unsafe src=$out/unsafe/src args=()
+    rm -rf "$src"
+    mkdir -p "$src"
+    git ls-files -z | xargs -0 cp --parents -t "$src"
+    find "$src/runtime/src" -name '*.rs' -exec sed -i -E 's/\bunsafe fn ([A-Za-z_])/fn \1/g' {} +
+    for f in "${files[@]}"; do args+=(-f "$f"); done
+    (cd "$src" && cargo mutants -p epitome-runtime "${args[@]}" --list --json --exclude-re 'tests::') \
+        >"$dir/listed.json"
+    python3 - "$dir" "${files[@]}" <<'PY'
+import json, os, re, sys
+d, files = sys.argv[1], sys.argv[2:]
+listed = json.load(open(os.path.join(d, "listed.json")))
+original = {f: open(f).read().split("\n") for f in files}
+
+def was_unsafe(m):
+    fn = m["function"]
+    if not fn:
+        return False
+    name = re.escape(fn["function_name"].split("::")[-1])
+    lines = original[m["file"]]
+    first = fn["span"]["start"]["line"] - 1
+    for line in lines[first:fn["span"]["end"]["line"]]:
+        if re.search(r"\bfn " + name + r"\b", line):
+            return bool(re.search(r"\bunsafe fn " + name + r"\b", line))
+    return False
+
+selected = [m for m in listed if was_unsafe(m)]
+json.dump(selected, open(os.path.join(d, "selected.json"), "w"))
+names = {m["name"] for m in selected}
+os.makedirs(os.path.join(d, "mutants.out"), exist_ok=True)
+# --iterate skips what previously_caught.txt names: here, every mutant of a safe fn
+# (the tree's own run measures those).
+skip = [m["name"] for m in listed if m["name"] not in names]
+prev = os.path.join(d, "mutants.out", "previously_caught.txt")
+if os.path.exists(os.path.join(d, "mutants.out", "outcomes.json")):
+    done = {o["scenario"]["Mutant"]["name"] for o in json.load(open(os.path.join(d, "mutants.out", "outcomes.json")))["outcomes"]
+            if isinstance(o["scenario"], dict) and o["summary"] in ("CaughtMutant", "Unviable", "Timeout")}
+    skip += sorted(done & names)
+open(prev, "w").write("\n".join(skip) + "\n")
+print(f"{len(selected)} mutants of unsafe fns in {len(files)} files", file=sys.stderr)
+PY
+    echo "== cargo-mutants, unsafe fns, pass 1: quick loom suite" >&2
+    (cd "$src" && env "${loom_env[@]}" EPITOME_LOOM_QUICK=1 cargo mutants -p epitome-runtime "${args[@]}" \
+        -o "$dir" --no-shuffle --colors never --exclude-re 'tests::' --iterate --baseline skip \
+        --profile release -C --lib --timeout 120 --build-timeout 900 -- -- --test-threads=2) || true
+    cp -r "$dir/mutants.out" "$dir/pass-1-$(date +%s)"
+    rm -rf "$src"
+}
+
 ops_passes() {
     python3 loom-tests/mutants/operators.py run --out "$out/ops" "$@"
 }
 
 report() {
-    python3 loom-tests/mutants/report.py --cargo "$out/cargo" --ops "$out/ops" \
+    python3 loom-tests/mutants/report.py --cargo "$out/cargo" --ops "$out/ops" --unsafe "$out/unsafe" \
         --equivalent loom-tests/mutants/equivalent.txt \
         --survivors loom-tests/mutants/survivors.txt --write loom-tests/MUTANTS.md "${wakeup_files[@]}"
 }
@@ -208,14 +265,16 @@ shift || true
 case $what in
     cargo) cargo_passes "${@:-${wakeup_files[@]}}" ;;
     ops) ops_passes "${@:-${wakeup_files[@]}}" ;;
+    unsafe) unsafe_passes "${@:-${wakeup_files[@]}}" ;;
     report) report ;;
     all)
         cargo_passes "${wakeup_files[@]}"
+        unsafe_passes "${wakeup_files[@]}"
         ops_passes "${wakeup_files[@]}"
         report
         ;;
     *)
-        echo "usage: $0 [all|cargo|ops|report] [FILE...]" >&2
+        echo "usage: $0 [all|cargo|unsafe|ops|report] [FILE...]" >&2
         exit 2
         ;;
 esac

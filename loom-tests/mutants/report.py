@@ -27,6 +27,9 @@ import subprocess
 import sys
 
 
+# The tool name of the rows of `unsafe fn`s' mutants (see --unsafe).
+UNSAFE = "cargo-mutants, unsafe fns"
+
 # Mutants of test code (helpers in a `mod tests`): not the code under test.
 TEST_CODE = re.compile(r"\btests::")
 
@@ -168,6 +171,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cargo", required=True)
     ap.add_argument("--ops", required=True)
+    ap.add_argument("--unsafe", help="the unsafe-fn run's directory (pass-N-TIME, selected.json)")
     ap.add_argument("--equivalent", required=True)
     ap.add_argument("--survivors", help="NAME<TAB>why it survives (not equivalent)")
     ap.add_argument("--write", required=True)
@@ -178,6 +182,19 @@ def main():
     # A result for a mutant cargo-mutants no longer makes (the code changed) is dropped;
     # the others are shown under today's names (lines).
     cargo = {current[k]: r[1:] for k, r in cargo_outcomes(args.cargo, shared).items() if k in current}
+
+    # The mutants of `unsafe fn`s, which cargo-mutants makes only of the copy of the tree
+    # with `unsafe fn` made `fn` (scripts/mutants.sh unsafe): known from that run's list.
+    unsafe = {}
+    selected_path = os.path.join(args.unsafe, "selected.json") if args.unsafe else ""
+    selected = json.load(open(selected_path)) if os.path.exists(selected_path) else []
+    counts = collections.Counter(stable(m["name"]) for m in selected)
+    shared_unsafe = {n for n, c in counts.items() if c > 1}
+    current_unsafe = {ident(m, shared_unsafe): m["name"] for m in selected}
+    if selected:
+        unsafe = {current_unsafe[k]: r[1:] for k, r in cargo_outcomes(args.unsafe, shared_unsafe).items()
+                  if k in current_unsafe}
+    shared |= shared_unsafe
 
     def reason_key(name):
         # A reason names its mutant by stable name; by its exact name (today's line)
@@ -198,7 +215,7 @@ def main():
     why = reasons(args.survivors)
     all_passes = {1, 2, 3}
     rows = []
-    for tool, res in (("cargo-mutants", cargo), ("operators", ops_outcomes(args.ops))):
+    for tool, res in (("cargo-mutants", cargo), (UNSAFE, unsafe), ("operators", ops_outcomes(args.ops))):
         for name, (outcome, p, f, how, seen) in res.items():
             if outcome == "missed" and reason_key(name) in equivalent:
                 outcome = "equivalent"
@@ -206,6 +223,7 @@ def main():
 
     ops_files = sorted({f for f, tool, *_ in rows if tool == "operators"})
     generated = {"cargo-mutants": collections.Counter(n.split(":")[0] for n in current.values()),
+                 UNSAFE: collections.Counter(n.split(":")[0] for n in current_unsafe.values()),
                  "operators": ops_generated(ops_files)}
     per_file = collections.OrderedDict()
     for f, tool, name, outcome, p, how, seen in sorted(rows):
@@ -249,6 +267,8 @@ def main():
         "One row per file and tool (cargo-mutants, or our operators). Generated: every mutant",
         "the tool makes of the file; tested: those that ran. A row with tested < generated",
         "was measured in part; a file and tool without a row was not measured.",
+        "cargo-mutants leaves `unsafe fn`s alone; their mutants (\"cargo-mutants, unsafe fns\")",
+        "come from a copy of the tree with `unsafe fn` made `fn`, through pass 1 only.",
         "",
         "Missed: survived every pass it went through; \"of which not through all passes\": the",
         "later passes were not run on it (it may yet be killed; it counts as missed).",
