@@ -1261,39 +1261,27 @@ mod tests {
             }
             dispatch(&io, EPOLLIN).into_iter().for_each(Waker::wake);
             // SAFETY: as above.
-            let WaitPoll::Ready(seen) = (unsafe { io.poll_waiter(&nodes[0], &counters[0].1) })
-            else {
+            let poll = |i: usize| unsafe { io.poll_waiter(&nodes[i], &counters[i].1) };
+            let WaitPoll::Ready(seen) = poll(0) else {
                 panic!("the woken exclusive waiter was not ready");
             };
             assert!(seen.baton);
             // Its operation drained the source (WouldBlock cleared the readiness): the
             // next waiter is not woken for nothing.
             assert!(io.clear_readiness(seen));
-            // SAFETY: as above.
-            assert!(matches!(
-                unsafe { io.poll_waiter(&nodes[2], &counters[2].1) },
-                WaitPoll::Pending
-            ));
+            assert!(matches!(poll(2), WaitPoll::Pending));
             io.pass_baton_if_ready(Direction::Read);
             assert_eq!(count(&counters[1].0), 0, "a baton passed while not ready");
             // The next event wakes it; it takes one of several: the baton goes on.
             dispatch(&io, EPOLLIN).into_iter().for_each(Waker::wake);
             assert_eq!(count(&counters[1].0), 1);
             assert_eq!(count(&counters[2].0), 0, "not wake-one");
-            // SAFETY: as above.
-            assert!(matches!(
-                unsafe { io.poll_waiter(&nodes[1], &counters[1].1) },
-                WaitPoll::Ready(ev) if ev.baton
-            ));
+            assert!(matches!(poll(1), WaitPoll::Ready(ev) if ev.baton));
             io.pass_baton_if_ready(Direction::Read);
             assert_eq!(count(&counters[2].0), 1, "the baton did not go on");
             // Nobody waits here any more: ready, the baton goes to another worker's
             // waiter (the hook); drained, it goes nowhere.
-            // SAFETY: as above.
-            assert!(matches!(
-                unsafe { io.poll_waiter(&nodes[2], &counters[2].1) },
-                WaitPoll::Ready(_)
-            ));
+            assert!(matches!(poll(2), WaitPoll::Ready(_)));
             io.pass_baton_if_ready(Direction::Read);
             assert_eq!(handed_on.load(Ordering::SeqCst), 1);
             assert!(io.clear_readiness(io.readiness(Direction::Read)));
