@@ -31,6 +31,10 @@
 //!   in a task poll: here the worker's own task waits on a source of the stuck
 //!   sibling's reactor, whose event only a stand-in can take (the fake kernel has no
 //!   time: a timed sleep that finds nothing ready reaches its timeout at once).
+//! - `cross_worker_wake`: a task of one worker woken by a task of another, on the
+//!   other's thread (`Schedule::schedule` on a worker thread that is not the task's
+//!   owner: `is_current`): the wake goes to the owner's remote queue and unparks it,
+//!   and the owner runs its task once more, on its own thread (tasks never migrate).
 //! - `block_on_wake`: `Core::block_on`'s own future woken from another thread
 //!   (`MainWaker::wake_by_ref`: the woken flag, then `unpark`; the loop's swap of the
 //!   flag). The waker sets the flag with `loom::store_beside_swap` (a swap in this
@@ -50,7 +54,7 @@ use super::{PollFn, check, counting_waker};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::Interest;
 use crate::reactor::scheduled_io::Direction;
-use crate::scheduler::worker::{Core, WorkerShared};
+use crate::scheduler::worker::{Core, WorkerShared, with_worker};
 use crate::scheduler::{RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
 use loom::sync::Arc;
@@ -460,5 +464,72 @@ fn the_awake_gauge_follows_the_worker_to_sleep_and_back() {
             "a worker that left its loop reads asleep"
         );
         finish(shared, core, 0);
+    });
+}
+
+/// Worker A's task holds the waker of worker B's task and wakes it, on A's thread,
+/// while B runs, looks for work, parks or sleeps. The wake is B's: it goes to B's remote
+/// queue and unparks B, which polls its task once more, on its own thread; A's queue,
+/// list and counters never see it. A wake queued on A instead would have A run a task it
+/// does not own while B sleeps on (a deadlock to loom).
+#[test]
+fn a_wake_from_another_workers_task_goes_to_the_owner() {
+    check("worker/cross_worker_wake", None, || {
+        let (a, core_a) = WorkerShared::new().unwrap();
+        let (b, core_b) = WorkerShared::new().unwrap();
+        let slot = OsArc::new(std::sync::Mutex::new(None));
+        let polls = Arc::new(AtomicUsize::new(0));
+        // The worker B's task's second poll ran under (its shared part's address).
+        let ran_under = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let handle_b = {
+            let (slot, polls, ran_under, done) =
+                (slot.clone(), polls.clone(), ran_under.clone(), done.clone());
+            core_b.local.spawn(PollFn(move |cx: &mut Context<'_>| {
+                if polls.fetch_add(1, SeqCst) == 0 {
+                    *slot.lock().unwrap() = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                let worker = with_worker(|w| w.map_or(0, |l| OsArc::as_ptr(&l.shared) as usize));
+                ran_under.store(worker, SeqCst);
+                done.store(true, SeqCst);
+                Poll::Ready(())
+            }))
+        };
+        // B's task's first poll, before B's thread starts: its waker is out.
+        let scope = context::set_worker(&core_b);
+        core_b.run_loop(EVENT_INTERVAL, || slot.lock().unwrap().is_some());
+        drop(scope);
+        let worker_b = thread::spawn(move || {
+            let scope = context::set_worker(&core_b);
+            core_b.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+            drop(scope);
+            core_b
+        });
+        let scope = context::set_worker(&core_a);
+        let mut waker = slot.lock().unwrap().take();
+        let handle_a = core_a.local.spawn(PollFn(move |_: &mut Context<'_>| {
+            waker.take().expect("polled once").wake();
+            Poll::Ready(())
+        }));
+        core_a.run_loop(EVENT_INTERVAL, || handle_a.is_finished());
+        drop(scope);
+        let core_b = worker_b.join().unwrap();
+        assert_eq!(polls.load(SeqCst), 2, "B's task was polled once per wake");
+        assert_eq!(
+            ran_under.load(SeqCst),
+            OsArc::as_ptr(&b) as usize,
+            "B's task ran off its own worker"
+        );
+        assert!(handle_b.is_finished());
+        drop((handle_a, handle_b));
+        assert_eq!(b.metrics.remote_schedules.load(SeqCst), 1, "the wake's way");
+        assert_eq!(a.metrics.local_schedules.get(), 0, "queued on the waker's worker");
+        assert_eq!(a.metrics.remote_schedules.load(SeqCst), 0);
+        assert_eq!((a.metrics.polls.get(), b.metrics.polls.get()), (1, 2));
+        assert!(core_a.local.owned.first().is_none());
+        assert!(core_b.local.owned.first().is_none());
+        finish(a, core_a, 0);
+        finish(b, core_b, 0);
     });
 }
