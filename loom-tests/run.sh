@@ -85,6 +85,7 @@ mutants=(
     "busy_release_by_store|readiness_clear|a_shutdown_during_the_slots_release_is_never_lost|readiness_clear/shutdown_in_publish"
     "queued_closure_not_cancelled|blocking_pool|shutdown_cancels_a_closure_no_thread_took|blocking_pool/shutdown_cancel"
     "pass_on_without_poll|shared_hand_on|pause_and_pass_on_follow_their_rules|shared_hand_on/pause_rules"
+    "wake_onto_another_worker|worker|a_wake_from_another_workers_task_goes_to_the_owner|worker/cross_worker_wake"
 )
 
 start=$(date +%s)

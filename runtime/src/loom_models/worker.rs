@@ -31,6 +31,14 @@
 //!   in a task poll: here the worker's own task waits on a source of the stuck
 //!   sibling's reactor, whose event only a stand-in can take (the fake kernel has no
 //!   time: a timed sleep that finds nothing ready reaches its timeout at once).
+//! - `cross_worker_wake`: a task of one worker woken by a task of another, on the
+//!   other's thread (`Schedule::schedule` on a worker thread that is not the task's
+//!   owner: `is_current`): the wake goes to the owner's remote queue and unparks it,
+//!   and the owner runs its task once more, on its own thread (tasks never migrate).
+//! - `refused_on_a_sibling`: the one release of another worker's task on a worker's
+//!   thread: a task of worker A spawns onto worker B after B's shutdown, and A's
+//!   thread cancels the refused task (`Schedule::release` there finds it never bound:
+//!   A's own list and task are left alone).
 //! - `block_on_wake`: `Core::block_on`'s own future woken from another thread
 //!   (`MainWaker::wake_by_ref`: the woken flag, then `unpark`; the loop's swap of the
 //!   flag). The waker sets the flag with `loom::store_beside_swap` (a swap in this
@@ -46,12 +54,13 @@ use std::sync::Arc as OsArc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::{PollFn, check, counting_waker};
+use super::{DropCounter, PollFn, check, counting_waker};
+use crate::blocking::{BlockingPool, Config};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::Interest;
 use crate::reactor::scheduled_io::Direction;
-use crate::scheduler::worker::{Core, WorkerShared};
-use crate::scheduler::{RuntimeShared, context};
+use crate::scheduler::worker::{Core, WorkerShared, with_worker};
+use crate::scheduler::{Kind, RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -460,5 +469,146 @@ fn the_awake_gauge_follows_the_worker_to_sleep_and_back() {
             "a worker that left its loop reads asleep"
         );
         finish(shared, core, 0);
+    });
+}
+
+/// Worker A's task holds the waker of worker B's task and wakes it, on A's thread,
+/// while B runs, looks for work, parks or sleeps. The wake is B's: it goes to B's remote
+/// queue and unparks B, which polls its task once more, on its own thread; A's queue,
+/// list and counters never see it. A wake queued on A instead would have A run a task it
+/// does not own while B sleeps on (a deadlock to loom).
+#[test]
+fn a_wake_from_another_workers_task_goes_to_the_owner() {
+    check("worker/cross_worker_wake", None, || {
+        let (a, core_a) = WorkerShared::new().unwrap();
+        let (b, core_b) = WorkerShared::new().unwrap();
+        let slot = OsArc::new(std::sync::Mutex::new(None));
+        let polls = Arc::new(AtomicUsize::new(0));
+        // The worker B's task's second poll ran under (its shared part's address).
+        let ran_under = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let handle_b = {
+            let (slot, polls, ran_under, done) =
+                (slot.clone(), polls.clone(), ran_under.clone(), done.clone());
+            core_b.local.spawn(PollFn(move |cx: &mut Context<'_>| {
+                if polls.fetch_add(1, SeqCst) == 0 {
+                    *slot.lock().unwrap() = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                let worker = with_worker(|w| w.map_or(0, |l| OsArc::as_ptr(&l.shared) as usize));
+                ran_under.store(worker, SeqCst);
+                done.store(true, SeqCst);
+                Poll::Ready(())
+            }))
+        };
+        // B's task's first poll, before B's thread starts: its waker is out.
+        let scope = context::set_worker(&core_b);
+        core_b.run_loop(EVENT_INTERVAL, || slot.lock().unwrap().is_some());
+        drop(scope);
+        let worker_b = thread::spawn(move || {
+            let scope = context::set_worker(&core_b);
+            core_b.run_loop(EVENT_INTERVAL, || done.load(SeqCst));
+            drop(scope);
+            core_b
+        });
+        let scope = context::set_worker(&core_a);
+        let mut waker = slot.lock().unwrap().take();
+        let handle_a = core_a.local.spawn(PollFn(move |_: &mut Context<'_>| {
+            waker.take().expect("polled once").wake();
+            Poll::Ready(())
+        }));
+        core_a.run_loop(EVENT_INTERVAL, || handle_a.is_finished());
+        drop(scope);
+        let core_b = worker_b.join().unwrap();
+        assert_eq!(polls.load(SeqCst), 2, "B's task was polled once per wake");
+        assert_eq!(
+            ran_under.load(SeqCst),
+            OsArc::as_ptr(&b) as usize,
+            "B's task ran off its own worker"
+        );
+        assert!(handle_b.is_finished());
+        drop((handle_a, handle_b));
+        assert_eq!(b.metrics.remote_schedules.load(SeqCst), 1, "the wake's way");
+        assert_eq!(
+            a.metrics.local_schedules.get(),
+            0,
+            "queued on the waker's worker"
+        );
+        assert_eq!(a.metrics.remote_schedules.load(SeqCst), 0);
+        assert_eq!((a.metrics.polls.get(), b.metrics.polls.get()), (1, 2));
+        assert!(core_a.local.owned.first().is_none());
+        assert!(core_b.local.owned.first().is_none());
+        finish(a, core_a, 0);
+        finish(b, core_b, 0);
+    });
+}
+
+/// Tasks complete on their owner's thread, with one exception: a spawn its worker's
+/// closed queue refuses is cancelled by the spawning thread (`spawn_remote`), which may
+/// be another worker's. Here worker A's task spawns onto worker B after B's shutdown:
+/// the task is cancelled on A's thread (its future dropped there, once; its handle
+/// finished), counted as B's, and released as a task never bound to a worker, so A's
+/// list keeps exactly its own task, which A's shutdown cancels.
+#[test]
+fn a_spawn_refused_by_a_shut_down_sibling_is_cancelled_on_the_spawners_worker() {
+    check("worker/refused_on_a_sibling", None, || {
+        let (a, core_a) = WorkerShared::new().unwrap();
+        let (b, core_b) = WorkerShared::new().unwrap();
+        let pool = BlockingPool::new(Config {
+            max_threads: 1,
+            keep_alive: std::time::Duration::from_secs(10),
+            thread_name: OsArc::new(|| "model-blocking".to_string()),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+        });
+        let rt = OsArc::new(RuntimeShared::new(
+            Kind::MultiReactor,
+            None,
+            Box::new([a.clone(), b.clone()]),
+            pool,
+            EVENT_INTERVAL,
+        ));
+        core_b.local.shutdown();
+        let scope = context::set_worker(&core_a);
+        let own = core_a.local.spawn(pending_task());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let refused = OsArc::new(std::sync::Mutex::new(None));
+        let spawner = {
+            let (rt, drops, refused) = (rt.clone(), drops.clone(), refused.clone());
+            core_a.local.spawn(PollFn(move |_: &mut Context<'_>| {
+                let guard = DropCounter(drops.clone());
+                let handle = rt.spawn_on(1, async move { drop(guard) });
+                *refused.lock().unwrap() = handle;
+                Poll::Ready(())
+            }))
+        };
+        core_a.run_loop(EVENT_INTERVAL, || spawner.is_finished());
+        let refused = refused.lock().unwrap().take().expect("worker 1 exists");
+        assert!(refused.is_finished(), "the refused task was not cancelled");
+        assert_eq!(drops.load(SeqCst), 1, "its future was not dropped once");
+        assert_eq!(
+            (
+                b.metrics.spawned.load(SeqCst),
+                b.metrics.completed.load(SeqCst)
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            a.metrics.completed.load(SeqCst),
+            1,
+            "A completed only its spawner"
+        );
+        drop(scope);
+        drop((spawner, refused));
+        rt.shutdown.store(true, SeqCst);
+        assert!(rt.blocking.shutdown(None));
+        drop(rt);
+        // A's shutdown cancels the tasks on its list: its own task is still there.
+        finish(a.clone(), core_a, 0);
+        assert!(own.is_finished(), "A's list lost its own task");
+        assert_eq!(a.metrics.completed.load(SeqCst), 2);
+        drop((own, a));
+        drop((core_b, b));
     });
 }

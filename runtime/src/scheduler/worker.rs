@@ -155,7 +155,13 @@ impl WorkerShared {
     }
 
     fn is_current(self: &Arc<Self>, local: &WorkerLocal) -> bool {
-        Arc::ptr_eq(self, &local.shared)
+        crate::loom::planted_bug!(
+            "wake_onto_another_worker",
+            // A wake of another worker's task on this worker's thread queues it here:
+            // this worker runs a task it does not own, and its owner is never unparked.
+            bug: true,
+            code: Arc::ptr_eq(self, &local.shared),
+        )
     }
 
     /// The park state and unpark eventfd (for the loom models, which count its writes).
@@ -566,4 +572,109 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     // points to is alive, in place and driven by this thread (see
     // `context::set_worker`).
     f(ptr.map(|p| unsafe { p.as_ref() }))
+}
+
+// Single-threaded: both builds (in the loom build each is a one-thread model over the
+// fake kernel, part of the loom suite; in the std build, over a real epoll instance).
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell as StdCell;
+    use std::future::poll_fn;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::scheduler::context;
+
+    /// The batch of `run_loop`, small to keep the loom model short.
+    const EVENT_INTERVAL: u32 = 3;
+
+    /// A local task that yields for ever (wakes itself, returns `Pending`) until a task
+    /// from the remote queue has run: the batch ends after `EVENT_INTERVAL` polls, and
+    /// the non-blocking turn that follows takes the remote task, queued behind the
+    /// yielder's requeued entry. So it runs after exactly `EVENT_INTERVAL + 1` polls of
+    /// the yielder; a batch that never ends would starve it for ever.
+    #[test]
+    fn a_task_yielding_for_ever_lets_remote_work_in_after_one_batch() {
+        crate::loom::unit_test(|| {
+            let (shared, core) = WorkerShared::new().unwrap();
+            let scope = context::set_worker(&core);
+            let polls = Rc::new(StdCell::new(0));
+            let arrived_after = Rc::new(StdCell::new(None));
+            let yielder = {
+                let (polls, arrived_after) = (polls.clone(), arrived_after.clone());
+                core.local.spawn(poll_fn(move |cx| {
+                    polls.set(polls.get() + 1);
+                    if arrived_after.get().is_some() {
+                        return Poll::Ready(());
+                    }
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }))
+            };
+            // Queued the way a spawn from another thread queues it.
+            let (notified, remote) = {
+                let (polls, arrived_after) = (polls.clone(), arrived_after.clone());
+                new_task(
+                    poll_fn(move |_| {
+                        arrived_after.set(Some(polls.get()));
+                        Poll::Ready(())
+                    }),
+                    shared.clone(),
+                )
+            };
+            assert!(shared.push_remote(notified).is_ok(), "the queue is open");
+            core.run_loop(EVENT_INTERVAL, || yielder.is_finished());
+            drop(scope);
+            assert_eq!(
+                arrived_after.get(),
+                Some(EVENT_INTERVAL + 1),
+                "the remote task ran after one batch of the yielder's polls and the \
+                 one queued ahead of it"
+            );
+            assert_eq!(polls.get(), EVENT_INTERVAL + 2);
+            assert!(remote.is_finished());
+            assert_eq!(shared.metrics.parks.get(), 0, "parked with work queued");
+            drop((yielder, remote));
+            assert!(core.local.owned.first().is_none());
+            core.local.shutdown();
+        });
+    }
+
+    /// A task that spends its whole cooperative budget in one poll (as a resource that
+    /// is always ready would make it) is told to yield, woken, and polled again; the
+    /// worker counts the forced yield in its metrics.
+    #[test]
+    fn a_task_out_of_budget_is_counted_as_a_forced_yield() {
+        crate::loom::unit_test(|| {
+            let (shared, core) = WorkerShared::new().unwrap();
+            let scope = context::set_worker(&core);
+            let (polls, spent) = (Rc::new(StdCell::new(0)), Rc::new(StdCell::new(0)));
+            let task = {
+                let (polls, spent) = (polls.clone(), spent.clone());
+                core.local.spawn(poll_fn(move |cx| {
+                    polls.set(polls.get() + 1);
+                    if polls.get() > 1 {
+                        return Poll::Ready(());
+                    }
+                    // A resource's look: `has_budget` wakes the task once it is spent.
+                    while coop::has_budget(cx) {
+                        coop::spend();
+                        spent.set(spent.get() + 1);
+                    }
+                    Poll::Pending
+                }))
+            };
+            core.run_loop(EVENT_INTERVAL, || task.is_finished());
+            drop(scope);
+            assert_eq!(spent.get(), u32::from(coop::BUDGET), "a poll's budget");
+            assert_eq!(polls.get(), 2, "the forced yield woke the task once");
+            assert_eq!(
+                shared.metrics.forced_yields.load(Ordering::Relaxed),
+                1,
+                "the forced yield went uncounted"
+            );
+            drop(task);
+            core.local.shutdown();
+        });
+    }
 }
