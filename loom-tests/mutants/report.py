@@ -201,6 +201,8 @@ def main():
         # where several mutants share the stable one.
         return name if stable(name) in shared else stable(name)
 
+    known = set(current.values()) | set(current_unsafe.values())
+
     def reasons(path):
         out = {}
         if path and os.path.exists(path):
@@ -208,7 +210,10 @@ def main():
                 line = line.rstrip("\n")
                 if line and not line.startswith("#"):
                     name, _, reason = line.partition("\t")
-                    out[reason_key(name.strip())] = reason.strip()
+                    name = name.strip()
+                    if stable(name) in shared and name not in known:
+                        print(f"{path}: {name}: its line moved; give today's", file=sys.stderr)
+                    out[reason_key(name)] = reason.strip()
         return out
 
     equivalent = reasons(args.equivalent)
