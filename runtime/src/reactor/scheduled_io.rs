@@ -1298,6 +1298,54 @@ mod tests {
         });
     }
 
+    /// A waiting node's rules: a new waker replaces the old (the event wakes the task
+    /// where it polls now); an exclusive node waits for its turn while another took the
+    /// event, a shared one returns as soon as the direction is ready; the baton (the
+    /// duty to pass the wakeup on) goes only with an exclusive node's notification.
+    #[test]
+    fn a_waiting_nodes_waker_turn_and_baton() {
+        crate::loom::unit_test(|| {
+            let io = ScheduledIo::new(None);
+            let first = Box::pin(WaiterNode::new(Direction::Read, true));
+            let second = Box::pin(WaiterNode::new(Direction::Read, true));
+            let shared = Box::pin(WaiterNode::new(Direction::Read, false));
+            let [
+                (old, old_waker),
+                (new, new_waker),
+                (b, b_waker),
+                (s, s_waker),
+            ] = [(); 4].map(|()| counter());
+            // SAFETY: the nodes are pinned in boxes and dropped via drop_waiter below.
+            let poll = |n: &WaiterNode, w: &Waker| unsafe { io.poll_waiter(n, w) };
+            assert!(matches!(poll(&first, &old_waker), WaitPoll::Pending));
+            // Polled again from elsewhere (a select, a JoinSet): the newest waker counts.
+            assert!(matches!(poll(&first, &new_waker), WaitPoll::Pending));
+            assert!(matches!(poll(&second, &b_waker), WaitPoll::Pending));
+            assert!(matches!(poll(&shared, &s_waker), WaitPoll::Pending));
+            dispatch(&io, EPOLLIN).into_iter().for_each(Waker::wake);
+            assert_eq!(count(&old), 0, "a replaced waker was woken");
+            assert_eq!(count(&new), 1, "the newest waker was not woken");
+            assert_eq!((count(&b), count(&s)), (0, 1));
+            // The second exclusive node, polled while ready, still waits its turn.
+            assert!(
+                matches!(poll(&second, &b_waker), WaitPoll::Pending),
+                "an exclusive waiter took an event another was woken for"
+            );
+            // The shared node returns, with no baton to pass; the woken exclusive one
+            // returns with it.
+            assert!(matches!(poll(&shared, &s_waker), WaitPoll::Ready(ev) if !ev.baton));
+            assert!(matches!(poll(&first, &new_waker), WaitPoll::Ready(ev) if ev.baton));
+            // An exclusive node that finds the direction ready at its first poll was
+            // woken by nobody: no baton either.
+            let late = Box::pin(WaiterNode::new(Direction::Read, true));
+            assert!(matches!(poll(&late, &b_waker), WaitPoll::Ready(ev) if !ev.baton));
+            for n in [&first, &second, &shared, &late] {
+                // SAFETY: as above.
+                unsafe { io.drop_waiter(n, true) };
+            }
+        });
+    }
+
     #[test]
     fn a_waiting_node_unlinks_when_dropped() {
         crate::loom::unit_test(|| {
