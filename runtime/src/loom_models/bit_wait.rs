@@ -18,7 +18,6 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-use super::reactor_turn::turn;
 use super::{check, counting_waker};
 use crate::eventpoll::{EPOLLIN, EPOLLPRI};
 use crate::io::Interest;
@@ -57,7 +56,7 @@ fn priority_wait_vs_urgent_data() {
             Arc::new(Registration::with_interest(reactor.clone(), fd, Registered::Source).unwrap());
         // Ordinary data first: the read direction is ready, without the bit.
         reactor.kernel().set_ready(fd, EPOLLIN);
-        turn(&reactor);
+        reactor.turn_now();
         let task = {
             let reg = reg.clone();
             thread::spawn(move || {
@@ -72,7 +71,7 @@ fn priority_wait_vs_urgent_data() {
             thread::spawn(move || reactor.kernel().set_ready(fd, EPOLLPRI))
         };
         device.join().unwrap();
-        turn(&reactor);
+        reactor.turn_now();
         let (first, woken, waker) = task.join().unwrap();
         match first {
             Poll::Ready(priority) => {

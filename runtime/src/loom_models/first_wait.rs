@@ -21,7 +21,6 @@
 //! nothing leaks (a leaked `ScheduledIo` is a leaked loom `Arc`).
 use std::task::{Context, Poll};
 
-use super::reactor_turn::turn;
 use super::{check, counting_waker};
 use crate::eventpoll::{EPOLLIN, EPOLLOUT};
 use crate::reactor::ReactorHandle;
@@ -85,10 +84,10 @@ fn reader_and_writer_first_waits() {
         let writer = first_wait(reg.clone(), reactor.clone(), 0, Direction::Write);
         // The peer sends, and the send buffer has room; the worker turns.
         reactor.kernel().set_ready(fd, EPOLLIN | EPOLLOUT);
-        turn(&reactor);
+        reactor.turn_now();
         let (reader, writer) = (reader.join().unwrap(), writer.join().unwrap());
         // A modify after that turn reported the fd again: the next turn dispatches it.
-        turn(&reactor);
+        reactor.turn_now();
         assert_woken_once(&reg, Direction::Read, reader);
         assert_woken_once(&reg, Direction::Write, writer);
         assert_eq!(reactor.registered(), 1, "one registration, counted once");
@@ -113,7 +112,7 @@ fn two_first_waits_on_one_reactor() {
         let waiters: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         assert_eq!(reactor.registered(), 1, "two first waits, one registration");
         reactor.kernel().set_ready(fd, EPOLLIN);
-        turn(&reactor);
+        reactor.turn_now();
         for w in waiters {
             assert_woken_once(&reg, Direction::Read, w);
         }
@@ -153,7 +152,9 @@ fn two_first_waits_on_two_reactors() {
             "the fd stays registered with both workers' reactors"
         );
         device.join().unwrap();
-        reactors.iter().for_each(|r| turn(r));
+        reactors.iter().for_each(|r| {
+            r.turn_now();
+        });
         for w in waiters {
             assert_woken_once(&reg, Direction::Read, w);
         }

@@ -29,7 +29,6 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use super::{check, counting_waker};
 use crate::eventpoll::EPOLLIN;
@@ -49,21 +48,6 @@ fn read(buf: &AtomicUsize) -> io::Result<usize> {
         0 => Err(io::ErrorKind::WouldBlock.into()),
         n => Ok(n),
     }
-}
-
-/// One non-blocking turn of `reactor`, waking what it dispatched.
-pub(super) fn turn(reactor: &ReactorHandle) {
-    let mut events = [crate::eventpoll::Event::default(); 2];
-    let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
-    reactor
-        .turn_into(
-            &mut events,
-            &mut wake,
-            &mut unclaimed,
-            Some(Duration::ZERO),
-            |_| {},
-        )
-        .unwrap();
 }
 
 /// The task's first poll, the device and a reactor turn after the device's event, run
@@ -96,7 +80,7 @@ fn read_vs_event(
         })
     };
     device.join().unwrap();
-    turn(&reactor);
+    reactor.turn_now();
     let (first, woken, waker) = task.join().unwrap();
     match first {
         Poll::Ready(n) => {
@@ -106,7 +90,7 @@ fn read_vs_event(
         Poll::Pending => {
             // The dispatch may have come before the add of a deferred registration
             // reported the file: one more turn delivers nothing new, but never hurts.
-            turn(&reactor);
+            reactor.turn_now();
             assert_eq!(
                 woken.count(),
                 1,
@@ -235,7 +219,7 @@ fn shared_source_hands_on_an_unclaimed_event() {
             thread::spawn(move || reactor.kernel().set_ready(fd, EPOLLIN))
         };
         device.join().unwrap();
-        turn(&reactor);
+        reactor.turn_now();
         let (ready, woken) = task.join().unwrap();
         let handed_on = handed_on.load(SeqCst);
         if ready {

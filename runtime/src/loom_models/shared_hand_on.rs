@@ -51,7 +51,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::reactor_turn::turn;
 use super::{PollFn, check};
 use crate::eventpoll::EPOLLIN;
 use crate::io::SharedAsync;
@@ -225,7 +224,7 @@ fn hand_on_vs_wait(arrival: Arrival, wait: Wait) {
         })
     };
     device.join().unwrap();
-    turn(&reactors[at]);
+    reactors[at].turn_now();
     let (accepted, waited) = task.join().unwrap();
     assert_eq!(accepted, 1, "the connection was not accepted once");
     assert_eq!(backlog.load(SeqCst), 0, "a connection left in the backlog");
@@ -338,7 +337,7 @@ fn the_baton_goes_on_to_another_worker() {
             assert!(polled.is_pending());
             backlog.fetch_add(2, SeqCst);
             reactors[0].kernel().set_ready(fd, EPOLLIN);
-            turn(&reactors[0]);
+            reactors[0].turn_now();
             assert_eq!(woken.count(), 1, "worker 0's waiter was not woken once");
             // Its poll takes one; the worker passes its baton when the poll returns.
             let polled = on_worker(0, &reactors[0], || {

@@ -209,6 +209,22 @@ impl ReactorHandle {
         self.poll.kernel()
     }
 
+    /// One non-blocking turn, waking what it dispatched; returns how many events it
+    /// took (for the loom models and the loom build's unit tests).
+    #[cfg(all(test, epitome_loom))]
+    pub(crate) fn turn_now(&self) -> usize {
+        let mut events = [Event::default(); 4];
+        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
+        self.turn_into(
+            &mut events,
+            &mut wake,
+            &mut unclaimed,
+            Some(Duration::ZERO),
+            |_| {},
+        )
+        .expect("the fake kernel's non-blocking wait cannot fail")
+    }
+
     /// Sources registered now (a gauge for metrics, balancing and leak checks).
     pub(crate) fn registered(&self) -> usize {
         self.registered.load(Ordering::Relaxed)
@@ -336,21 +352,6 @@ mod tests {
     use crate::loom::os::sync::atomic::AtomicUsize as OsAtomicUsize;
     use scheduled_io::{Direction, bits};
 
-    /// One non-blocking turn; returns how many events it took.
-    fn turn(reactor: &ReactorHandle) -> usize {
-        let mut events = [Event::default(); 4];
-        let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
-        reactor
-            .turn_into(
-                &mut events,
-                &mut wake,
-                &mut unclaimed,
-                Some(Duration::ZERO),
-                |_| {},
-            )
-            .unwrap()
-    }
-
     fn word(io: &ScheduledIo, dir: Direction) -> u64 {
         io.readiness(dir).word & bits::READINESS
     }
@@ -363,18 +364,18 @@ mod tests {
             let fd = kernel.new_file();
             let io = reactor.register(fd, Interest::Source).unwrap();
             kernel.set_ready(fd, EPOLLIN | EPOLLOUT);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert_eq!(word(&io, Direction::Read), bits::READY);
             assert_eq!(word(&io, Direction::Write), bits::READY);
             // Edge-triggered: nothing new, nothing reported, though the file stays ready.
-            assert_eq!(turn(&reactor), 0);
+            assert_eq!(reactor.turn_now(), 0);
             // Urgent data, then the peer's shutdown: each is a new edge for readers.
             assert!(io.clear_readiness(io.readiness(Direction::Read)));
             kernel.set_ready(fd, EPOLLPRI);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert_ne!(word(&io, Direction::Read) & bits::PRIORITY, 0);
             kernel.set_ready(fd, EPOLLRDHUP);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert!(io.readiness(Direction::Read).is_closed());
             reactor.delete_source(fd).unwrap();
             assert_eq!(reactor.registered(), 0);
@@ -392,15 +393,15 @@ mod tests {
             // Writable from the start (an accepted socket): not reported to a
             // connection whose writes never blocked.
             kernel.set_ready(fd, EPOLLOUT);
-            assert_eq!(turn(&reactor), 0);
+            assert_eq!(reactor.turn_now(), 0);
             assert_eq!(word(&io, Direction::Write), 0);
             kernel.set_ready(fd, EPOLLIN);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert_eq!(word(&io, Direction::Read), bits::READY);
             assert_eq!(word(&io, Direction::Write), 0);
             // A writer had to wait: the modify polls the file, whose space is reported.
             reactor.watch_writes(fd, &io).unwrap();
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert_eq!(word(&io, Direction::Write), bits::READY);
             reactor.delete_source(fd).unwrap();
         });
@@ -421,18 +422,18 @@ mod tests {
             };
             let io = reactor.register(fd, Interest::Shared(hook)).unwrap();
             kernel.set_ready(fd, EPOLLIN);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             assert_eq!(word(&io, Direction::Read), bits::READY);
             assert_eq!(handed_on.load(Ordering::SeqCst), 1);
             // Edge-triggered: one connection burst, one event.
-            assert_eq!(turn(&reactor), 0);
+            assert_eq!(reactor.turn_now(), 0);
             assert_eq!(handed_on.load(Ordering::SeqCst), 1);
             // A listener is never watched for writes: a hang-up (always reported)
             // reaches it, but write space is not asked for.
             kernel.set_ready(fd, EPOLLOUT);
-            assert_eq!(turn(&reactor), 0);
+            assert_eq!(reactor.turn_now(), 0);
             kernel.set_ready(fd, EPOLLHUP);
-            assert_eq!(turn(&reactor), 1);
+            assert_eq!(reactor.turn_now(), 1);
             reactor.delete_source(fd).unwrap();
         });
     }

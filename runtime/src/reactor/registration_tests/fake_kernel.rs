@@ -3,29 +3,12 @@
 //! futures' finish, drop and shutdown. The loom build only (a child module of
 //! `reactor::registration`).
 
-use std::time::Duration;
-
 use super::*;
-use crate::eventpoll::{EPOLLIN, EPOLLOUT, Event};
+use crate::eventpoll::{EPOLLIN, EPOLLOUT};
 use crate::loom::os::sync::atomic::{AtomicBool, Ordering as OsOrdering};
 use crate::reactor::context::WorkerReactor;
 use crate::reactor::scheduled_io::bits;
 use std::task::Waker;
-
-/// One non-blocking turn, waking what it dispatched; returns how many events it took.
-fn turn(reactor: &ReactorHandle) -> usize {
-    let mut events = [Event::default(); 4];
-    let (mut wake, mut unclaimed) = (Vec::new(), Vec::new());
-    reactor
-        .turn_into(
-            &mut events,
-            &mut wake,
-            &mut unclaimed,
-            Some(Duration::ZERO),
-            |_| {},
-        )
-        .unwrap()
-}
 
 fn poll(reg: &Registration, dir: Direction, waker: &Waker) -> Poll<io::Result<ReadyEvent>> {
     reg.poll_ready(&mut Context::from_waker(waker), dir)
@@ -72,11 +55,15 @@ fn a_readers_first_wait_leaves_writing_out_of_the_mask_until_a_writer_waits() {
         assert_eq!(reactor.registered(), 1);
         // Room in the send buffer: nobody asked to hear of it.
         reactor.kernel().set_ready(fd, EPOLLOUT);
-        assert_eq!(turn(&reactor), 0, "a reader's first wait watches writes");
+        assert_eq!(
+            reactor.turn_now(),
+            0,
+            "a reader's first wait watches writes"
+        );
         assert_eq!(reg.readiness(Direction::Write).word & bits::READY, 0);
         // A writer has to wait: its first wait adds writing, and hears of the room.
         assert!(poll(&reg, Direction::Write, &writer.1).is_pending());
-        assert_eq!(turn(&reactor), 1);
+        assert_eq!(reactor.turn_now(), 1);
         assert_eq!(writer.0.count(), 1);
         assert_eq!(reader.0.count(), 0);
         assert!(matches!(
@@ -84,7 +71,7 @@ fn a_readers_first_wait_leaves_writing_out_of_the_mask_until_a_writer_waits() {
             Poll::Ready(Ok(_))
         ));
         reactor.kernel().set_ready(fd, EPOLLIN);
-        assert_eq!(turn(&reactor), 1);
+        assert_eq!(reactor.turn_now(), 1);
         assert_eq!(reader.0.count(), 1);
         drop(context::set_worker(outer));
         reg.deregister().unwrap();
@@ -162,7 +149,7 @@ fn a_registered_source_hears_of_shutdown_from_its_reactor_not_its_runtime() {
         drop(context::set_runtime(outer));
         assert!(poll(&reg, Direction::Read, Waker::noop()).is_pending());
         reactor.kernel().set_ready(fd, EPOLLIN);
-        assert_eq!(turn(&reactor), 1);
+        assert_eq!(reactor.turn_now(), 1);
         // The runtime's flag is up; its reactor has not shut down yet: the ready
         // source's poll is the one load of the fast path, and the read is tried.
         origin.1.store(true, OsOrdering::SeqCst);
@@ -241,23 +228,35 @@ fn kind(kind: io::ErrorKind) -> io::Result<usize> {
 /// The direction's readiness is set again: its fd's wakeup, and the turn that takes it.
 fn event(reactor: &ReactorHandle, fd: RawFd) {
     reactor.kernel().set_ready(fd, EPOLLIN);
-    assert_eq!(turn(reactor), 1);
+    assert_eq!(reactor.turn_now(), 1);
 }
 
-#[test]
-fn poll_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
-    crate::loom::unit_test(|| {
+/// Runs `test` as a task of a worker over a fresh reactor, with a deferred source of a
+/// fresh fake file (its first wait registers it); then takes the source out and checks
+/// the reactor's gauge is back to 0.
+fn on_a_worker(test: impl Fn(&Arc<ReactorHandle>, RawFd, &Registration) + Sync + Send + 'static) {
+    crate::loom::unit_test(move || {
         let reactor = ReactorHandle::new_model();
         let fd = reactor.kernel().new_file();
         let reg = Registration::deferred(fd);
         let outer = context::set_worker(worker(&reactor));
+        test(&reactor, fd, &reg);
+        drop(context::set_worker(outer));
+        reg.deregister().unwrap();
+        assert_eq!(reactor.registered(), 0);
+    });
+}
+
+#[test]
+fn poll_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
+    on_a_worker(|reactor, fd, reg| {
         let (woken, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         // Not ready: the operation is not tried.
         let (calls, op) = scripted(vec![]);
         assert!(reg.poll_io(&mut cx, Direction::Read, op).is_pending());
         assert_eq!(calls.get(), 0);
-        event(&reactor, fd);
+        event(reactor, fd);
         assert_eq!(woken.count(), 1);
         // An interrupted operation is tried again at once; `WouldBlock` clears the
         // readiness and waits.
@@ -268,7 +267,7 @@ fn poll_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
         assert!(reg.poll_io(&mut cx, Direction::Read, op).is_pending());
         assert_eq!(calls.get(), 2, "an interrupted operation was not retried");
         assert!(!reg.readiness(Direction::Read).is_ready());
-        event(&reactor, fd);
+        event(reactor, fd);
         assert_eq!(woken.count(), 2, "the wait after WouldBlock was not woken");
         // Any other error is the operation's answer, returned as it is.
         let (calls, op) = scripted(vec![kind(io::ErrorKind::ConnectionReset), Ok(1)]);
@@ -288,25 +287,18 @@ fn poll_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
         let polled = reg.poll_io(&mut cx, Direction::Read, || {
             tries += 1;
             if tries == 1 {
-                event(&reactor, fd);
+                event(reactor, fd);
                 return kind(io::ErrorKind::WouldBlock);
             }
             Ok(tries)
         });
         assert!(matches!(polled, Poll::Ready(Ok(2))), "{polled:?}");
-        drop(context::set_worker(outer));
-        reg.deregister().unwrap();
-        assert_eq!(reactor.registered(), 0);
     });
 }
 
 #[test]
 fn async_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
-    crate::loom::unit_test(|| {
-        let reactor = ReactorHandle::new_model();
-        let fd = reactor.kernel().new_file();
-        let reg = Registration::deferred(fd);
-        let outer = context::set_worker(worker(&reactor));
+    on_a_worker(|reactor, fd, reg| {
         let (woken, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         {
@@ -318,12 +310,12 @@ fn async_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
             let mut io = std::pin::pin!(reg.async_io(Direction::Read, false, op));
             assert!(io.as_mut().poll(&mut cx).is_pending());
             assert_eq!(calls.get(), 0, "tried before the source was ready");
-            event(&reactor, fd);
+            event(reactor, fd);
             assert_eq!(woken.count(), 1);
             assert!(io.as_mut().poll(&mut cx).is_pending());
             assert_eq!(calls.get(), 2, "an interrupted operation was not retried");
             assert!(!reg.readiness(Direction::Read).is_ready());
-            event(&reactor, fd);
+            event(reactor, fd);
             assert_eq!(woken.count(), 2, "the wait after WouldBlock was not woken");
             assert!(matches!(io.as_mut().poll(&mut cx), Poll::Ready(Ok(3))));
         }
@@ -334,19 +326,12 @@ fn async_io_waits_on_would_block_retries_interrupts_and_returns_the_rest() {
             other => panic!("the operation's error was not returned: {other:?}"),
         }
         assert_eq!(calls.get(), 1, "an error was retried");
-        drop(context::set_worker(outer));
-        reg.deregister().unwrap();
-        assert_eq!(reactor.registered(), 0);
     });
 }
 
 #[test]
 fn a_woken_exclusive_waiter_passes_its_wakeup_on_unless_it_used_it() {
-    crate::loom::unit_test(|| {
-        let reactor = ReactorHandle::new_model();
-        let fd = reactor.kernel().new_file();
-        let reg = Registration::deferred(fd);
-        let outer = context::set_worker(worker(&reactor));
+    on_a_worker(|reactor, fd, reg| {
         let [(first, a), (second, b), (third, c)] = [(); 3].map(|()| counting_waker());
         let mut second_wait = std::pin::pin!(reg.readiness_future(Direction::Read, true));
         {
@@ -363,7 +348,7 @@ fn a_woken_exclusive_waiter_passes_its_wakeup_on_unless_it_used_it() {
                     .poll(&mut Context::from_waker(&b))
                     .is_pending()
             );
-            event(&reactor, fd);
+            event(reactor, fd);
             assert_eq!((first.count(), second.count()), (1, 0), "not wake-one");
             // The first task's operation succeeded without another poll of its wait
             // (`read_with_exclusive`'s first try): it used the wakeup and keeps it.
@@ -379,7 +364,7 @@ fn a_woken_exclusive_waiter_passes_its_wakeup_on_unless_it_used_it() {
                 .poll(&mut Context::from_waker(&c))
                 .is_pending()
         );
-        event(&reactor, fd);
+        event(reactor, fd);
         assert_eq!((second.count(), third.count()), (1, 0), "not wake-one");
         // The second task is dropped (cancelled) before it polls its wait again: its
         // wakeup goes to the next exclusive waiter.
@@ -389,24 +374,16 @@ fn a_woken_exclusive_waiter_passes_its_wakeup_on_unless_it_used_it() {
             third_wait.as_mut().poll(&mut Context::from_waker(&c)),
             Poll::Ready(Ok(ready)) if ready.event.baton
         ));
-        drop(context::set_worker(outer));
-        reg.deregister().unwrap();
-        assert_eq!(reactor.registered(), 0);
     });
 }
 
 #[test]
 fn a_readiness_future_fails_once_its_reactor_shut_down() {
-    crate::loom::unit_test(|| {
-        let reactor = ReactorHandle::new_model();
-        let fd = reactor.kernel().new_file();
-        let reg = Registration::deferred(fd);
-        let outer = context::set_worker(worker(&reactor));
+    on_a_worker(|reactor, _, reg| {
         let (woken, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut wait = std::pin::pin!(reg.readiness_future(Direction::Read, false));
         assert!(wait.as_mut().poll(&mut cx).is_pending());
-        drop(context::set_worker(outer));
         reactor.shutdown();
         assert_eq!(woken.count(), 1, "the shutdown did not wake the waiter");
         // The shutdown left the direction ready (so no waiter sleeps on); the future
@@ -419,7 +396,5 @@ fn a_readiness_future_fails_once_its_reactor_shut_down() {
             later.map(|r| r.map(|_| ()))
         );
         assert!(reg.is_shut_down());
-        reg.deregister().unwrap();
-        assert_eq!(reactor.registered(), 0);
     });
 }
