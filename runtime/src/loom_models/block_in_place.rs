@@ -13,10 +13,8 @@
 //! nothing (`Lend::finish` at once): no stand-in polls the worker's queued task.
 use std::sync::Arc as OsArc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use super::{PollFn, check};
-use crate::blocking::{BlockingPool, Config};
 use crate::scheduler::block_in_place::block_in_place;
 use crate::scheduler::worker::{Core, WorkerShared};
 use crate::scheduler::{Kind, RuntimeShared, context};
@@ -27,23 +25,23 @@ use loom::sync::{Arc, Condvar, Mutex};
 /// (one thread) runs on loom threads; the worker may be lent.
 pub(super) fn one_worker() -> (OsArc<WorkerShared>, Core, OsArc<RuntimeShared>) {
     let (shared, core) = WorkerShared::new().unwrap();
-    let pool = BlockingPool::new(Config {
-        max_threads: 1,
-        keep_alive: Duration::from_secs(10),
-        thread_name: OsArc::new(|| "model-stand-in".to_string()),
-        stack_size: None,
-        on_start: None,
-        on_stop: None,
-    });
-    let rt = OsArc::new(RuntimeShared::new(
-        Kind::MultiReactor,
-        None,
-        Box::new([shared.clone()]),
-        pool,
-        61,
-    ));
+    let rt = runtime_of(Box::new([shared.clone()]), 61);
     *core.local.lend_to.borrow_mut() = Some(OsArc::downgrade(&rt));
     (shared, core, rt)
+}
+
+/// A multi-reactor runtime of `workers`, with a blocking pool of one loom thread.
+pub(super) fn runtime_of(
+    workers: Box<[OsArc<WorkerShared>]>,
+    event_interval: u32,
+) -> OsArc<RuntimeShared> {
+    OsArc::new(RuntimeShared::new(
+        Kind::MultiReactor,
+        None,
+        workers,
+        super::blocking_pool::pool(1),
+        event_interval,
+    ))
 }
 
 #[test]

@@ -24,7 +24,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex};
 
 /// A pool of at most `max_threads` threads, with no hooks.
-fn pool(max_threads: usize) -> BlockingPool {
+pub(super) fn pool(max_threads: usize) -> BlockingPool {
     BlockingPool::new(Config {
         max_threads,
         keep_alive: Duration::from_secs(10),
@@ -142,6 +142,26 @@ fn a_second_closure_does_not_wait_behind_the_first() {
     });
 }
 
+/// A closure spawned on `pool` that counts its runs, with a guard that counts its drops:
+/// (runs, drops, its handle).
+fn counted_closure(
+    pool: &BlockingPool,
+) -> (
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+    crate::task_core::JoinHandle<()>,
+) {
+    let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let handle = {
+        let (runs, guard) = (runs.clone(), DropCounter(drops.clone()));
+        pool.spawn(move || {
+            let _keep = &guard;
+            runs.fetch_add(1, SeqCst);
+        })
+    };
+    (runs, drops, handle)
+}
+
 /// Shutdown with a closure queued that no thread has taken: the pool's one thread is
 /// busy with a first closure, which another thread lets finish while the pool shuts
 /// down. The queued closure either runs (the thread took it before the shutdown) or is
@@ -161,14 +181,7 @@ fn shutdown_cancels_a_closure_no_thread_took() {
                 }
             })
         };
-        let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut second = {
-            let (runs, guard) = (runs.clone(), DropCounter(drops.clone()));
-            pool.spawn(move || {
-                let _keep = &guard;
-                runs.fetch_add(1, SeqCst);
-            })
-        };
+        let (runs, drops, mut second) = counted_closure(&pool);
         let opener = {
             let gate = gate.clone();
             loom::thread::spawn(move || {
@@ -222,14 +235,7 @@ fn a_closure_waiting_for_a_thread_is_cancelled_at_shutdown() {
             taken = started.1.wait(taken).unwrap();
         }
         drop(taken);
-        let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut second = {
-            let (runs, guard) = (runs.clone(), DropCounter(drops.clone()));
-            pool.spawn(move || {
-                let _keep = &guard;
-                runs.fetch_add(1, SeqCst);
-            })
-        };
+        let (runs, drops, mut second) = counted_closure(&pool);
         // A shutdown that does not wait: the busy thread outlives it.
         assert!(!pool.shutdown(Some(Duration::ZERO)));
         match poll_once(&mut second, Waker::noop()) {

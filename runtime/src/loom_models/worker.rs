@@ -55,12 +55,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::{DropCounter, PollFn, check, counting_waker};
-use crate::blocking::{BlockingPool, Config};
 use crate::eventpoll::EPOLLIN;
 use crate::reactor::Interest;
 use crate::reactor::scheduled_io::Direction;
 use crate::scheduler::worker::{Core, WorkerShared, with_worker};
-use crate::scheduler::{Kind, RuntimeShared, context};
+use crate::scheduler::{RuntimeShared, context};
 use crate::task_core::{Schedule, new_task};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -554,21 +553,8 @@ fn a_spawn_refused_by_a_shut_down_sibling_is_cancelled_on_the_spawners_worker() 
     check("worker/refused_on_a_sibling", None, || {
         let (a, core_a) = WorkerShared::new().unwrap();
         let (b, core_b) = WorkerShared::new().unwrap();
-        let pool = BlockingPool::new(Config {
-            max_threads: 1,
-            keep_alive: std::time::Duration::from_secs(10),
-            thread_name: OsArc::new(|| "model-blocking".to_string()),
-            stack_size: None,
-            on_start: None,
-            on_stop: None,
-        });
-        let rt = OsArc::new(RuntimeShared::new(
-            Kind::MultiReactor,
-            None,
-            Box::new([a.clone(), b.clone()]),
-            pool,
-            EVENT_INTERVAL,
-        ));
+        let rt =
+            super::block_in_place::runtime_of(Box::new([a.clone(), b.clone()]), EVENT_INTERVAL);
         core_b.local.shutdown();
         let scope = context::set_worker(&core_a);
         let own = core_a.local.spawn(pending_task());
